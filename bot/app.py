@@ -1,0 +1,75 @@
+"""Builds the python-telegram-bot Application from settings and services."""
+
+from __future__ import annotations
+
+from telegram import BotCommand
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.request import BaseRequest
+
+from bot.context import BotContext
+from bot.services import Services
+from handlers import qa, start
+from handlers.common import on_error
+
+BOT_COMMANDS = [
+    BotCommand("start", "开始使用"),
+    BotCommand("help", "使用帮助"),
+    BotCommand("ask", "查询党建工作要点"),
+    BotCommand("checkin", "活动签到"),
+    BotCommand("study", "学习登记"),
+    BotCommand("me", "我的记录"),
+    BotCommand("duties", "近期工作安排"),
+    BotCommand("remind", "发布活动通知（书记）"),
+    BotCommand("schedule", "定时提醒（书记）"),
+    BotCommand("reminders", "提醒列表（书记）"),
+    BotCommand("cancel", "取消提醒（书记）"),
+    BotCommand("task", "发布学习任务（书记）"),
+    BotCommand("stats", "统计图表（书记）"),
+    BotCommand("export", "导出台账（书记）"),
+    BotCommand("done", "标记职责完成（书记）"),
+]
+
+FEATURES = [start, qa]
+
+
+def build_application(
+    services: Services,
+    *,
+    request: BaseRequest | None = None,
+    with_updater: bool = True,
+    rate_limited: bool = True,
+) -> Application:
+    """The Application with every feature's handlers; `request` replaces HTTP (offline, tests)."""
+    settings = services.settings
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    builder = (
+        ApplicationBuilder()
+        .token(token or "0:offline")
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_file_url)
+        .context_types(ContextTypes(context=BotContext))
+        .post_init(on_startup)
+        .post_shutdown(on_shutdown)
+    )
+    if rate_limited:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if not with_updater:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.bot_data["services"] = services
+    for feature in FEATURES:
+        application.add_handlers(feature.HANDLERS)
+    application.add_error_handler(on_error)
+    return application
+
+
+async def on_startup(application: Application) -> None:
+    """Register the Chinese command menu (PTB calls this before polling starts)."""
+    await application.bot.set_my_commands(BOT_COMMANDS)
+
+
+async def on_shutdown(application: Application) -> None:
+    """Release what the services hold."""
+    application.bot_data["services"].db.dispose()

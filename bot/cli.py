@@ -1,0 +1,108 @@
+"""The `dangjian` command line: run, chat, ask, ingest, duties, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dangjian", description="党建助手")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="运行 Telegram 机器人（长轮询；设置 WEBHOOK_URL 时为 webhook）")
+    chat = commands.add_parser("chat", help="离线终端对话，无需 token")
+    chat.add_argument("--user", type=int, default=10001, help="初始用户 id")
+    ask = commands.add_parser("ask", help="回答问题；不给问题时逐行读取标准输入")
+    ask.add_argument("question", nargs="*")
+    ask.add_argument("--json", action="store_true", dest="as_json")
+    ask.add_argument("-k", type=int, default=3)
+    ingest = commands.add_parser("ingest", help="把文件或目录加入知识库")
+    ingest.add_argument("paths", nargs="+", type=Path)
+    duties = commands.add_parser("duties", help="工作职责日历")
+    duties.add_argument("--json", action="store_true", dest="as_json")
+    export = commands.add_parser("export", help="导出台账 Excel")
+    export.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    settings = Settings()
+    return COMMANDS[args.command](settings, args)
+
+
+def run(settings: Settings, _args: argparse.Namespace) -> int:
+    """The bot itself."""
+    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+        print(
+            "未设置 TELEGRAM_BOT_TOKEN，无法连接 Telegram；离线体验请用 `dangjian chat`。"
+            " (TELEGRAM_BOT_TOKEN is not set; try `dangjian chat` offline.)",
+            file=sys.stderr,
+        )
+        return 2
+    from bot.app import build_application
+    from bot.services import build_services
+
+    services = build_services(settings)
+    application = build_application(services)
+    application.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"])
+    return 0
+
+
+def chat(settings: Settings, args: argparse.Namespace) -> int:
+    """Offline terminal chat through the same handlers."""
+    from bot.chat import run_chat
+
+    return run_chat(settings, first_user=args.user)
+
+
+def ask(settings: Settings, args: argparse.Namespace) -> int:
+    """Answer one question, or one per stdin line."""
+    from bot.services.qa import QAService
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    db.migrate()
+    qa = QAService(db, plans_dir=settings.plans_dir)
+    qa.load()
+    questions = [" ".join(args.question)] if args.question else (
+        line.strip() for line in sys.stdin if line.strip()
+    )
+    for question in questions:
+        result = qa.ask(question, k=args.k)
+        if args.as_json:
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(result.to_text(), flush=True)
+    return 0
+
+
+def ingest(settings: Settings, args: argparse.Namespace) -> int:
+    """Add or replace documents in the knowledge base."""
+    from bot.services.qa import QAService
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    db.migrate()
+    report = QAService(db, plans_dir=settings.plans_dir).ingest_paths(
+        args.paths, progress=sys.stderr.isatty()
+    )
+    for name, count in report.added:
+        print(f"已加入：{name}（{count} 段）")
+    for name, reason in report.failed:
+        print(f"无法读取，已跳过：{name}（{reason}）", file=sys.stderr)
+    print(f"共加入 {len(report.added)} 个文件，跳过 {len(report.failed)} 个。")
+    return 0 if report.added or not report.failed else 1
+
+
+COMMANDS = {"run": run, "chat": chat, "ask": ask, "ingest": ingest}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

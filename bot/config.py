@@ -1,0 +1,42 @@
+"""Settings read from the environment (and `.env`), per DESIGN.md's configuration table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+SAMPLE_PLANS_DIR = Path(__file__).resolve().parent.parent / "content" / "plans"
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment; built once in `main()` and passed down."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_base_url: str = Field(
+        default="https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL"
+    )
+    telegram_api_file_url: str = Field(
+        default="https://api.telegram.org/file/bot", alias="TELEGRAM_API_FILE_URL"
+    )
+    database_url: str = Field(default="sqlite:///data/dangjian.db", alias="DATABASE_URL")
+    plans_dir: Path = Field(default=SAMPLE_PLANS_DIR, alias="DANGJIAN_PLANS_DIR")
+    timezone: str = Field(default="Asia/Shanghai", alias="DANGJIAN_TIMEZONE")
+    admins: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), alias="DANGJIAN_ADMINS"
+    )
+    webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    port: int = Field(default=8080, alias="PORT")
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _parse_admins(cls, value: object) -> object:
+        """Accept `DANGJIAN_ADMINS=1,2,3` as well as a list."""
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value

@@ -1,0 +1,96 @@
+"""Who is acting where: members, branches (groups) and the secretary role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from bot.services.errors import UserError
+from storage.models import AuditLog, Chat, Member, RoleGrant
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user behind an update, in the chat it came from, with what Telegram says of them."""
+
+    user_id: int
+    name: str
+    chat_id: int
+    chat_type: str = "private"
+    chat_title: str = ""
+    username: str | None = None
+    is_chat_admin: bool = False
+    is_global_admin: bool = False
+
+    @property
+    def in_group(self) -> bool:
+        return self.chat_type in ("group", "supergroup")
+
+
+def remember(session: Session, actor: Actor) -> None:
+    """Upsert the member and the chat, so later lists and ledgers can name them."""
+    member = session.get(Member, actor.user_id)
+    if member is None:
+        session.add(Member(id=actor.user_id, display_name=actor.name, username=actor.username))
+    elif member.display_name != actor.name or member.username != actor.username:
+        member.display_name, member.username = actor.name, actor.username
+        session.add(member)
+    chat = session.get(Chat, actor.chat_id)
+    if chat is None:
+        session.add(Chat(id=actor.chat_id, title=actor.chat_title, type=actor.chat_type))
+    elif actor.chat_title and chat.title != actor.chat_title:
+        chat.title = actor.chat_title
+        session.add(chat)
+
+
+def is_secretary(session: Session, actor: Actor, chat_id: int | None = None) -> bool:
+    """Global admins everywhere; in a branch, its Telegram admins and granted secretaries."""
+    if actor.is_global_admin:
+        return True
+    target = actor.chat_id if chat_id is None else chat_id
+    if target == actor.chat_id and actor.in_group and actor.is_chat_admin:
+        return True
+    grant = session.exec(
+        select(RoleGrant).where(
+            RoleGrant.chat_id == target,
+            RoleGrant.user_id == actor.user_id,
+            RoleGrant.role == "secretary",
+        )
+    ).first()
+    return grant is not None
+
+
+def require_secretary(session: Session, actor: Actor, chat_id: int | None = None) -> None:
+    """Raise the polite refusal members get for secretary-only acts."""
+    if not is_secretary(session, actor, chat_id):
+        raise UserError("抱歉，此操作仅限本支部书记（群管理员）或授权人员使用。")
+
+
+def secretary_branches(session: Session, actor: Actor) -> list[int]:
+    """Branches where the actor holds an explicit grant (admins are found through Telegram)."""
+    rows = session.exec(
+        select(RoleGrant.chat_id).where(
+            RoleGrant.user_id == actor.user_id, RoleGrant.role == "secretary"
+        )
+    ).all()
+    return sorted(set(rows))
+
+
+def grant_secretary(session: Session, actor: Actor, user_id: int, chat_id: int) -> bool:
+    """Grant the secretary role in a branch; returns False when it was already held."""
+    require_secretary(session, actor, chat_id)
+    exists = session.exec(
+        select(RoleGrant).where(
+            RoleGrant.chat_id == chat_id, RoleGrant.user_id == user_id,
+            RoleGrant.role == "secretary",
+        )
+    ).first()
+    if exists:
+        return False
+    session.add(RoleGrant(chat_id=chat_id, user_id=user_id, granted_by=actor.user_id))
+    session.add(
+        AuditLog(actor_id=actor.user_id, chat_id=chat_id, action="grant", entity="role",
+                 entity_id=str(user_id), detail="secretary")
+    )
+    return True

@@ -1,0 +1,1 @@
+"""The plan: ingestion, segmentation, the ranked index, answers and the duty calendar."""

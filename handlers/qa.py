@@ -1,0 +1,123 @@
+"""Questions about the plan: /ask, private text, @mentions and replies in groups, 更多."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.context import BotContext
+from bot.services.qa import QAResult
+from handlers.common import actor_of, escape, reply
+
+MORE_PATTERN = r"^qa:more:(\d+)$"
+USAGE = "用法：/ask 问题，例如 /ask 宣传主题多久定一次？"
+
+
+async def ask(update: Update, context: BotContext) -> None:
+    """Handle /ask 问题."""
+    await actor_of(update, context)
+    question = " ".join(context.args or [])
+    if not question.strip():
+        await reply(update, escape(USAGE))
+        return
+    await _answer(update, context, question)
+
+
+async def on_private_text(update: Update, context: BotContext) -> None:
+    """Any plain text in a private chat is a question."""
+    await actor_of(update, context)
+    await _answer(update, context, update.effective_message.text or "")
+
+
+async def on_group_text(update: Update, context: BotContext) -> None:
+    """In a group, answer only a reply to the bot or an @mention of it."""
+    message = update.effective_message
+    text = message.text or ""
+    username = context.bot.username or ""
+    mentioned = bool(username) and f"@{username}".lower() in text.lower()
+    replied = (
+        message.reply_to_message is not None
+        and message.reply_to_message.from_user is not None
+        and message.reply_to_message.from_user.id == context.bot.id
+    )
+    if not (mentioned or replied):
+        return
+    await actor_of(update, context)
+    question = re.sub(rf"@{re.escape(username)}", " ", text, flags=re.IGNORECASE) if username else text
+    await _answer(update, context, question)
+
+
+async def on_more(update: Update, context: BotContext) -> None:
+    """更多: the next answer to the question this message replied to."""
+    query = update.callback_query
+    offset = int(re.match(MORE_PATTERN, query.data or "").group(1))
+    asked = query.message.reply_to_message if query.message else None
+    question = _question_text(asked.text if asked and asked.text else "", context)
+    if not question:
+        await query.answer("原问题已不可见，请重新提问。", show_alert=True)
+        return
+    result = context.services.qa.ask(question, k=offset + 1)
+    await query.answer()
+    if offset >= len(result.answers):
+        await query.edit_message_reply_markup(reply_markup=None)
+        await query.message.reply_text("没有更多相关内容了。")
+        return
+    await query.edit_message_text(
+        render_answer(result, offset), parse_mode=ParseMode.HTML,
+        reply_markup=_more_button(result, offset),
+    )
+
+
+def _question_text(text: str, context: BotContext) -> str:
+    text = re.sub(r"^/ask(@\w+)?", "", text.strip())
+    if context.bot.username:
+        text = re.sub(rf"@{re.escape(context.bot.username)}", " ", text, flags=re.IGNORECASE)
+    return text.strip()
+
+
+async def _answer(update: Update, context: BotContext, question: str) -> None:
+    result = context.services.qa.ask(question, k=3)
+    await update.effective_message.reply_text(
+        render_answer(result, 0), parse_mode=ParseMode.HTML, do_quote=True,
+        reply_markup=_more_button(result, 0),
+    )
+
+
+def _more_button(result: QAResult, shown: int) -> InlineKeyboardMarkup | None:
+    if result.abstained or shown + 1 >= len(result.answers):
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton("更多", callback_data=f"qa:more:{shown + 1}")]]
+    )
+
+
+def render_answer(result: QAResult, position: int) -> str:
+    """The passage with its answering sentence in bold and its citation; Telegram-safe HTML."""
+    if result.abstained or not result.answers:
+        return (
+            "抱歉，工作要点中没有找到与这个问题直接相关的内容。"
+            "建议换个说法再问，或向支部书记咨询。"
+        )
+    answer = result.answers[position]
+    body = escape(answer.text)
+    if answer.highlight and answer.highlight in answer.text:
+        start = answer.text.index(answer.highlight)
+        body = (
+            escape(answer.text[:start]) + "<b>" + escape(answer.highlight) + "</b>"
+            + escape(answer.text[start + len(answer.highlight):])
+        )
+    header = f"📖 出处：{escape(answer.source)}"
+    if position:
+        header = f"（第{position + 1}条相关内容）\n" + header
+    return f"{header}\n\n{body}"
+
+
+HANDLERS = [
+    CommandHandler("ask", ask),
+    CallbackQueryHandler(on_more, pattern=MORE_PATTERN),
+    MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, on_private_text),
+    MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.GROUPS, on_group_text),
+]

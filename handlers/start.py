@@ -1,0 +1,40 @@
+"""/start and /help: what the bot does and how to use it."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CommandHandler
+
+from bot.context import BotContext
+from handlers.common import actor_of, reply
+
+HELP_MEMBER = """<b>党建助手</b> 可以：
+• /ask 问题 —— 查询年度《党建工作要点》（私聊中直接发问题即可；群里请回复我或 @我）
+• /checkin [活动] —— 活动签到
+• /study 内容或任务号 [心得] —— 学习登记
+• /me —— 我的签到与学习记录
+• /duties —— 近期工作安排"""
+
+HELP_SECRETARY = """
+<b>支部书记</b>另可使用：
+• /remind 内容 —— 立即发布活动通知（带【签到】【请假】按钮）
+• /schedule 时间规则 内容 —— 定时提醒，如 <code>每月最后一个周五 15:00 主题党日</code>
+• /reminders —— 本群提醒列表；/cancel 编号 —— 取消提醒
+• /task 学习内容 [截止日期] —— 发布学习任务
+• /stats [本月|本季度|本年] —— 统计与图表；/export —— 导出台账（私聊发送）
+• /done 职责编号 —— 标记工作职责已完成
+• 直接发送文件（txt/md/docx/pdf）—— 加入知识库"""
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """Greet the user and show what they can do."""
+    await actor_of(update, context)
+    await reply(update, "您好！我是党建助手。\n\n" + HELP_MEMBER + HELP_SECRETARY)
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """List the commands."""
+    await reply(update, HELP_MEMBER + HELP_SECRETARY)
+
+
+HANDLERS = [CommandHandler("start", start), CommandHandler("help", help_command)]
