@@ -8,7 +8,7 @@ from telegram.request import BaseRequest
 
 from bot.context import BotContext
 from bot.services import Services
-from handlers import qa, start
+from handlers import knowledge, qa, start
 from handlers.common import on_error
 
 BOT_COMMANDS = [
@@ -29,7 +29,7 @@ BOT_COMMANDS = [
     BotCommand("done", "标记职责完成（书记）"),
 ]
 
-FEATURES = [start, qa]
+FEATURES = [start, qa, knowledge]
 
 
 def build_application(

@@ -114,13 +114,14 @@ class TerminalChat:
             message=self.last_with_buttons, name=self.user_name))
 
     async def _upload(self, path: Path) -> None:
-        if not path.is_file():
+        data = await asyncio.to_thread(lambda: path.read_bytes() if path.is_file() else None)
+        if data is None:
             print(f"（找不到文件：{path}）")
             return
         file_id = f"local-{len(self.api.files) + 1}"
-        self.api.add_file(file_id, path.read_bytes())
+        self.api.add_file(file_id, data)
         document = {"file_id": file_id, "file_unique_id": file_id, "file_name": path.name,
-                    "file_size": path.stat().st_size}
+                    "file_size": len(data)}
         await self._send(self.updates.message(
             "", user_id=self.user_id, chat_id=self.chat_id, name=self.user_name,
             document=document))

@@ -7,12 +7,11 @@ both drive exactly the handlers that serve Telegram.
 from __future__ import annotations
 
 import itertools
-import re
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from telegram.request import BaseRequest, RequestData

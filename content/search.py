@@ -18,9 +18,9 @@ from content.index import Bm25Index
 from content.ingest import ParsedPlan, Section
 from content.lexicon import (
     COLLOQUIAL,
-    QUESTION_WORDS,
     INTENT_PATTERNS,
     PART_ASK_WORDS,
+    QUESTION_WORDS,
     STOPWORDS,
     question_intents,
 )
@@ -274,7 +274,7 @@ class KnowledgeBase:
             partial = (sum(g in unit_text for g in grams) / len(grams)) if grams else 0.0
             matched += weight * max(expansion, partial if partial >= 0.5 else 0.0)
         for key, targets in query.expansions.items():
-            if key not in query.content_words:
+            if key not in query.content_words and key not in STOPWORDS:
                 best = max((w for t, w in targets if normalize(t) in unit_text), default=0.0)
                 weight = unseen * 0.5
                 total += weight

@@ -63,6 +63,12 @@ class QAResult:
         return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class UploadReport:
+    title: str
+    sections: int
+
+
 @dataclass
 class IngestReport:
     added: list[tuple[str, int]] = field(default_factory=list)
@@ -158,15 +164,18 @@ class QAService:
 
     # -- ingestion ------------------------------------------------------------------------
 
-    def ingest_bytes(self, name: str, data: bytes, title: str | None = None) -> int:
-        """Add or replace one document (by file name); returns its number of passages."""
-        plan = parse_plan(name, read_document_bytes(name, data), title=title)
+    def ingest_upload(self, name: str, data: bytes) -> UploadReport:
+        """Add or replace one uploaded document; a bad file becomes a UserError with the reason."""
+        try:
+            plan = parse_plan(name, read_document_bytes(name, data))
+        except UnreadableDocument as exc:
+            raise UserError(f"无法读取「{name}」：{exc}") from exc
         if not plan.sections:
-            raise UnreadableDocument("没有识别出任何段落")
+            raise UserError(f"「{name}」中没有识别出任何段落，请检查文件内容。")
         with self.db.session() as session:
             self._store(session, plan)
         self.load()
-        return len(plan.sections)
+        return UploadReport(title=f"《{plan.title}》", sections=len(plan.sections))
 
     def ingest_paths(self, paths: Iterable[Path], progress: bool = False) -> IngestReport:
         """Ingest files and directories (walked); unreadable files are reported and skipped."""
