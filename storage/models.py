@@ -5,9 +5,9 @@ Each feature appends its tables in a section of its own below the shared core.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
@@ -79,3 +79,108 @@ class AuditLog(SQLModel, table=True):
     entity: str = Field(max_length=64)
     entity_id: str = Field(default="", max_length=64)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+# --- meetings, check-ins and study (attendance) ---------------------------------------------
+
+ACTIVITY_KINDS = ("支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他")
+
+
+class Activity(SQLModel, table=True):
+    """A meeting of a branch (三会一课, 主题党日, 中心组学习…) that members check in to.
+
+    The check-in rule: on time from `checkin_opens_at` to `late_after`; after that until
+    `ends_at` a check-in is marked late (`late_policy="late"`) or refused (`"refuse"`).
+    """
+
+    __table_args__ = (Index("ix_activity_chat_starts", "chat_id", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    kind: str = Field(default="其他", max_length=16)
+    title: str = Field(max_length=255)
+    content: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    starts_at: datetime
+    ends_at: datetime
+    place: str = Field(default="", max_length=255)
+    host: str = Field(default="", max_length=64)
+    recorder: str = Field(default="", max_length=64)
+    status: str = Field(default="planned", max_length=16)
+    checkin_opens_at: datetime
+    late_after: datetime
+    late_policy: str = Field(default="late", max_length=8)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Attendance(SQLModel, table=True):
+    """One member's response to one activity; the unique key makes repeats harmless."""
+
+    __table_args__ = (UniqueConstraint("activity_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", ondelete="CASCADE")
+    user_id: int = Field(sa_type=BigInteger, index=True)
+    status: str = Field(max_length=8)
+    method: str = Field(default="self", max_length=8)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    recorded_by: int = Field(sa_type=BigInteger)
+    recorded_at: datetime = Field(default_factory=utcnow)
+    message_at: datetime
+
+
+class BranchMember(SQLModel, table=True):
+    """Who belongs to a branch (seen in its group): the 应到 of its activities and tasks."""
+
+    chat_id: int = Field(sa_type=BigInteger, primary_key=True)
+    user_id: int = Field(sa_type=BigInteger, primary_key=True, index=True)
+    joined_at: datetime = Field(default_factory=utcnow)
+    left_at: datetime | None = None
+
+
+class LeaveRequest(SQLModel, table=True):
+    """A 请假 tap waiting for its reason, which the user's next message in `chat_id` gives."""
+
+    user_id: int = Field(sa_type=BigInteger, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", ondelete="CASCADE")
+    prompt_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    asked_at: datetime = Field(default_factory=utcnow)
+
+
+class StudyTask(SQLModel, table=True):
+    """A study assignment posted to a branch with an [已学习] button."""
+
+    __table_args__ = (Index("ix_studytask_chat_created", "chat_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    due_date: date | None = None
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StudyRecord(SQLModel, table=True):
+    """A member's completion of a task (one per task) or a free self-study entry.
+
+    Commands also carry their source message, so a redelivered update adds nothing.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "user_id"),
+        UniqueConstraint("user_id", "source_chat_id", "source_message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int | None = Field(default=None, foreign_key="studytask.id", ondelete="CASCADE")
+    user_id: int = Field(sa_type=BigInteger, index=True)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    content: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    source_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    recorded_at: datetime = Field(default_factory=utcnow)
+    message_at: datetime
