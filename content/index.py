@@ -1,14 +1,14 @@
-"""A BM25 index over token lists, stored as per-term posting arrays for fast weighted queries.
+"""A BM25 index stored as compressed postings (CSR arrays), built from (term, document) pairs.
 
 The tokenizer is injected (rank_bm25's design): jieba words or character bigrams in production,
-whitespace in tiny exact-score tests.
+whitespace in tiny exact-score tests. Building from pairs lets one tokenization of sentences
+serve both the sentence index and the item index (pairs regrouped by item).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -23,55 +23,84 @@ class Bm25Index:
         texts: Sequence[str] | None = None,
         *,
         tokenize: Tokenize = str.split,
-        tokens: Iterable[Sequence[str]] | None = None,
+        tokens: Iterable[Sequence[Hashable]] | None = None,
         k1: float = 1.2,
         b: float = 0.75,
     ) -> None:
-        self.tokenize = tokenize
-        self.k1, self.b = k1, b
         token_lists = tokens if tokens is not None else (tokenize(t) for t in texts or ())
-        postings: dict[str, tuple[list[int], list[int]]] = {}
-        lengths: list[int] = []
+        vocabulary: dict[Hashable, int] = {}
+        term_ids: list[int] = []
+        doc_ids: list[int] = []
+        n_docs = 0
         for doc_id, doc_tokens in enumerate(token_lists):
-            lengths.append(len(doc_tokens))
-            for term, tf in Counter(doc_tokens).items():
-                ids, tfs = postings.setdefault(term, ([], []))
-                ids.append(doc_id)
-                tfs.append(tf)
-        self.size = len(lengths)
-        self.lengths = np.asarray(lengths, dtype=np.float32)
-        avgdl = float(self.lengths.mean()) if self.size else 1.0
+            n_docs = doc_id + 1
+            term_ids.extend(vocabulary.setdefault(t, len(vocabulary)) for t in doc_tokens)
+            doc_ids.extend([doc_id] * len(doc_tokens))
+        self.tokenize = tokenize
+        self._build(vocabulary, np.asarray(term_ids, dtype=np.int64),
+                    np.asarray(doc_ids, dtype=np.int64), n_docs, k1, b)
+
+    @classmethod
+    def from_pairs(
+        cls, vocabulary: Mapping[Hashable, int], term_ids: np.ndarray, doc_ids: np.ndarray,
+        n_docs: int, *, k1: float = 1.2, b: float = 0.75,
+    ) -> Bm25Index:
+        """Build from one (term id, document id) pair per token occurrence."""
+        index = cls.__new__(cls)
+        index.tokenize = str.split
+        index._build(vocabulary, term_ids.astype(np.int64), doc_ids.astype(np.int64), n_docs,
+                     k1, b)
+        return index
+
+    def _build(self, vocabulary: Mapping[Hashable, int], term_ids: np.ndarray,
+               doc_ids: np.ndarray, n_docs: int, k1: float, b: float) -> None:
+        self.k1, self.b, self.size = k1, b, n_docs
+        self.lengths = np.bincount(doc_ids, minlength=n_docs).astype(np.float32)
+        avgdl = float(self.lengths.mean()) if n_docs else 1.0
+        keys, tf = np.unique(term_ids * max(n_docs, 1) + doc_ids, return_counts=True)
+        terms, docs = np.divmod(keys, max(n_docs, 1))
+        n_terms = len(vocabulary)
+        df = np.bincount(terms, minlength=n_terms)
+        self.offsets = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        self.idf_array = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
         norm = k1 * (1 - b + b * self.lengths / max(avgdl, 1e-9))
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.idf: dict[str, float] = {}
-        for term, (ids, tfs) in postings.items():
-            id_array = np.asarray(ids, dtype=np.int32)
-            tf_array = np.asarray(tfs, dtype=np.float32)
-            idf = math.log(1 + (self.size - len(ids) + 0.5) / (len(ids) + 0.5))
-            self.idf[term] = idf
-            weights = idf * tf_array * (k1 + 1) / (tf_array + norm[id_array])
-            self._postings[term] = (id_array, weights.astype(np.float32))
+        tf = tf.astype(np.float32)
+        self.doc_ids = docs.astype(np.int32)
+        self.weights = (self.idf_array[terms] * tf * (k1 + 1) / (tf + norm[docs])).astype(
+            np.float32
+        )
+        self.vocabulary = {t: i for t, i in vocabulary.items() if df[i] > 0}
 
     def __len__(self) -> int:
         return self.size
+
+    def __contains__(self, term: Hashable) -> bool:
+        return term in self.vocabulary
+
+    def idf(self, term: Hashable) -> float | None:
+        row = self.vocabulary.get(term)
+        return None if row is None else float(self.idf_array[row])
 
     def max_idf(self) -> float:
         """The idf a term would have if it occurred once: what an unseen term is worth."""
         return math.log(1 + (self.size - 1 + 0.5) / 1.5) if self.size else 0.0
 
-    def scores(self, query: Sequence[str] | dict[str, float]) -> np.ndarray:
-        """BM25 score of every document; a dict query weights its terms."""
-        weighted = query if isinstance(query, dict) else Counter(query)
+    def scores(self, query: Sequence[Hashable] | Mapping[Hashable, float]) -> np.ndarray:
+        """BM25 score of every document; a mapping weights its terms."""
+        weighted: Mapping[Hashable, float]
+        if isinstance(query, Mapping):
+            weighted = query
+        else:
+            weighted = {}
+            for term in query:
+                weighted[term] = weighted.get(term, 0.0) + 1.0  # type: ignore[index]
         scores = np.zeros(self.size, dtype=np.float32)
         for term, weight in weighted.items():
-            posting = self._postings.get(term)
-            if posting is not None:
-                scores[posting[0]] += weight * posting[1]
+            row = self.vocabulary.get(term)
+            if row is not None:
+                start, end = self.offsets[row], self.offsets[row + 1]
+                scores[self.doc_ids[start:end]] += weight * self.weights[start:end]
         return scores
 
     def get_scores(self, text: str) -> np.ndarray:
         return self.scores(self.tokenize(text))
-
-    def documents_with(self, term: str) -> np.ndarray:
-        posting = self._postings.get(term)
-        return posting[0] if posting is not None else np.zeros(0, dtype=np.int32)

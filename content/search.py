@@ -20,11 +20,12 @@ from content.lexicon import (
     COLLOQUIAL,
     INTENT_PATTERNS,
     PART_ASK_WORDS,
+    PART_NOISE,
     QUESTION_WORDS,
     STOPWORDS,
     question_intents,
 )
-from content.tokenize import Tokenizer, bigrams, normalize
+from content.tokenize import Tokenizer, bigram_keys, normalize
 
 MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
@@ -36,9 +37,11 @@ WEIGHTS = {
     "sentence_words": 0.8,
     "item_bigrams": 0.6,
     "sentence_bigrams": 0.5,
+    "item_sounds": 0.3,
     "intent": 0.35,
 }
 ABSTAIN_BELOW = 0.42
+PART_NAMED_AT_LEAST = 0.6
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class Query:
     words: dict[str, float]
     content_words: list[str]
     expansions: dict[str, list[tuple[str, float]]]
-    bigrams: dict[str, float]
+    bigrams: dict[int, float]
+    sounds: dict[int, float]
     intents: set[str] = field(default_factory=set)
     asks_part: bool = False
     ordinal: int | None = None
@@ -91,42 +95,53 @@ class KnowledgeBase:
         self.tokenizer = tokenizer
         self.units: list[Unit] = []
         self.part_units: list[Unit] = []
-        sentence_texts: list[str] = []
-        self.sentence_unit: list[int] = []
-        self.unit_sentences: list[tuple[int, int]] = []
+        self.sentences: list[str] = []
+        unit_starts: list[int] = []
         for plan_no, plan in enumerate(plans):
             for section in plan.sections:
-                if section.level == "part" or section.level == "subsection":
+                if section.level in ("part", "subsection"):
                     self.part_units.append(self._part_unit(plan_no, plan, section))
-                if _is_heading_only(section):
+                sentences = [] if _is_heading_only(section) else split_sentences(section.text)
+                if not sentences:
                     continue
-                unit = Unit(plan_no, section.ordinal, section.level, section.text, plan.title,
-                            section.path_text)
-                sentences = split_sentences(section.text)
-                first = len(sentence_texts)
-                sentence_texts.extend(sentences)
-                self.sentence_unit.extend([len(self.units)] * len(sentences))
-                self.unit_sentences.append((first, len(sentence_texts)))
-                self.units.append(unit)
-        self.sentences = sentence_texts
-        normalized = [normalize(s) for s in sentence_texts]
-        sentence_words = [tokenizer.words(s, normalized=True) for s in normalized]
-        sentence_bigrams = [bigrams(s, normalized=True) for s in normalized]
-        self.sentence_words = Bm25Index(tokens=sentence_words)
-        self.sentence_bigrams = Bm25Index(tokens=sentence_bigrams)
-        self.item_words = Bm25Index(tokens=self._join(sentence_words))
-        self.item_bigrams = Bm25Index(tokens=self._join(sentence_bigrams))
-        self.item_vocab = [set(words) for words in self._join(sentence_words)]
+                unit_starts.append(len(self.sentences))
+                self.sentences.extend(sentences)
+                self.units.append(Unit(plan_no, section.ordinal, section.level, section.text,
+                                       plan.title, section.path_text))
+        self.unit_starts = np.asarray(unit_starts, dtype=np.int64)
+        sentence_unit = np.repeat(
+            np.arange(len(self.units)), np.diff(np.append(self.unit_starts, len(self.sentences)))
+        )
+        normalized = [normalize(s) for s in self.sentences]
+        vocabulary: dict[str, int] = {}
+        term_ids: list[int] = []
+        doc_ids: list[int] = []
+        for sentence_no, words in enumerate(tokenizer.words_of_many(normalized)):
+            term_ids.extend(vocabulary.setdefault(w, len(vocabulary)) for w in words)
+            doc_ids.extend([sentence_no] * len(words))
+        terms, docs = np.asarray(term_ids, dtype=np.int64), np.asarray(doc_ids, dtype=np.int64)
+        self.sentence_words = Bm25Index.from_pairs(vocabulary, terms, docs, len(self.sentences))
+        self.item_words = Bm25Index.from_pairs(vocabulary, terms, sentence_unit[docs],
+                                               len(self.units))
+        gram_vocabulary, grams, gram_docs = _bigram_pairs(normalized)
+        self.sentence_bigrams = Bm25Index.from_pairs(gram_vocabulary, grams, gram_docs,
+                                                     len(self.sentences))
+        self.item_bigrams = Bm25Index.from_pairs(gram_vocabulary, grams, sentence_unit[gram_docs],
+                                                 len(self.units))
+        sound_vocabulary, sounds, sound_docs = _bigram_pairs(normalized, sounds=True)
+        self.item_sounds = Bm25Index.from_pairs(sound_vocabulary, sounds, sentence_unit[sound_docs],
+                                                len(self.units))
         part_texts = [normalize(u.text) for u in self.part_units]
-        self.part_words = Bm25Index(tokens=[tokenizer.words(t, normalized=True) for t in part_texts])
-        self.part_bigrams = Bm25Index(tokens=[bigrams(t, normalized=True) for t in part_texts])
-        self.sentence_unit_array = np.asarray(self.sentence_unit, dtype=np.int32)
+        self.part_words = Bm25Index(tokens=tokenizer.words_of_many(part_texts))
+        self.part_bigrams = Bm25Index.from_pairs(*_bigram_pairs(part_texts), len(part_texts))
+        self.intent_flags = {
+            intent: np.fromiter((bool(pattern.search(s)) for s in self.sentences), dtype=bool,
+                                count=len(self.sentences))
+            for intent, pattern in INTENT_PATTERNS.items()
+        }
 
-    def _join(self, per_sentence: list[list[str]]) -> list[list[str]]:
-        return [
-            [token for s in range(first, last) for token in per_sentence[s]]
-            for first, last in self.unit_sentences
-        ]
+    def _known(self, word: str) -> bool:
+        return word in self.item_words or word in self.part_words
 
     @staticmethod
     def _part_unit(plan_no: int, plan: ParsedPlan, section: Section) -> Unit:
@@ -138,11 +153,16 @@ class KnowledgeBase:
 
     def parse_query(self, question: str) -> Query:
         text = normalize(question)[:MAX_QUESTION_CHARS]
-        content = [w for w in self.tokenizer.words(text, normalized=True)
-                   if w not in QUESTION_WORDS]
+        content = [w for w in _join_single_characters(self.tokenizer.raw_words(text))
+                   if w not in QUESTION_WORDS and w not in STOPWORDS]
         words: dict[str, float] = {}
         for word in content:
-            words[word] = words.get(word, 0.0) + 1.0
+            # a compound the plans never use is searched by its parts (组织学 -> 组织)
+            parts = [] if self._known(word) else [
+                w for w in self.tokenizer.subwords(word) if self._known(w)
+            ]
+            for term in parts or [word]:
+                words[term] = words.get(term, 0.0) + 1.0
         expansions: dict[str, list[tuple[str, float]]] = {}
         for key, targets in COLLOQUIAL.items():
             if key in text:
@@ -153,21 +173,19 @@ class KnowledgeBase:
         stripped = text
         for stop in sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True):
             stripped = stripped.replace(stop, " ")
-        query_bigrams: dict[str, float] = {}
-        for chunk in stripped.split():
-            for gram in bigrams(chunk, normalized=True):
-                query_bigrams[gram] = 1.0
+        query_bigrams = dict.fromkeys(bigram_keys(stripped)[0].tolist(), 1.0)
+        query_sounds = dict.fromkeys(bigram_keys(stripped, sounds=True)[0].tolist(), 1.0)
         for targets in expansions.values():
             for target, weight in targets:
-                for gram in bigrams(target, normalized=True):
+                for gram in bigram_keys(normalize(target))[0].tolist():
                     query_bigrams[gram] = max(query_bigrams.get(gram, 0.0), weight)
         ordinal = None
         match = _ORDINAL.search(text)
         if match:
             ordinal = _to_int(match.group(1))
         asks_part = ordinal is not None or any(w in text for w in PART_ASK_WORDS)
-        return Query(text, words, content, expansions, query_bigrams, question_intents(text),
-                     asks_part, ordinal)
+        return Query(text, words, content, expansions, query_bigrams, query_sounds,
+                     question_intents(text), asks_part, ordinal)
 
     # -- ranking ----------------------------------------------------------------------------
 
@@ -177,60 +195,54 @@ class KnowledgeBase:
             return []
         if not self.units:
             return []
-        item_scores, best_sentence = self._rank_items(query)
-        order = np.argsort(-item_scores)
+        item_scores, sentence_score = self._rank_items(query)
+        order = _top_k(item_scores, k + 1)
         top = int(order[0])
         hits: list[Hit] = []
         part_hit = self._part_answer(query, item_scores)
         if part_hit is not None:
             hits.append(part_hit)
-        elif self.coverage(query, top) < ABSTAIN_BELOW:
+        elif self.coverage(query, normalize(self.units[top].text)) < ABSTAIN_BELOW:
             return []
         for unit_no in order[: k + 1]:
             unit_no = int(unit_no)
             if item_scores[unit_no] <= 0 or len(hits) >= k:
                 break
-            sentence = self.sentences[best_sentence[unit_no]]
+            sentence = self.best_sentence(unit_no, sentence_score)
             unit = self.units[unit_no]
             hits.append(Hit(unit, float(item_scores[unit_no]), sentence,
                             trim_around(unit.text, sentence)))
         return hits[:k]
 
     def _rank_items(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
-        n_units = len(self.units)
-        s_words = _unit_max_norm(self.sentence_words.scores(query.words))
-        s_bigrams = _unit_max_norm(self.sentence_bigrams.scores(query.bigrams))
         sentence_score = (
-            WEIGHTS["sentence_words"] * s_words + WEIGHTS["sentence_bigrams"] * s_bigrams
+            WEIGHTS["sentence_words"] * _max_norm(self.sentence_words.scores(query.words))
+            + WEIGHTS["sentence_bigrams"] * _max_norm(self.sentence_bigrams.scores(query.bigrams))
         )
-        for intent in query.intents:
-            pattern = INTENT_PATTERNS[intent]
-            candidates = np.nonzero(sentence_score > 0.25 * sentence_score.max())[0]
-            for s in candidates:
-                if pattern.search(self.sentences[s]):
-                    sentence_score[s] += WEIGHTS["intent"]
-        # best sentence per unit
-        best_value = np.full(n_units, -1.0, dtype=np.float32)
-        best_sentence = np.zeros(n_units, dtype=np.int32)
-        for unit_no, (first, last) in enumerate(self.unit_sentences):
-            if last > first:
-                local = sentence_score[first:last]
-                arg = int(np.argmax(local))
-                best_value[unit_no] = local[arg]
-                best_sentence[unit_no] = first + arg
+        if query.intents and sentence_score.size:
+            relevant = sentence_score > 0.25 * sentence_score.max()
+            for intent in query.intents:
+                sentence_score += WEIGHTS["intent"] * (relevant & self.intent_flags[intent])
         item = (
             WEIGHTS["item_words"] * _max_norm(self.item_words.scores(query.words))
             + WEIGHTS["item_bigrams"] * _max_norm(self.item_bigrams.scores(query.bigrams))
-            + np.maximum(best_value, 0)
+            + WEIGHTS["item_sounds"] * _max_norm(self.item_sounds.scores(query.sounds))
+            + np.maximum.reduceat(sentence_score, self.unit_starts)
         )
-        return item, best_sentence
+        return item, sentence_score
+
+    def best_sentence(self, unit_no: int, sentence_score: np.ndarray) -> str:
+        first = int(self.unit_starts[unit_no])
+        last = int(self.unit_starts[unit_no + 1]) if unit_no + 1 < len(self.units) else len(
+            self.sentences)
+        return self.sentences[first + int(np.argmax(sentence_score[first:last]))]
 
     def _part_answer(self, query: Query, item_scores: np.ndarray) -> Hit | None:
         """A question about a whole part or programme gets its heading and item titles."""
         if not query.asks_part or not self.part_units:
             return None
         if query.ordinal is not None:
-            plan_no = self._plan_of(query, item_scores)
+            plan_no = self._plan_of(item_scores)
             parts = [u for u in self.part_units if u.plan == plan_no and u.kind == "part"
                      and self.plans[u.plan].sections[u.section].level == "part"]
             if 1 <= query.ordinal <= len(parts):
@@ -242,37 +254,50 @@ class KnowledgeBase:
         )
         best = int(np.argmax(scores))
         heading = normalize(self.part_units[best].text.split("\n")[0])
-        named = [w for w in query.content_words if len(w) >= 2 and w in heading]
-        if scores[best] <= 0 or not named:
+        if scores[best] <= 0 or self.coverage(query, heading, PART_NOISE) < PART_NAMED_AT_LEAST:
             return None
         unit = self.part_units[best]
         return Hit(unit, float(scores[best]), unit.text.split("\n")[0],
                    unit.text[:MAX_ANSWER_CHARS])
 
-    def _plan_of(self, query: Query, item_scores: np.ndarray) -> int:
-        if len(self.plans) == 1:
-            return 0
-        totals = np.zeros(len(self.plans))
-        for unit, score in zip(self.units, item_scores, strict=True):
-            totals[unit.plan] += score
-        return int(np.argmax(totals))
+    def _plan_of(self, item_scores: np.ndarray) -> int:
+        """The plan the question is about: the one whose items match it best overall."""
+        plan_of_unit = np.fromiter((u.plan for u in self.units), dtype=np.int64)
+        return int(np.argmax(np.bincount(plan_of_unit, weights=item_scores)))
 
-    def coverage(self, query: Query, unit_no: int) -> float:
-        """IDF-weighted share of the question's content words that the unit contains."""
-        vocab = self.item_vocab[unit_no]
-        unit_text = normalize(self.units[unit_no].text)
+    def _partial_match(self, word: str, unit_text: str) -> float:
+        """A word the unit lacks may still be half there: its dictionary parts (IDF-weighted),
+        or most of its character bigrams (a typo, a homophone)."""
+        parts = self.tokenizer.subwords(word)
+        if parts:
+            weights = [self.item_words.idf(p) or self.item_words.max_idf() for p in parts]
+            found = sum(w for p, w in zip(parts, weights, strict=True) if p in unit_text)
+            by_parts = found / sum(weights)
+        else:
+            by_parts = 0.0
+        grams = bigram_keys(word, sounds=True)[0]
+        if not grams.size:
+            return by_parts
+        unit_sounds = bigram_keys(unit_text, sounds=True)[0]
+        by_sounds = float(np.isin(grams, unit_sounds).mean())
+        return max(by_parts, by_sounds if by_sounds >= 0.5 else 0.0)
+
+    def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
+        """IDF-weighted share of the question's content words that a (normalised) text contains."""
         total = matched = 0.0
         unseen = self.item_words.max_idf()
         for word in dict.fromkeys(query.content_words):
-            weight = self.item_words.idf.get(word, unseen) * (0.5 if len(word) == 1 else 1.0)
+            if any(noise in word for noise in ignore):
+                continue
+            idf = self.item_words.idf(word)
+            weight = idf if idf is not None else unseen * self.tokenizer.rarity(word)
+            weight *= 0.5 if len(word) == 1 else 1.0
             total += weight
-            if word in vocab:
+            if word in unit_text:
                 matched += weight
                 continue
             expansion = _expansion_match(word, query.expansions, unit_text)
-            grams = bigrams(word, normalized=True)
-            partial = (sum(g in unit_text for g in grams) / len(grams)) if grams else 0.0
-            matched += weight * max(expansion, partial if partial >= 0.5 else 0.0)
+            matched += weight * max(expansion, self._partial_match(word, unit_text))
         for key, targets in query.expansions.items():
             if key not in query.content_words and key not in STOPWORDS:
                 best = max((w for t, w in targets if normalize(t) in unit_text), default=0.0)
@@ -280,6 +305,23 @@ class KnowledgeBase:
                 total += weight
                 matched += weight * best
         return matched / total if total else 0.0
+
+
+def _join_single_characters(tokens: list[str]) -> list[str]:
+    """Runs of one-character tokens are usually a word jieba did not know, often a typo
+    (道德|将|堂 for 道德讲堂): keep such a run together as one word."""
+    joined: list[str] = []
+    run = ""
+    for token in [*tokens, ""]:
+        if len(token) == 1 and token not in STOPWORDS and "\u4e00" <= token <= "\u9fff":
+            run += token
+            continue
+        if run:
+            joined.append(run)
+            run = ""
+        if token:
+            joined.append(token)
+    return joined
 
 
 def _expansion_match(word: str, expansions: dict[str, list[tuple[str, float]]],
@@ -293,13 +335,29 @@ def _expansion_match(word: str, expansions: dict[str, list[tuple[str, float]]],
     return best
 
 
+def _bigram_pairs(texts: list[str], sounds: bool = False
+                  ) -> tuple[dict[int, int], np.ndarray, np.ndarray]:
+    """(vocabulary, term ids, text ids) of every character (or sound) bigram of the texts."""
+    joined = "\n".join(texts)
+    keys, positions = bigram_keys(joined, sounds)
+    starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
+    docs = np.searchsorted(starts, positions, side="right") - 1
+    unique, term_ids = np.unique(keys, return_inverse=True)
+    vocabulary = dict(zip(unique.tolist(), range(len(unique)), strict=True))
+    return vocabulary, term_ids, docs
+
+
 def _max_norm(scores: np.ndarray) -> np.ndarray:
     top = float(scores.max()) if scores.size else 0.0
     return scores / top if top > 0 else scores
 
 
-def _unit_max_norm(scores: np.ndarray) -> np.ndarray:
-    return _max_norm(scores)
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best scores, best first (argpartition: no full sort of a big corpus)."""
+    if len(scores) <= k:
+        return np.argsort(-scores)
+    candidates = np.argpartition(-scores, k)[:k]
+    return candidates[np.argsort(-scores[candidates])]
 
 
 def _to_int(text: str) -> int | None:

@@ -7,6 +7,8 @@ question typed in 繁體 or with full-width digits meets the plan's own words.
 from __future__ import annotations
 
 import logging
+import math
+import multiprocessing
 import os
 import re
 import unicodedata
@@ -15,12 +17,16 @@ from functools import lru_cache
 from pathlib import Path
 
 import jieba
+import numpy as np
 
 from content.lexicon import STOPWORDS
 
 DOMAIN_DICT = Path(__file__).resolve().parent / "dict" / "domain.txt"
-_CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]+")
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
+
+PARALLEL_ABOVE_CHARS = 2_000_000
+CJK_FIRST, CJK_LAST = 0x4E00, 0x9FFF
+SOUND_BASE = 0x110000
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -40,10 +46,25 @@ def _converter():  # type: ignore[no-untyped-def]
     return OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _traditional_only() -> frozenset[str]:
+    """Characters that OpenCC's t2s table changes: text without them needs no conversion."""
+    import opencc
+
+    table = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
+    chars = {
+        line.split("\t", 1)[0]
+        for line in table.read_text("utf-8").splitlines()
+        if "\t" in line and len(line.split("\t", 1)[0]) == 1
+        and line.split("\t", 1)[0] not in line.split("\t", 1)[1].split()
+    }
+    return frozenset(chars)
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width -> half-width), lower case, traditional -> simplified."""
     text = unicodedata.normalize("NFKC", text).lower()
-    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+    if not _traditional_only().isdisjoint(text):
         text = _converter().convert(text)
     return text
 
@@ -72,15 +93,79 @@ class Tokenizer:
             if token.strip() and token not in STOPWORDS and not _NOISE.fullmatch(token)
         ]
 
+    def words_of_many(self, texts: list[str]) -> list[list[str]]:
+        """`words` of many normalised texts; large corpora are split over worker processes."""
+        if sum(map(len, texts)) < PARALLEL_ABOVE_CHARS or (os.cpu_count() or 1) < 2:
+            return [self.words(t, normalized=True) for t in texts]
+        global _worker_tokenizer
+        _worker_tokenizer = self
+        workers = min(os.cpu_count() or 2, 4)
+        chunk = -(-len(texts) // (workers * 4))
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            parts = pool.map(_words_of_chunk, [texts[i:i + chunk]
+                                               for i in range(0, len(texts), chunk)])
+        return [words for part in parts for words in part]
+
+    def subwords(self, word: str) -> list[str]:
+        """Shorter dictionary words inside `word` (组织学 -> 组织), as jieba's search mode finds."""
+        return [w for w in self._jieba.cut_for_search(word, HMM=False) if w != word and len(w) > 1]
+
+    def rarity(self, word: str) -> float:
+        """How specific a word is in general Chinese, 0.3 (everyday) to 1.0 (rare or unknown).
+
+        Used for words the plans never use: 法规 is generic, 加班费 is a topic of its own.
+        """
+        freq = self._jieba.FREQ.get(word, 0)
+        if not freq:
+            return 1.0
+        return min(1.0, max(0.3, (math.log(self._jieba.total / freq) - 6.0) / 8.0))
+
     def raw_words(self, text: str) -> list[str]:
-        """Every token of normalised text, stopwords kept (for phrase and intent checks)."""
-        return [t for t in self._jieba.lcut(normalize(text), HMM=False) if t.strip()]
+        """Every token of normalised text in order, stopwords kept."""
+        return [t for t in self._jieba.lcut(text, HMM=False) if t.strip()]
 
     __call__ = words
 
 
-def bigrams(text: str, *, normalized: bool = False) -> list[str]:
-    """Overlapping character bigrams of the CJK/alphanumeric stream, punctuation removed."""
-    text = text if normalized else normalize(text)
-    chars = _CJK_OR_WORD.findall(text)
-    return [chars[i] + chars[i + 1] for i in range(len(chars) - 1)]
+_worker_tokenizer: Tokenizer | None = None
+
+
+def _words_of_chunk(texts: list[str]) -> list[list[str]]:
+    assert _worker_tokenizer is not None
+    return [_worker_tokenizer.words(t, normalized=True) for t in texts]
+
+
+def bigram_keys(text: str, sounds: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Integer keys of adjacent CJK/alphanumeric character pairs of normalised `text`, and the
+    position of each pair; pairs never span punctuation. With `sounds`, each Chinese character
+    stands for its toneless pinyin syllable, so homophone typos (将堂/讲堂) share keys.
+    Vectorised for corpus-sized text."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    cjk = (codes >= CJK_FIRST) & (codes <= CJK_LAST)
+    keep = cjk | ((codes >= 0x30) & (codes <= 0x39)) | ((codes >= 0x61) & (codes <= 0x7A))
+    if sounds:
+        codes = codes.copy()
+        codes[cjk] = SOUND_BASE + pinyin_table()[codes[cjk] - CJK_FIRST]
+    pair = keep[:-1] & keep[1:]
+    positions = np.nonzero(pair)[0]
+    return (codes[positions] << 21) | codes[positions + 1], positions
+
+
+@lru_cache(maxsize=1)
+def pinyin_table() -> np.ndarray:
+    """Syllable id of every CJK unified ideograph (pypinyin), cached on disk for fast starts."""
+    path = cache_dir() / "pinyin-table.npy"
+    if path.exists():
+        return np.load(path)
+    from pypinyin import Style, lazy_pinyin
+
+    syllables: dict[str, int] = {}
+    table = np.zeros(CJK_LAST - CJK_FIRST + 1, dtype=np.int64)
+    for offset in range(len(table)):
+        reading = lazy_pinyin(chr(CJK_FIRST + offset), style=Style.NORMAL, errors="ignore")
+        table[offset] = syllables.setdefault(reading[0] if reading else "", len(syllables))
+    partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(partial, table)
+    os.replace(partial, path)
+    return table
