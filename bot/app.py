@@ -8,6 +8,7 @@ from telegram.request import BaseRequest
 
 from bot.context import BotContext
 from bot.services import Services
+from bot.telemetry import InstrumentedApplication
 from handlers import knowledge, qa, start
 from handlers.common import on_error
 
@@ -44,6 +45,7 @@ def build_application(
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     builder = (
         ApplicationBuilder()
+        .application_class(InstrumentedApplication)
         .token(token or "0:offline")
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_file_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -46,12 +47,17 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Quiet what logs every request (httpx would log the token in each URL) before the imports
+    # below, which log as they load.
+    for name in ("httpx", "httpcore", "alembic", "jieba"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     from bot.app import build_application
     from bot.services import build_services
+    from bot.web import serve
 
     services = build_services(settings)
-    application = build_application(services)
-    application.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"])
+    application = build_application(services, with_updater=not settings.webhook_url)
+    asyncio.run(serve(application, settings))
     return 0
 
 

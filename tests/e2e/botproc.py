@@ -1,0 +1,130 @@
+"""`dangjian run` as a real subprocess against a FakeBotApi, for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from fake_bot_api import FakeBotApi
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BotProcess:
+    """One `python -m bot.cli run` with its own PORT and log file; start, kill, restart."""
+
+    def __init__(self, api: FakeBotApi, workdir: Path, *, database_url: str,
+                 admins: str = "900", webhook_secret: str | None = None, **env: str) -> None:
+        """Long polling; webhook mode on this process's own port when `webhook_secret` is set."""
+        self.api = api
+        self.workdir = workdir
+        self.port = free_port()
+        if webhook_secret is not None:
+            env["WEBHOOK_URL"] = f"http://127.0.0.1:{self.port}/telegram"
+            env["WEBHOOK_SECRET"] = webhook_secret
+        self.log_path = workdir / "bot.log"
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_")}
+        self.env = {
+            **inherited, **api.env(), "DATABASE_URL": database_url, "DANGJIAN_ADMINS": admins,
+            "PORT": str(self.port), "PYTHONUNBUFFERED": "1", **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.env.get("WEBHOOK_URL"))
+
+    def start(self, *, timeout: float = 30.0) -> BotProcess:
+        """Start and wait until it polls (or, in webhook mode, has set its webhook)."""
+        polls = self.api.get_updates_count
+        mark = self.api.mark()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run"], env=self.env, cwd=self.workdir,
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        try:
+            if self.webhook:
+                self.api.wait_for(lambda c: c.method == "setWebhook", since=mark, timeout=timeout)
+            else:
+                self.api.wait_polling(after=polls, timeout=timeout)
+        except TimeoutError:
+            raise RuntimeError(f"the bot did not start:\n{self.log()[-3000:]}") from None
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        self._end(signal.SIGKILL)
+
+    def stop(self) -> int:
+        """SIGTERM: a clean shutdown; returns the exit code."""
+        return self._end(signal.SIGTERM)
+
+    def _end(self, signum: int) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        code = self.process.wait(15)
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str) -> tuple[int, str]:
+        """GET one of the process's own pages (/healthz, /readyz, /metrics)."""
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, str]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body,
+                                     method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def post_update(self, update: dict[str, Any], *, secret: str | None,
+                    path: str = "/telegram") -> int:
+        """Deliver an update the way Telegram's webhook does; returns the HTTP status."""
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        status, _ = self.request("POST", path, json.dumps(update).encode(), headers)
+        return status
+
+    def metric(self, name: str) -> float:
+        """The sum of one metric's samples on /metrics (all label values)."""
+        _, page = self.get("/metrics")
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+            if line.startswith(name) and not line.startswith("#")
+            and line[len(name):len(name) + 1] in ("{", " ")
+        )
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("/readyz never answered 200")

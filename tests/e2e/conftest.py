@@ -1,0 +1,38 @@
+"""End-to-end fixtures: a fake Bot API over HTTP and the real `dangjian run` process against it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from botproc import BotProcess
+from fake_bot_api import FakeBotApi, HttpCall
+
+ADMIN = 900  # in DANGJIAN_ADMINS of every bot process started here
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bot(api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    """One polling bot on a SQLite file for the whole module (tests use their own chats)."""
+    workdir = tmp_path_factory.mktemp("bot")
+    process = BotProcess(api, workdir, database_url=f"sqlite:///{workdir / 'dangjian.db'}",
+                         admins=str(ADMIN))
+    process.start()
+    yield process
+    assert process.stop() == 0, process.log()[-3000:]
+
+
+def exchange(api: FakeBotApi, text: str, *, user_id: int, chat_id: int | None = None,
+             method: str = "sendMessage", timeout: float = 10.0, **kwargs: object) -> HttpCall:
+    """A user writes; returns the bot's first `method` call to that chat after it."""
+    chat = user_id if chat_id is None else chat_id
+    mark = api.mark()
+    api.send(text, user_id=user_id, chat_id=chat_id, **kwargs)
+    return api.wait_for(lambda c: c.method == method and c.chat_id == chat, since=mark,
+                        timeout=timeout)
