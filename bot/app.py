@@ -9,7 +9,17 @@ from telegram.request import BaseRequest
 from bot.context import BotContext
 from bot.services import Services
 from bot.telemetry import InstrumentedApplication
-from handlers import knowledge, qa, start
+from handlers import (
+    attendance,
+    knowledge,
+    ledger,
+    qa,
+    roles,
+    roster,
+    start,
+    stats,
+    study,
+)
 from handlers.common import on_error
 
 BOT_COMMANDS = [
@@ -17,6 +27,7 @@ BOT_COMMANDS = [
     BotCommand("help", "使用帮助"),
     BotCommand("ask", "查询党建工作要点"),
     BotCommand("checkin", "活动签到"),
+    BotCommand("leave", "活动请假"),
     BotCommand("study", "学习登记"),
     BotCommand("me", "我的记录"),
     BotCommand("duties", "近期工作安排"),
@@ -27,10 +38,13 @@ BOT_COMMANDS = [
     BotCommand("task", "发布学习任务（书记）"),
     BotCommand("stats", "统计图表（书记）"),
     BotCommand("export", "导出台账（书记）"),
+    BotCommand("proxy", "补签/代签（书记）"),
+    BotCommand("activities", "活动列表（书记）"),
+    BotCommand("grant", "授予书记权限（书记）"),
     BotCommand("done", "标记职责完成（书记）"),
 ]
 
-FEATURES = [start, qa, knowledge]
+FEATURES = [start, qa, knowledge, roster, attendance, study, stats, ledger, roles]
 
 
 def build_application(

@@ -1,0 +1,396 @@
+"""Figures for secretaries (/stats, the chart, the private non-responder list) and for a member
+about themself (/me).
+
+Per the 2026 rules against 指尖上的形式主义 there are no rankings, leaderboards or online-time
+counts: per-activity 应到/实到/请假/缺席, study completion rates, and names only in private.
+应到 of an activity is the branch's roster during it, plus anyone who responded.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from bot.services import roster
+from bot.services.errors import UserError
+from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, local, period_of
+from bot.services.people import Actor, is_secretary, require_secretary, secretary_branches
+from storage.models import Activity, Attendance, Chat, StudyRecord, StudyTask
+
+log = logging.getLogger(__name__)
+
+STATS_USAGE = "用法：/stats [本月|本季度|本年]"
+MAX_LINES = 30
+CJK_FONTS = (
+    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Serif CJK SC",
+    "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC",
+    "Heiti SC", "Arial Unicode MS",
+)
+
+
+@dataclass(frozen=True)
+class ActivityTally:
+    """One activity's 应到/实到/请假/缺席; `missing` are roster members who did not respond."""
+
+    activity: Activity
+    expected: int
+    present: int
+    late: int
+    proxied: int
+    leave: int
+    absent: int
+    missing: frozenset[int] = field(default_factory=frozenset)
+    leave_reasons: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskTally:
+    task: StudyTask
+    expected: int
+    done: int
+    missing: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.expected if self.expected else 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    branch: str
+    period: Period
+    activities: list[ActivityTally]
+    tasks: list[TaskTally]
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def tally_activities(session: Session, activities: Sequence[Activity]) -> list[ActivityTally]:
+    """Counts for each activity from its attendance rows and its branch's roster."""
+    members = roster.memberships(session, {a.chat_id for a in activities})
+    rows: dict[int, list[tuple[int, str, str, str]]] = defaultdict(list)
+    ids = [a.id for a in activities if a.id is not None]
+    for chunk in _chunks(ids):
+        for activity_id, user_id, status, method, reason in session.exec(
+            select(Attendance.activity_id, Attendance.user_id, Attendance.status,
+                   Attendance.method, Attendance.reason)
+            .where(col(Attendance.activity_id).in_(chunk))
+        ):
+            rows[activity_id].append((user_id, status, method, reason))
+    return [_tally(a, rows[a.id], members[a.chat_id]) for a in activities]  # type: ignore[index]
+
+
+def _tally(
+    activity: Activity, rows: list[tuple[int, str, str, str]],
+    members: list[roster.Membership],
+) -> ActivityTally:
+    on_roster = {m.user_id for m in members if m.within(activity.starts_at, activity.ends_at)}
+    responded = {user_id for user_id, *_ in rows}
+    present = [r for r in rows if r[1] == "present"]
+    leave = [(user_id, reason) for user_id, status, _method, reason in rows if status == "leave"]
+    expected = len(on_roster | responded)
+    return ActivityTally(
+        activity=activity, expected=expected, present=len(present),
+        late=sum(1 for r in present if r[2] == "late"),
+        proxied=sum(1 for r in present if r[2] == "proxy"),
+        leave=len(leave), absent=expected - len(present) - len(leave),
+        missing=frozenset(on_roster - responded), leave_reasons=tuple(sorted(leave)),
+    )
+
+
+def tally_tasks(session: Session, tasks: Sequence[StudyTask], now: datetime) -> list[TaskTally]:
+    """Completion of each task: who studied, out of the roster since the task was posted."""
+    members = roster.memberships(session, {t.chat_id for t in tasks})
+    done: dict[int, set[int]] = defaultdict(set)
+    ids = [t.id for t in tasks if t.id is not None]
+    for chunk in _chunks(ids):
+        for task_id, user_id in session.exec(
+            select(StudyRecord.task_id, StudyRecord.user_id)
+            .where(col(StudyRecord.task_id).in_(chunk))
+        ):
+            done[task_id].add(user_id)  # type: ignore[index]
+    tallies = []
+    for task in tasks:
+        on_roster = {m.user_id for m in members[task.chat_id] if m.within(task.created_at, now)}
+        studied = done[task.id]  # type: ignore[index]
+        tallies.append(TaskTally(task, len(on_roster | studied), len(studied),
+                                 frozenset(on_roster - studied)))
+    return tallies
+
+
+def branch_scope(session: Session, actor: Actor) -> list[int] | None:
+    """The branches a secretary's /stats or /export covers: this group; privately, the
+    branches granted to them; for a global admin in private, every branch (None)."""
+    if actor.in_group:
+        require_secretary(session, actor, actor.chat_id)
+        return [actor.chat_id]
+    if actor.is_global_admin:
+        return None
+    granted = secretary_branches(session, actor)
+    if not granted:
+        raise UserError("抱歉，此操作仅限支部书记使用；请在本支部群中发送该命令。")
+    return granted
+
+
+def branch_name(session: Session, chat_ids: list[int] | None) -> str:
+    if chat_ids is None:
+        return "全部支部"
+    titles = [(session.get(Chat, chat_id) or Chat(id=chat_id)).title or str(chat_id)
+              for chat_id in chat_ids]
+    return "、".join(titles)
+
+
+def report(
+    session: Session, chat_ids: list[int] | None, period: Period, now: datetime
+) -> Report:
+    """The figures of the branches (None: all) for a period; cancelled activities left out."""
+    activities = select(Activity).where(
+        Activity.status != "cancelled", Activity.starts_at >= period.start,
+        Activity.starts_at < period.end,
+    )
+    tasks = select(StudyTask).where(
+        StudyTask.created_at >= period.start, StudyTask.created_at < period.end
+    )
+    if chat_ids is not None:
+        activities = activities.where(col(Activity.chat_id).in_(chat_ids))
+        tasks = tasks.where(col(StudyTask.chat_id).in_(chat_ids))
+    return Report(
+        branch=branch_name(session, chat_ids),
+        period=period,
+        activities=tally_activities(
+            session, session.exec(activities.order_by(Activity.starts_at)).all()
+        ),
+        tasks=tally_tasks(session, session.exec(tasks.order_by(StudyTask.created_at)).all(), now),
+    )
+
+
+def stats(session: Session, actor: Actor, args: Sequence[str], *, now: datetime,
+          tz: ZoneInfo) -> Report:
+    """/stats [本月|本季度|本年] for a secretary's branches."""
+    name = args[0] if args else "本月"
+    if name not in PERIOD_NAMES or len(args) > 1:
+        raise UserError(f"无法识别的统计范围“{' '.join(args)}”。{STATS_USAGE}")
+    return report(session, branch_scope(session, actor), period_of(name, now, tz), now)
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "—"
+
+
+def render_report(result: Report, tz: ZoneInfo) -> str:
+    """The figures as text: each activity's 应到/实到/请假/缺席 and each task's completion."""
+    period = result.period
+    last_day = (local(period.end, tz) - timedelta(days=1)).date()
+    lines = [
+        f"📊 {result.branch} {period.name}统计"
+        f"（{fmt_day(local(period.start, tz).date())}—{fmt_day(last_day)}）"
+    ]
+    acts = result.activities
+    if acts:
+        expected = sum(t.expected for t in acts)
+        present = sum(t.present for t in acts)
+        lines.append(f"\n活动 {len(acts)} 次，总体出席率 {_rate(present, expected)}（实到/应到）")
+        for tally in acts[-MAX_LINES:]:
+            a = tally.activity
+            extra = "，".join(
+                part for part in (
+                    f"迟到 {tally.late}" if tally.late else "",
+                    f"补签 {tally.proxied}" if tally.proxied else "",
+                ) if part
+            )
+            lines.append(
+                f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：应到 {tally.expected}，"
+                f"实到 {tally.present}{f'（{extra}）' if extra else ''}，请假 {tally.leave}，"
+                f"缺席 {tally.absent}"
+            )
+        if len(acts) > MAX_LINES:
+            lines.append(f"……更早的 {len(acts) - MAX_LINES} 次活动见 /export 台账")
+    else:
+        lines.append("\n本期没有活动记录。")
+    if result.tasks:
+        expected = sum(t.expected for t in result.tasks)
+        done = sum(t.done for t in result.tasks)
+        lines.append(f"\n学习任务 {len(result.tasks)} 项，总体完成率 {_rate(done, expected)}")
+        for task in result.tasks[-MAX_LINES:]:
+            lines.append(
+                f"• #{task.task.id} {task.task.content[:20]}：已学习 {task.done}/{task.expected}"
+                f"（{_rate(task.done, task.expected)}）"
+            )
+    else:
+        lines.append("\n本期没有学习任务。")
+    return "\n".join(lines)
+
+
+def render_missing(session: Session, result: Report, tz: ZoneInfo) -> str:
+    """Who has not responded, for the secretary's private chat only (never a public @-list)."""
+    everyone = set().union(*(t.missing for t in result.activities),
+                           *(t.missing for t in result.tasks))
+    names = roster.names(session, everyone)
+    lines = [f"🔒 {result.branch} {result.period.name}未响应名单（仅您可见）"]
+    for tally in result.activities:
+        if tally.missing:
+            a = tally.activity
+            who = "、".join(sorted(names[u] for u in tally.missing))
+            lines.append(f"• #{a.id} {local(a.starts_at, tz):%m-%d} {a.title[:15]}：{who}")
+    for task in result.tasks:
+        if task.missing:
+            who = "、".join(sorted(names[u] for u in task.missing))
+            lines.append(f"• 学习任务 #{task.task.id} {task.task.content[:15]}：{who}")
+    if len(lines) == 1:
+        lines.append("本期所有成员均已响应。")
+    return "\n".join(lines)
+
+
+@lru_cache
+def cjk_font() -> str | None:
+    """An installed font family that has Chinese glyphs, or None."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def chart(result: Report, tz: ZoneInfo) -> bytes | None:
+    """A PNG: stacked 实到/请假/缺席 per activity, completion rate per study task.
+
+    Without a CJK font the labels fall back to ASCII (dates and numbers), never to boxes.
+    """
+    acts = result.activities[-MAX_LINES:]
+    tasks = result.tasks[-MAX_LINES:]
+    if not acts and not tasks:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    font = cjk_font()
+    zh = font is not None
+
+    def words(chinese: str, plain: str) -> str:
+        return chinese if zh else plain
+
+    panels = [p for p in (acts, tasks) if p]
+    heights = [max(1.5, 0.32 * len(p) + 0.8) for p in panels]
+    figure = Figure(figsize=(8, sum(heights) + 0.9), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(panels), 1, squeeze=False,
+                           gridspec_kw={"height_ratios": heights})[:, 0]
+    text_kw = {"fontfamily": font} if font else {}
+    figure.suptitle(words(f"{result.branch} {result.period.name}统计",
+                          f"Statistics {local(result.period.start, tz):%Y-%m}"), **text_kw)
+    index = 0
+    if acts:
+        ax = axes[index]
+        index += 1
+        labels = [
+            f"{local(t.activity.starts_at, tz):%m-%d} "
+            + words(t.activity.title[:10], f"#{t.activity.id}")
+            for t in acts
+        ]
+        rows = range(len(acts))
+        present = [t.present for t in acts]
+        leave = [t.leave for t in acts]
+        absent = [t.absent for t in acts]
+        ax.barh(rows, present, color="#c0392b", label=words("实到", "present"))
+        ax.barh(rows, leave, left=present, color="#f39c12", label=words("请假", "leave"))
+        ax.barh(rows, absent, left=[p + q for p, q in zip(present, leave, strict=True)],
+                color="#bdc3c7", label=words("缺席", "absent"))
+        ax.set_yticks(list(rows), labels, **text_kw)
+        ax.invert_yaxis()
+        ax.set_xlabel(words("人数", "people"), **text_kw)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=3, frameon=False,
+                  prop={"family": font, "size": 8} if font else {"size": 8})
+    if tasks:
+        ax = axes[index]
+        rows = range(len(tasks))
+        ax.barh(rows, [t.rate * 100 for t in tasks], color="#2e86c1")
+        ax.set_yticks(list(rows), [
+            f"#{t.task.id} " + words(t.task.content[:10], "") for t in tasks
+        ], **text_kw)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel(words("学习完成率 %", "study completion %"), **text_kw)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def my_record(
+    session: Session, actor: Actor, user_id: int, *, now: datetime, tz: ZoneInfo
+) -> str:
+    """/me: a member's own attendance and study this year; secretaries may look up a member of
+    their branch, nobody else's records are shown to a member."""
+    if user_id != actor.user_id and not actor.is_global_admin:
+        branches = roster.branches_of(session, user_id)
+        if not any(is_secretary(session, actor, chat_id) for chat_id in branches):
+            raise UserError("抱歉，您只能查看自己的记录；书记可查看本支部成员的记录。")
+    year = period_of("本年", now, tz)
+    mine = roster.memberships_of(session, user_id)
+    in_year = (Activity.starts_at >= year.start, Activity.starts_at < year.end)
+    answered: dict[int, tuple[str, str]] = {
+        activity_id: (status, method)
+        for activity_id, status, method in session.exec(
+            select(Attendance.activity_id, Attendance.status, Attendance.method)
+            .join(Activity, col(Activity.id) == Attendance.activity_id)
+            .where(Attendance.user_id == user_id, *in_year)
+        )
+    }
+    activities = [
+        a for a in session.exec(
+            select(Activity).where(
+                Activity.status != "cancelled", Activity.starts_at <= now, *in_year,
+                or_(col(Activity.chat_id).in_(list(mine)), col(Activity.id).in_(list(answered))),
+            ).order_by(Activity.starts_at)
+        )
+        if a.id in answered or mine[a.chat_id].within(a.starts_at, a.ends_at)
+    ]
+
+    def state(a: Activity) -> str:
+        status, method = answered.get(a.id or 0, ("", ""))
+        if status == "present":
+            return "出席" + {"late": "（迟到）", "proxy": "（补签）"}.get(method, "")
+        if status == "leave":
+            return "请假"
+        return "缺席" if status == "absent" or a.ends_at < now else "未签到"
+
+    states = [state(a) for a in activities]
+    tasks = session.exec(
+        select(StudyTask.id).where(
+            col(StudyTask.chat_id).in_(list(mine)), StudyTask.created_at >= year.start,
+            StudyTask.created_at < year.end,
+        )
+    ).all()
+    records = session.exec(
+        select(StudyRecord.task_id).where(
+            StudyRecord.user_id == user_id, StudyRecord.recorded_at >= year.start,
+            StudyRecord.recorded_at < year.end,
+        )
+    ).all()
+    late = states.count("出席（迟到）")
+    lines = [
+        f"📋 {roster.names(session, [user_id])[user_id]} {local(now, tz).year}年的记录",
+        f"参加活动 {sum(s.startswith('出席') for s in states)} 次"
+        + (f"（其中迟到 {late} 次）" if late else "")
+        + f"，请假 {states.count('请假')} 次，缺席 {states.count('缺席')} 次",
+        f"学习任务已完成 {len(set(records) & set(tasks))}/{len(tasks)} 项，"
+        f"自学登记 {records.count(None)} 次",
+    ]
+    if activities:
+        lines.append("\n最近的活动：")
+        for a, shown in list(zip(activities, states, strict=True))[-10:]:
+            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：{shown}")
+    return "\n".join(lines)

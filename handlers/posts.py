@@ -1,0 +1,146 @@
+"""Group posts the bot keeps current: publishing them and editing their live counts, rate-limited.
+
+Also how results reach a secretary privately (non-responder lists, the ledger), never the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+from zoneinfo import ZoneInfo
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application
+
+from bot.services import UserError, attendance, study
+from bot.services.localtime import zone
+from bot.services.posts import Post, attach_message
+from storage.models import Activity, StudyTask
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL = 3.0
+"""Seconds between two edits of one post: a burst of taps makes one or two edits, not fifty."""
+NOT_REACHABLE = "请先私聊我发送 /start，我才能把结果私信给您（名单和台账只通过私聊发送）。"
+
+Kept = type[Activity] | type[StudyTask]
+T = TypeVar("T")
+
+
+def local_zone(services: Services) -> ZoneInfo:
+    return zone(services.settings.timezone)
+
+
+def markup(post: Post) -> InlineKeyboardMarkup | None:
+    if not post.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
+         for row in post.buttons]
+    )
+
+
+def _render(services: Services, model: Kept, record_id: int) -> tuple[Post, int, int | None]:
+    """The post of a record, with the chat and message that show it."""
+    with services.db.session() as session:
+        if model is Activity:
+            post = attendance.activity_post(session, record_id, local_zone(services))
+        else:
+            post = study.task_post(session, record_id)
+        record = session.get(model, record_id)
+        assert record is not None
+        return post, record.chat_id, record.message_id
+
+
+async def publish(bot: Bot, services: Services, model: Kept, record_id: int) -> Message:
+    """Send an activity's (or study task's) post to its group and remember the message, so
+    later counts edit it. The reminder engine calls this after `attendance.open_activity`."""
+    post, chat_id, _ = _render(services, model, record_id)
+    message = await bot.send_message(chat_id, post.text, reply_markup=markup(post))
+    with services.db.session() as session:
+        attach_message(session, model, record_id, message.message_id)
+    return message
+
+
+class LiveCounts:
+    """At most one edit per post per `interval`: the first change edits at once, the changes of
+    a burst after it fold into one trailing edit that shows the counts as they are by then."""
+
+    def __init__(self, interval: float = EDIT_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[tuple[str, int], float] = {}
+        self._waiting: dict[tuple[str, int], asyncio.Task[None]] = {}
+
+    async def changed(
+        self, application: Application, key: tuple[str, int],
+        edit: Callable[[], Awaitable[None]],
+    ) -> None:
+        if key in self._waiting:
+            return
+        delay = self._last.get(key, -math.inf) + self.interval - time.monotonic()
+        if delay <= 0:
+            self._forget_old()
+            self._last[key] = time.monotonic()
+            await edit()
+            return
+        self._waiting[key] = application.create_task(self._later(key, delay, edit))
+
+    async def _later(self, key: tuple[str, int], delay: float,
+                     edit: Callable[[], Awaitable[None]]) -> None:
+        await asyncio.sleep(delay)
+        self._last[key] = time.monotonic()
+        del self._waiting[key]
+        await edit()
+
+    async def drain(self) -> None:
+        """Wait for the trailing edits (tests, shutdown)."""
+        while self._waiting:
+            await asyncio.gather(*self._waiting.values())
+
+    def _forget_old(self) -> None:
+        if len(self._last) > 1000:
+            horizon = time.monotonic() - self.interval
+            self._last = {k: t for k, t in self._last.items() if t > horizon}
+
+
+def live_counts(application: Application) -> LiveCounts:
+    return application.bot_data.setdefault("live_counts", LiveCounts())
+
+
+async def refresh(application: Application, model: Kept, record_id: int) -> None:
+    """Show a record's new counts on its post, within the edit rate limit."""
+    services: Services = application.bot_data["services"]
+
+    async def edit() -> None:
+        post, chat_id, message_id = _render(services, model, record_id)
+        if message_id is None:
+            return
+        try:
+            await application.bot.edit_message_text(
+                post.text, chat_id=chat_id, message_id=message_id, reply_markup=markup(post)
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                log.warning("could not update post %s of %s: %s", message_id, chat_id, exc)
+        except TelegramError:
+            log.warning("could not update post %s of %s", message_id, chat_id, exc_info=True)
+
+    await live_counts(application).changed(application, (model.__name__, record_id), edit)
+
+
+async def privately(sending: Awaitable[T]) -> T:
+    """Await a send to a user's private chat; a user who never started the bot gets a polite
+    UserError saying how to fix it, and the result never falls back to the group."""
+    try:
+        return await sending
+    except (Forbidden, BadRequest) as exc:
+        log.info("private delivery failed: %s", exc)
+        raise UserError(NOT_REACHABLE) from exc

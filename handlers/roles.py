@@ -1,0 +1,43 @@
+"""/grant: a secretary makes another member a secretary of this branch; naming members."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CommandHandler
+
+from bot.context import BotContext
+from bot.services import UserError, roster
+from bot.services.people import grant_secretary, require_secretary
+from handlers.common import actor_of, escape, reply
+
+GRANT_USAGE = "用法：/grant @用户名或用户id（或回复该成员的消息发送 /grant）"
+
+
+def replied_user(update: Update) -> int | None:
+    """The author of the message a command replies to (a person, not a bot), if any."""
+    message = update.effective_message
+    replied = message.reply_to_message if message else None
+    if replied is None or replied.from_user is None or replied.from_user.is_bot:
+        return None
+    return replied.from_user.id
+
+
+async def grant(update: Update, context: BotContext) -> None:
+    """/grant @成员: secretary role in this group's branch, recorded in the audit log."""
+    actor = await actor_of(update, context)
+    if not actor.in_group:
+        raise UserError("请在支部群中授权。" + GRANT_USAGE)
+    args = list(context.args or [])
+    with context.services.db.session() as session:
+        require_secretary(session, actor, actor.chat_id)
+        if args:
+            user_id = roster.find_user(session, args[0])
+        elif (user_id := replied_user(update)) is None:  # type: ignore[assignment]
+            raise UserError(GRANT_USAGE)
+        granted = grant_secretary(session, actor, user_id, actor.chat_id)
+        name = roster.names(session, [user_id])[user_id]
+    text = f"已授予 {name} 本支部书记权限。" if granted else f"{name} 已是本支部的授权书记。"
+    await reply(update, escape(text))
+
+
+HANDLERS = [CommandHandler("grant", grant)]

@@ -1,0 +1,59 @@
+"""Study: /task posts a task with [已学习]; the button and /study record it."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.context import BotContext
+from bot.services import study
+from handlers.common import actor_of, escape, reply
+from handlers.posts import local_zone, publish, refresh
+from storage.models import StudyTask
+
+DONE_PATTERN = r"^study:done:(\d+)$"
+
+
+async def task(update: Update, context: BotContext) -> None:
+    """/task 学习内容 [截止日期]: a secretary posts a study task to the group."""
+    actor = await actor_of(update, context)
+    services = context.services
+    with services.db.session() as session:
+        posted = study.post_task(session, actor, " ".join(context.args or []),
+                                 now=services.clock(), tz=local_zone(services))
+    await publish(context.bot, services, StudyTask, posted.id)  # type: ignore[arg-type]
+
+
+async def on_done(update: Update, context: BotContext) -> None:
+    """[已学习]."""
+    query = update.callback_query
+    task_id = int(re.match(DONE_PATTERN, query.data or "").group(1))  # type: ignore[union-attr]
+    actor = await actor_of(update, context)
+    now = context.services.clock()
+    with context.services.db.session() as session:
+        outcome = study.complete_task(session, actor, task_id, at=now, now=now)
+    await query.answer(outcome.text)
+    if outcome.changed:
+        await refresh(context.application, StudyTask, outcome.record_id)
+
+
+async def study_command(update: Update, context: BotContext) -> None:
+    """/study 任务号或内容 [心得]."""
+    actor = await actor_of(update, context)
+    message = update.effective_message
+    with context.services.db.session() as session:
+        outcome = study.study(session, actor, " ".join(context.args or []),
+                              at=message.date, now=context.services.clock(),  # type: ignore[union-attr]
+                              source_message_id=message.message_id)  # type: ignore[union-attr]
+    await reply(update, escape(outcome.text))
+    if outcome.changed:
+        await refresh(context.application, StudyTask, outcome.record_id)
+
+
+HANDLERS = [
+    CommandHandler("task", task),
+    CommandHandler("study", study_command),
+    CallbackQueryHandler(on_done, pattern=DONE_PATTERN),
+]
