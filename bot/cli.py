@@ -27,8 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ingest.add_argument("paths", nargs="+", type=Path)
     duties = commands.add_parser("duties", help="工作职责日历")
     duties.add_argument("--json", action="store_true", dest="as_json")
-    export = commands.add_parser("export", help="导出台账 Excel")
-    export.add_argument("--out", type=Path, required=True)
+    export = commands.add_parser("export", help="导出台账 Excel（--csv 另在同一目录写 CSV）")
+    export.add_argument("--out", type=Path, required=True, help="工作簿路径，如 台账.xlsx")
+    export.add_argument("--csv", action="store_true",
+                        help="另写每个工作表一个 CSV：<文件名>-<工作表>.csv（UTF-8 带 BOM）")
+    export.add_argument("--chat", type=int, action="append", dest="chats",
+                        help="只导出该支部（群 id），可重复；默认全部支部")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.command == "run" else logging.WARNING,
@@ -107,7 +111,25 @@ def ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.added or not report.failed else 1
 
 
-COMMANDS = {"run": run, "chat": chat, "ask": ask, "ingest": ingest}
+def export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the ledger workbook (and CSV files) of every branch, or of the given ones."""
+    from bot.services import utc_now
+    from bot.services.ledger import Scope
+    from bot.services.ledger import export as write_export
+    from bot.services.localtime import zone
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    db.migrate()
+    out = args.out if args.out.suffix.lower() == ".xlsx" else args.out.with_suffix(".xlsx")
+    written = write_export(db, out, Scope(args.chats, zone(settings.timezone), utc_now()),
+                           with_csv=args.csv)
+    for path in written:
+        print(f"已写出：{path}")
+    return 0
+
+
+COMMANDS = {"run": run, "chat": chat, "ask": ask, "ingest": ingest, "export": export}
 
 
 if __name__ == "__main__":
