@@ -184,3 +184,82 @@ class StudyRecord(SQLModel, table=True):
     source_message_id: int | None = Field(default=None, sa_type=BigInteger)
     recorded_at: datetime = Field(default_factory=utcnow)
     message_at: datetime
+
+
+# --- reminders and the duty calendar --------------------------------------------------------
+# Rules and every delivery are rows: APScheduler only computes fire times and is rebuilt from
+# these at start, so a restart or a replica taking over loses nothing and sends nothing twice.
+
+class Reminder(SQLModel, table=True):
+    """A scheduled reminder: a rule (`spec`, parsed once) and what to post, in one chat or many."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, index=True)
+    scope: str = Field(default="chat", max_length=16)  # chat | branches | duties
+    kind: str = Field(default="notice", max_length=16)  # notice | meeting | study | duty
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    rule: str = Field(max_length=255)
+    spec: str = Field(sa_column=Column(Text, nullable=False))
+    active: bool = Field(default=True, index=True)
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+    last_fire_at: datetime | None = None  # the newest fire time fully handled
+    system_key: str | None = Field(default=None, max_length=32, unique=True)
+
+
+class Delivery(SQLModel, table=True):
+    """One reminder fire in one chat; the unique key makes a second send impossible."""
+
+    __table_args__ = (UniqueConstraint("reminder_id", "fire_time", "chat_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reminder_id: int = Field(foreign_key="reminder.id", index=True, ondelete="CASCADE")
+    fire_time: datetime
+    chat_id: int = Field(sa_type=BigInteger)
+    # pending -> sending -> sent | unreachable | failed; missed (too late, reported);
+    # uncertain (a send cut off by a crash: never repeated, reported)
+    status: str = Field(default="pending", max_length=16, index=True)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    activity_id: int | None = None
+    worker: str = Field(default="", max_length=64)
+    error: str = Field(default="", max_length=255)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Which replica runs the scheduler, until when; renewed while it lives."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(default="", max_length=64)
+    expires_at: datetime
+
+
+class DutySetting(SQLModel, table=True):
+    """A branch's own cadence for a duty, or its switching the duty off."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "duty_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, index=True)
+    duty_id: str = Field(max_length=16)
+    enabled: bool = True
+    period: str | None = Field(default=None, max_length=16)
+    times: int | None = None
+    updated_by: int | None = Field(default=None, sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DutyCompletion(SQLModel, table=True):
+    """A duty done once in a branch, counted against its period; one per command message."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, index=True)
+    duty_id: str = Field(max_length=16, index=True)
+    period_key: str = Field(max_length=16)
+    done_by: int | None = Field(default=None, sa_type=BigInteger)
+    done_at: datetime = Field(default_factory=utcnow)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    note: str = Field(default="", max_length=255)
