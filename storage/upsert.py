@@ -32,4 +32,6 @@ def upsert(
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
-    return session.exec(statement).rowcount > 0  # type: ignore[call-overload]
+    key = model.__table__.c[conflict[0]]  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: the driver's rowcount is -1 for these statements on psycopg 3.
+    return session.exec(statement.returning(key)).first() is not None  # type: ignore[call-overload]

@@ -29,6 +29,7 @@ from storage.models import Activity, Attendance, Chat, StudyRecord, StudyTask
 log = logging.getLogger(__name__)
 
 STATS_USAGE = "用法：/stats [本月|本季度|本年]"
+AUTO = "auto"
 MAX_LINES = 30
 CJK_FONTS = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Serif CJK SC",
@@ -262,10 +263,11 @@ def cjk_font() -> str | None:
     return next((name for name in CJK_FONTS if name in installed), None)
 
 
-def chart(result: Report, tz: ZoneInfo) -> bytes | None:
+def chart(result: Report, tz: ZoneInfo, font: str | None = AUTO) -> bytes | None:
     """A PNG: stacked 实到/请假/缺席 per activity, completion rate per study task.
 
-    Without a CJK font the labels fall back to ASCII (dates and numbers), never to boxes.
+    `font` is a font family with Chinese glyphs (found among the installed fonts by default);
+    without one the labels fall back to ASCII (dates and numbers), never to boxes.
     """
     acts = result.activities[-MAX_LINES:]
     tasks = result.tasks[-MAX_LINES:]
@@ -275,7 +277,8 @@ def chart(result: Report, tz: ZoneInfo) -> bytes | None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    font = cjk_font()
+    if font == AUTO:
+        font = cjk_font()
     zh = font is not None
 
     def words(chinese: str, plain: str) -> str:
