@@ -495,3 +495,12 @@ def duty_calendar(plans: Iterable[ParsedPlan]) -> list[Duty]:
     for plan in plans:
         duties.extend(extract_duties(plan))
     return duties
+
+
+def parse_cadence(text: str) -> tuple[str, int] | None:
+    """'每季度2次', '每两周一次', '每年至少3次' -> (period, times), by the same rules as plans."""
+    frequency = _find_frequency(text)
+    if frequency is None or frequency.period not in RECURRING:
+        return None
+    count = _find_count(text)
+    return frequency.period, (count.times if count else 1) * frequency.multiplier

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cn2an
 import numpy as np
 
-from content.index import Bm25Index
+from content.index import Bm25Index, tune_allocator
 from content.ingest import ParsedPlan, Section
 from content.lexicon import (
     COLLOQUIAL,
@@ -110,27 +110,22 @@ class KnowledgeBase:
                                        plan.title, section.path_text))
         self.unit_starts = np.asarray(unit_starts, dtype=np.int64)
         sentence_unit = np.repeat(
-            np.arange(len(self.units)), np.diff(np.append(self.unit_starts, len(self.sentences)))
+            np.arange(len(self.units), dtype=np.int32),
+            np.diff(np.append(self.unit_starts, len(self.sentences))),
         )
+        tune_allocator()
         normalized = [normalize(s) for s in self.sentences]
-        vocabulary: dict[str, int] = {}
-        term_ids: list[int] = []
-        doc_ids: list[int] = []
-        for sentence_no, words in enumerate(tokenizer.words_of_many(normalized)):
-            term_ids.extend(vocabulary.setdefault(w, len(vocabulary)) for w in words)
-            doc_ids.extend([sentence_no] * len(words))
-        terms, docs = np.asarray(term_ids, dtype=np.int64), np.asarray(doc_ids, dtype=np.int64)
-        self.sentence_words = Bm25Index.from_pairs(vocabulary, terms, docs, len(self.sentences))
-        self.item_words = Bm25Index.from_pairs(vocabulary, terms, sentence_unit[docs],
-                                               len(self.units))
-        gram_vocabulary, grams, gram_docs = _bigram_pairs(normalized)
-        self.sentence_bigrams = Bm25Index.from_pairs(gram_vocabulary, grams, gram_docs,
-                                                     len(self.sentences))
-        self.item_bigrams = Bm25Index.from_pairs(gram_vocabulary, grams, sentence_unit[gram_docs],
-                                                 len(self.units))
-        sound_vocabulary, sounds, sound_docs = _bigram_pairs(normalized, sounds=True)
-        self.item_sounds = Bm25Index.from_pairs(sound_vocabulary, sounds, sentence_unit[sound_docs],
-                                                len(self.units))
+        words = tokenizer.index_words(normalized)
+        grams = _bigram_pairs(normalized)
+        sounds = _bigram_pairs(normalized, sounds=True)
+        del normalized
+        n_sentences, n_units = len(self.sentences), len(self.units)
+        self.sentence_words = Bm25Index.from_pairs(*words, n_sentences)
+        self.item_words = Bm25Index.from_pairs(*words[:2], sentence_unit[words[2]], n_units)
+        self.sentence_bigrams = Bm25Index.from_pairs(*grams, n_sentences)
+        self.item_bigrams = Bm25Index.from_pairs(*grams[:2], sentence_unit[grams[2]], n_units)
+        self.item_sounds = Bm25Index.from_pairs(*sounds[:2], sentence_unit[sounds[2]], n_units)
+        del words, grams, sounds
         part_texts = [normalize(u.text) for u in self.part_units]
         self.part_words = Bm25Index(tokens=tokenizer.words_of_many(part_texts))
         self.part_bigrams = Bm25Index.from_pairs(*_bigram_pairs(part_texts), len(part_texts))
@@ -336,15 +331,15 @@ def _expansion_match(word: str, expansions: dict[str, list[tuple[str, float]]],
 
 
 def _bigram_pairs(texts: list[str], sounds: bool = False
-                  ) -> tuple[dict[int, int], np.ndarray, np.ndarray]:
-    """(vocabulary, term ids, text ids) of every character (or sound) bigram of the texts."""
-    joined = "\n".join(texts)
-    keys, positions = bigram_keys(joined, sounds)
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted distinct keys, term id, text id) of every character (or sound) bigram."""
+    keys, positions = bigram_keys("\n".join(texts), sounds)
     starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
-    docs = np.searchsorted(starts, positions, side="right") - 1
-    unique, term_ids = np.unique(keys, return_inverse=True)
-    vocabulary = dict(zip(unique.tolist(), range(len(unique)), strict=True))
-    return vocabulary, term_ids, docs
+    docs = (np.searchsorted(starts, positions, side="right") - 1).astype(np.int32)
+    del positions
+    unique = np.unique(keys)
+    term_ids = np.searchsorted(unique, keys).astype(np.int32)
+    return unique, term_ids, docs
 
 
 def _max_norm(scores: np.ndarray) -> np.ndarray:

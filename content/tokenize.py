@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import re
 import unicodedata
+from array import array
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -94,18 +95,48 @@ class Tokenizer:
         ]
 
     def words_of_many(self, texts: list[str]) -> list[list[str]]:
-        """`words` of many normalised texts; large corpora are split over worker processes."""
+        """`words` of several normalised texts (short lists: part headings)."""
+        return [self.words(t, normalized=True) for t in texts]
+
+    def index_words(self, texts: list[str]) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+        """(vocabulary, term id, text id) of every word of many normalised texts, as compact
+        arrays; large corpora are segmented by worker processes (jieba is pure Python)."""
+        chunk_size = max(1, -(-len(texts) // 16))
+        chunks = [texts[i:i + chunk_size] for i in range(0, len(texts), chunk_size)]
         if sum(map(len, texts)) < PARALLEL_ABOVE_CHARS or (os.cpu_count() or 1) < 2:
-            return [self.words(t, normalized=True) for t in texts]
-        global _worker_tokenizer
-        _worker_tokenizer = self
-        workers = min(os.cpu_count() or 2, 4)
-        chunk = -(-len(texts) // (workers * 4))
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers) as pool:
-            parts = pool.map(_words_of_chunk, [texts[i:i + chunk]
-                                               for i in range(0, len(texts), chunk)])
-        return [words for part in parts for words in part]
+            parts = [self._word_ids(chunk) for chunk in chunks]
+        else:
+            global _worker_tokenizer
+            _worker_tokenizer = self
+            with multiprocessing.get_context("fork").Pool(min(os.cpu_count() or 2, 4)) as pool:
+                parts = pool.map(_word_ids_of_chunk, chunks)
+        vocabulary: dict[str, int] = {}
+        term_ids, doc_ids = [], []
+        first_doc = 0
+        for (local_words, local_ids, lengths), chunk in zip(parts, chunks, strict=True):
+            to_global = np.fromiter(
+                (vocabulary.setdefault(w, len(vocabulary)) for w in local_words),
+                dtype=np.int64, count=len(local_words),
+            )
+            term_ids.append(to_global[local_ids].astype(np.int32))
+            doc_ids.append(np.repeat(np.arange(first_doc, first_doc + len(chunk),
+                                               dtype=np.int32), lengths))
+            first_doc += len(chunk)
+        if not parts:
+            return vocabulary, np.zeros(0, np.int32), np.zeros(0, np.int32)
+        return vocabulary, np.concatenate(term_ids), np.concatenate(doc_ids)
+
+    def _word_ids(self, texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Local vocabulary, word ids and per-text word counts of one chunk of texts."""
+        local: dict[str, int] = {}
+        ids = array("l")
+        lengths = array("l")
+        for text in texts:
+            words = self.words(text, normalized=True)
+            ids.extend(local.setdefault(w, len(local)) for w in words)
+            lengths.append(len(words))
+        return list(local), np.frombuffer(ids, dtype=np.int64), np.frombuffer(lengths,
+                                                                                dtype=np.int64)
 
     def subwords(self, word: str) -> list[str]:
         """Shorter dictionary words inside `word` (组织学 -> 组织), as jieba's search mode finds."""
@@ -131,9 +162,9 @@ class Tokenizer:
 _worker_tokenizer: Tokenizer | None = None
 
 
-def _words_of_chunk(texts: list[str]) -> list[list[str]]:
+def _word_ids_of_chunk(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     assert _worker_tokenizer is not None
-    return [_worker_tokenizer.words(t, normalized=True) for t in texts]
+    return _worker_tokenizer._word_ids(texts)
 
 
 def bigram_keys(text: str, sounds: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -1,1 +1,0 @@
-"""Quick quality check of the plan QA on a question set (default: the dev set)."""
