@@ -11,6 +11,7 @@ from bot.services import Services
 from bot.telemetry import InstrumentedApplication
 from handlers import (
     attendance,
+    fallback,
     knowledge,
     ledger,
     qa,
@@ -77,6 +78,7 @@ def build_application(
     application.bot_data["services"] = services
     for feature in FEATURES:
         application.add_handlers(feature.HANDLERS)
+    application.add_handlers(fallback.HANDLERS)  # after every feature: only leftovers
     application.add_error_handler(on_error)
     return application
 

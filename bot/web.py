@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
-from telegram import Update
+from telegram import Bot, Update
 
 from bot.config import Settings
 from bot.telemetry import InstrumentedApplication
@@ -46,6 +46,21 @@ def webhook_secret(settings: Settings) -> str:
 
 def webhook_path(settings: Settings) -> str:
     return urlsplit(settings.webhook_url or "").path.rstrip("/") or DEFAULT_WEBHOOK_PATH
+
+
+class MalformedUpdate(ValueError):
+    """A webhook body that is not a Telegram update."""
+
+
+def decode_update(body: bytes, bot: Bot) -> Update:
+    """The Update in a webhook body, or MalformedUpdate for anything Telegram would not send."""
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and isinstance(data.get("update_id"), int):
+            return Update.de_json(data, bot)
+    except Exception as exc:  # de_json fails in many ways on what is not an update
+        raise MalformedUpdate(repr(exc)) from exc
+    raise MalformedUpdate("no update_id")
 
 
 class RecentIds:
@@ -96,21 +111,14 @@ class BotWebApp:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return self._reject("too_large", 413)
         try:
-            data = json.loads(await request.read())
-            update_id = data["update_id"]
-            if not isinstance(update_id, int):
-                raise TypeError("update_id")
+            update = decode_update(await request.read(), self.application.bot)
         except web.HTTPRequestEntityTooLarge:
             return self._reject("too_large", 413)
-        except (ValueError, KeyError, TypeError):
+        except MalformedUpdate:
             return self._reject("malformed", 400)
-        if not self.recent.add(update_id):
+        if not self.recent.add(update.update_id):
             self.metrics.webhook_rejected.labels("duplicate").inc()
             return web.Response(text="duplicate")
-        try:
-            update = Update.de_json(data, self.application.bot)
-        except (ValueError, KeyError, TypeError):
-            return self._reject("malformed", 400)
         await self.application.update_queue.put(update)
         return web.Response(text="ok")
 
