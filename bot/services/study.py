@@ -138,9 +138,17 @@ def _task(session: Session, task_id: int) -> StudyTask:
     return task
 
 
+def _words(text: str) -> str:
+    """Letters only, without a leading 学习/学了: what two ways of naming a task share."""
+    text = "".join(ch for ch in text if ch.isalnum())
+    return re.sub(r"^(?:已经|已)?(?:学习|学了|学完)", "", text)
+
+
 def _task_matching(session: Session, actor: Actor, content: str, now: datetime) -> StudyTask | None:
-    """The newest recent task of the member's branch whose content contains these words."""
-    if len(content) < 2:
+    """The newest recent task of the member's branch that these words name, in order
+    (`党章总纲` names `学习《中国共产党章程》总纲`)."""
+    wanted = _words(content)
+    if len(wanted) < 2:
         return None
     scope = [actor.chat_id] if actor.in_group else roster.branches_of(session, actor.user_id)
     tasks = session.exec(
@@ -149,4 +157,8 @@ def _task_matching(session: Session, actor: Actor, content: str, now: datetime) 
         .order_by(col(StudyTask.created_at).desc())
         .limit(50)
     )
-    return next((task for task in tasks if content in task.content), None)
+    for task in tasks:
+        letters = iter(_words(task.content))
+        if all(ch in letters for ch in wanted):
+            return task
+    return None

@@ -1,0 +1,106 @@
+"""The 台账 on SQLite and PostgreSQL: the workbook re-read with openpyxl, cell by cell, and the
+CSV files beside it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import openpyxl
+import pytest
+from attendance_world import AFTER, BRANCH, TZ, scenario
+
+from bot.services import ledger
+from storage.db import Database
+
+SHEETS = ["支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他",
+          "签到明细", "学习任务", "学习记录", "更正记录"]
+
+
+def read(path: Path) -> dict[str, list[tuple]]:
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    return {ws.title: list(ws.iter_rows(values_only=True)) for ws in workbook.worksheets}
+
+
+@pytest.fixture
+def world(db: Database) -> tuple[Database, dict[str, int]]:
+    return db, scenario(db)
+
+
+def test_workbook_cell_by_cell(world, tmp_path: Path) -> None:
+    db, ids = world
+    written = ledger.export(db, tmp_path / "台账.xlsx", ledger.Scope([BRANCH], TZ, AFTER))
+    assert written == [tmp_path / "台账.xlsx"]
+    book = read(written[0])
+    assert list(book) == SHEETS
+    for kind in ("支部党员大会", "支委会", "党小组会", "党课", "中心组学习", "其他"):
+        assert book[kind] == [ledger.ACTIVITY_COLUMNS], kind
+    held, task, cancelled = ids["held"], ids["task"], ids["cancelled"]
+    assert book["主题党日"] == [
+        ("时间", "地点", "主持人", "记录人", "应到", "实到", "请假", "缺席", "内容", "活动号", "支部",
+         "迟到", "补签/代签", "请假人员（原因）", "缺席人员"),
+        ("2026-11-20 15:00-17:00", "三楼会议室", "张三", "李四", 11, 3, 1, 7, "主题党日 学习党章",
+         held, "第1支部", 1, 1, "党员4（出差）", "党员1、党员10、党员11、党员7、党员8、党员9"),
+    ]
+    head = (held, "2026-11-20 15:00", "主题党日", "主题党日 学习党章", "第1支部")
+    assert book["签到明细"] == [
+        ledger.DETAIL_COLUMNS,
+        head + ("党员2", 2, "出席", "本人", None, "党员2", "2026-11-20 14:55"),
+        head + ("党员3", 3, "出席", "迟到", None, "党员3", "2026-11-20 15:20"),
+        head + ("党员4", 4, "请假", "本人", "出差", "党员4", "2026-11-20 14:55"),
+        head + ("党员5", 5, "出席", "补签/代签", "手机没电", "党员1", "2026-11-21 15:00"),
+        head + ("党员6", 6, "缺席", "补签/代签", "无故缺席", "党员1", "2026-11-21 15:00"),
+        *(head + (f"党员{u}", u, "缺席", "未响应", None, None, None) for u in (1, 7, 8, 9, 10, 11)),
+    ]
+    assert book["学习任务"] == [
+        ledger.TASK_COLUMNS,
+        (task, "2026-11-20 15:00", "第1支部", "学习《中国共产党章程》总纲", "2026-12-31", 12, 2,
+         "17%", "党员1、党员10、党员11、党员12、党员4、党员5、党员6、党员7、党员8、党员9"),
+    ]
+    assert book["学习记录"] == [
+        ledger.RECORD_COLUMNS,
+        ("2026-11-20 15:20", "第1支部", "党员2", 2, task, "学习《中国共产党章程》总纲", "深受教育"),
+        ("2026-11-20 15:20", "第1支部", "党员3", 3, task, "学习《中国共产党章程》总纲", None),
+        ("2026-11-20 15:20", "第1支部", "党员4", 4, None, "读《习近平谈治国理政》", "收获很大"),
+    ]
+    assert book["更正记录"] == [
+        ledger.AUDIT_COLUMNS,
+        ("2026-11-21 15:00", "第1支部", "党员1", "补签/代签", f"attendance {held}:5",
+         "党员5：未登记 → 出席；原因：手机没电"),
+        ("2026-11-21 15:00", "第1支部", "党员1", "补签/代签", f"attendance {held}:6",
+         "党员6：未登记 → 缺席；原因：无故缺席"),
+        ("2026-11-21 15:00", "第1支部", "党员1", "取消活动", f"activity {cancelled}",
+         "党课 廉政教育"),
+    ]
+
+
+def test_csv_files_hold_the_same_rows(world, tmp_path: Path) -> None:
+    db, _ = world
+    written = ledger.export(db, tmp_path / "ledger.xlsx", ledger.Scope([BRANCH], TZ, AFTER),
+                            with_csv=True)
+    assert [p.name for p in written] == ["ledger.xlsx"] + [f"ledger-{s}.csv" for s in SHEETS]
+    book = read(written[0])
+    for path, title in zip(written[1:], SHEETS, strict=True):
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle))
+        expected = [["" if v is None else str(v) for v in row] for row in book[title]]
+        assert rows == expected, title
+
+
+def test_every_branch_for_the_whole_organisation(world, tmp_path: Path) -> None:
+    db, ids = world
+    [path] = ledger.export(db, tmp_path / "all.xlsx", ledger.Scope(None, TZ, AFTER))
+    rows = read(path)["主题党日"]
+    assert [(r[9], r[10], r[4], r[5]) for r in rows[1:]] == [
+        (ids["held"], "第1支部", 11, 3), (ids["elsewhere"], "第2支部", 2, 1)
+    ]
+
+
+def test_future_activities_are_not_in_the_ledger_yet(world, tmp_path: Path) -> None:
+    db, _ = world
+    before = AFTER.replace(year=2025)
+    [path] = ledger.export(db, tmp_path / "early.xlsx", ledger.Scope([BRANCH], TZ, before))
+    book = read(path)
+    assert book["主题党日"] == [ledger.ACTIVITY_COLUMNS]
+    assert book["签到明细"] == [ledger.DETAIL_COLUMNS]
