@@ -162,7 +162,12 @@ def marker_of(line: str) -> tuple[str, re.Match[str]] | None:
 
 
 def _is_heading_line(line: str) -> bool:
-    return marker_of(line) is not None and len(line) <= HEADING_MAX and line[-1] not in SENTENCE_END
+    """A numbered line that is all title: short, and no sentence ends inside it."""
+    return (
+        marker_of(line) is not None
+        and len(line) <= HEADING_MAX
+        and not any(ch in line for ch in SENTENCE_END)
+    )
 
 
 def _item_title(body: str) -> str:

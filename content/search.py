@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import cn2an
 import numpy as np
 
 from content.index import Bm25Index, tune_allocator
@@ -42,6 +41,7 @@ WEIGHTS = {
 }
 ABSTAIN_BELOW = 0.42
 PART_NAMED_AT_LEAST = 0.6
+HIGHLIGHT_INTENT = 1.0
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ class KnowledgeBase:
             unit_no = int(unit_no)
             if item_scores[unit_no] <= 0 or len(hits) >= k:
                 break
-            sentence = self.best_sentence(unit_no, sentence_score)
+            sentence = self.best_sentence(unit_no, sentence_score, query)
             unit = self.units[unit_no]
             hits.append(Hit(unit, float(item_scores[unit_no]), sentence,
                             trim_around(unit.text, sentence)))
@@ -226,11 +226,17 @@ class KnowledgeBase:
         )
         return item, sentence_score
 
-    def best_sentence(self, unit_no: int, sentence_score: np.ndarray) -> str:
+    def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
+        """The sentence to highlight: the best match, and for a 多久/几个/谁 question the best
+        match that states a frequency, a number or who (an item's short title often outscores
+        the sentence that actually answers)."""
         first = int(self.unit_starts[unit_no])
         last = int(self.unit_starts[unit_no + 1]) if unit_no + 1 < len(self.units) else len(
             self.sentences)
-        return self.sentences[first + int(np.argmax(sentence_score[first:last]))]
+        local = sentence_score[first:last].copy()
+        for intent in query.intents:
+            local += HIGHLIGHT_INTENT * self.intent_flags[intent][first:last]
+        return self.sentences[first + int(np.argmax(local))]
 
     def _part_answer(self, query: Query, item_scores: np.ndarray) -> Hit | None:
         """A question about a whole part or programme gets its heading and item titles."""
@@ -356,6 +362,8 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _to_int(text: str) -> int | None:
+    import cn2an  # slow to import; only ordinal questions need it
+
     try:
         return int(text) if text.isdigit() else int(cn2an.cn2an(text, "smart"))
     except (ValueError, KeyError):
