@@ -79,10 +79,7 @@ class LiveCounts:
         self._last: dict[tuple[str, int], float] = {}
         self._waiting: dict[tuple[str, int], asyncio.Task[None]] = {}
 
-    async def changed(
-        self, application: Application, key: tuple[str, int],
-        edit: Callable[[], Awaitable[None]],
-    ) -> None:
+    async def changed(self, key: tuple[str, int], edit: Callable[[], Awaitable[None]]) -> None:
         if key in self._waiting:
             return
         delay = self._last.get(key, -math.inf) + self.interval - time.monotonic()
@@ -91,14 +88,17 @@ class LiveCounts:
             self._last[key] = time.monotonic()
             await edit()
             return
-        self._waiting[key] = application.create_task(self._later(key, delay, edit))
+        self._waiting[key] = asyncio.create_task(self._later(key, delay, edit))
 
     async def _later(self, key: tuple[str, int], delay: float,
                      edit: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(delay)
         self._last[key] = time.monotonic()
         del self._waiting[key]
-        await edit()
+        try:
+            await edit()
+        except Exception:  # a background task has no handler to report to
+            log.exception("live count edit %s failed", key)
 
     async def drain(self) -> None:
         """Wait for the trailing edits (tests, shutdown)."""
@@ -133,7 +133,7 @@ async def refresh(application: Application, model: Kept, record_id: int) -> None
         except TelegramError:
             log.warning("could not update post %s of %s", message_id, chat_id, exc_info=True)
 
-    await live_counts(application).changed(application, (model.__name__, record_id), edit)
+    await live_counts(application).changed((model.__name__, record_id), edit)
 
 
 async def privately(sending: Awaitable[T]) -> T:
