@@ -22,12 +22,14 @@ from content.lexicon import (
     PART_NOISE,
     QUESTION_WORDS,
     STOPWORDS,
+    colloquial_keys_in,
     question_intents,
 )
-from content.tokenize import Tokenizer, bigram_keys, normalize
+from content.tokenize import Tokenizer, bigram_keys, normalize, syllables
 
 MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
+_LONG_STOPWORDS = sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True)
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？；!?;])")
 _ORDINAL = re.compile(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:块|部分|方面|大项|章|项|条|点|个方面|节)")
 
@@ -42,6 +44,7 @@ WEIGHTS = {
 ABSTAIN_BELOW = 0.42
 PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
+HOMOPHONE = 0.9
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,23 @@ class Hit:
     text: str
 
 
+@dataclass(frozen=True)
+class Concept:
+    """One thing the question is about: a content word, or a colloquial phrase (which stands
+    for the words it spans and is matched through its formal equivalents)."""
+
+    text: str
+    weight: float
+    targets: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass
 class Query:
     """A question turned into weighted terms, its bigrams and what it asks for."""
 
     text: str
     words: dict[str, float]
-    content_words: list[str]
-    expansions: dict[str, list[tuple[str, float]]]
+    concepts: list[Concept]
     bigrams: dict[int, float]
     sounds: dict[int, float]
     intents: set[str] = field(default_factory=set)
@@ -93,6 +105,7 @@ class KnowledgeBase:
     def __init__(self, plans: list[ParsedPlan], tokenizer: Tokenizer) -> None:
         self.plans = plans
         self.tokenizer = tokenizer
+        self._term_words: dict[str, tuple[str, ...]] = {}
         self.units: list[Unit] = []
         self.part_units: list[Unit] = []
         self.sentences: list[str] = []
@@ -116,6 +129,7 @@ class KnowledgeBase:
         tune_allocator()
         normalized = [normalize(s) for s in self.sentences]
         words = tokenizer.index_words(normalized)
+        vocabulary = words[0]
         grams = _bigram_pairs(normalized)
         sounds = _bigram_pairs(normalized, sounds=True)
         del normalized
@@ -129,11 +143,26 @@ class KnowledgeBase:
         part_texts = [normalize(u.text) for u in self.part_units]
         self.part_words = Bm25Index(tokens=tokenizer.words_of_many(part_texts))
         self.part_bigrams = Bm25Index.from_pairs(*_bigram_pairs(part_texts), len(part_texts))
+        self.sound_alikes: dict[tuple[int, ...], list[str]] = {}
+        for word in self._plan_words(vocabulary):
+            self.sound_alikes.setdefault(syllables(word), []).append(word)
         self.intent_flags = {
             intent: np.fromiter((bool(pattern.search(s)) for s in self.sentences), dtype=bool,
                                 count=len(self.sentences))
             for intent, pattern in INTENT_PATTERNS.items()
         }
+
+    def _words_of_term(self, term: str) -> tuple[str, ...]:
+        """Words of a lexicon term, segmented once per knowledge base."""
+        words = self._term_words.get(term)
+        if words is None:
+            words = self._term_words[term] = tuple(self.tokenizer.words(term))
+        return words
+
+    @staticmethod
+    def _plan_words(vocabulary: dict[str, int]) -> list[str]:
+        return [w for w in vocabulary if 2 <= len(w) <= 4 and all(
+            "\u4e00" <= ch <= "\u9fff" for ch in w)]
 
     def _known(self, word: str) -> bool:
         return word in self.item_words or word in self.part_words
@@ -148,30 +177,31 @@ class KnowledgeBase:
 
     def parse_query(self, question: str) -> Query:
         text = normalize(question)[:MAX_QUESTION_CHARS]
-        content = [w for w in _join_single_characters(self.tokenizer.raw_words(text))
+        content = [(w, start) for w, start in _join_single_characters(self._spans(text))
                    if w not in QUESTION_WORDS and w not in STOPWORDS]
         words: dict[str, float] = {}
-        for word in content:
+        for word, _ in content:
             # a compound the plans never use is searched by its parts (组织学 -> 组织)
             parts = [] if self._known(word) else [
                 w for w in self.tokenizer.subwords(word) if self._known(w)
             ]
             for term in parts or [word]:
                 words[term] = words.get(term, 0.0) + 1.0
-        expansions: dict[str, list[tuple[str, float]]] = {}
-        for key, targets in COLLOQUIAL.items():
-            if key in text:
-                expansions[key] = targets
-                for target in targets:
-                    for token in self.tokenizer.words(target[0], normalized=True):
-                        words[token] = max(words.get(token, 0.0), target[1])
+        for word, _ in content:
+            for alike, weight in self._homophones(word):
+                words[alike] = max(words.get(alike, 0.0), weight)
+        phrases = colloquial_keys_in(text)
+        for key, _, _ in phrases:
+            for target, weight in COLLOQUIAL[key]:
+                for token in self._words_of_term(target):
+                    words[token] = max(words.get(token, 0.0), weight)
         stripped = text
-        for stop in sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True):
+        for stop in _LONG_STOPWORDS:
             stripped = stripped.replace(stop, " ")
         query_bigrams = dict.fromkeys(bigram_keys(stripped)[0].tolist(), 1.0)
         query_sounds = dict.fromkeys(bigram_keys(stripped, sounds=True)[0].tolist(), 1.0)
-        for targets in expansions.values():
-            for target, weight in targets:
+        for key, _, _ in phrases:
+            for target, weight in COLLOQUIAL[key]:
                 for gram in bigram_keys(normalize(target))[0].tolist():
                     query_bigrams[gram] = max(query_bigrams.get(gram, 0.0), weight)
         ordinal = None
@@ -179,8 +209,59 @@ class KnowledgeBase:
         if match:
             ordinal = _to_int(match.group(1))
         asks_part = ordinal is not None or any(w in text for w in PART_ASK_WORDS)
-        return Query(text, words, content, expansions, query_bigrams, query_sounds,
+        return Query(text, words, self._concepts(content, phrases), query_bigrams, query_sounds,
                      question_intents(text), asks_part, ordinal)
+
+    def _spans(self, text: str) -> list[tuple[str, int]]:
+        """jieba's tokens with their start offsets."""
+        spans, start = [], 0
+        for token in self.tokenizer.raw_words(text):
+            start = text.find(token, start)
+            spans.append((token, start))
+            start += len(token)
+        return spans
+
+    def _concepts(self, content: list[tuple[str, int]],
+                  phrases: list[tuple[str, int, int]]) -> list[Concept]:
+        """Content words, except those inside a colloquial phrase, which stands for them."""
+        def inside(word: str, start: int, first: int, end: int) -> bool:
+            return start < end and start + len(word) > first
+
+        concepts = [Concept(word, self._weight(word), self._homophones(word))
+                    for word, start in content
+                    if not any(inside(word, start, first, end) for _, first, end in phrases)]
+        for key, first, end in phrases:
+            if key in STOPWORDS:
+                continue
+            inside_weights = [self._weight(word) for word, start in content
+                              if inside(word, start, first, end)]
+            weight = max(inside_weights, default=self.item_words.max_idf() * 0.5)
+            concepts.append(Concept(key, weight, tuple(COLLOQUIAL[key])))
+        return concepts
+
+    def _weight(self, word: str) -> float:
+        """How much a word says about the topic: its idf in the plans (the highest for a word
+        they never use) times how rare it is in general Chinese (不能, 以后 say little)."""
+        idf = self.item_words.idf(word)
+        weight = (idf if idf is not None else self.item_words.max_idf()) * self.tokenizer.rarity(
+            word)
+        return weight * (0.5 if len(word) == 1 else 1.0)
+
+    def _homophones(self, word: str) -> tuple[tuple[str, float], ...]:
+        """Plan words that sound like a word the plans never use, or like a piece of it:
+        a typo made with a pinyin keyboard (竟赛 -> 竞赛, 道德将堂 -> 讲堂)."""
+        if self._known(word) or len(word) < 2:
+            return ()
+        found = []
+        for size in range(min(len(word), 4), 1, -1):
+            for start in range(len(word) - size + 1):
+                piece = word[start:start + size]
+                for match in self.sound_alikes.get(syllables(piece), ()):
+                    if match != piece and match not in found:
+                        found.append(match)
+            if found:
+                break
+        return tuple((match, HOMOPHONE) for match in found)
 
     # -- ranking ----------------------------------------------------------------------------
 
@@ -284,56 +365,37 @@ class KnowledgeBase:
         return max(by_parts, by_sounds if by_sounds >= 0.5 else 0.0)
 
     def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
-        """IDF-weighted share of the question's content words that a (normalised) text contains."""
+        """Weighted share of the question's concepts that a (normalised) text contains: a word
+        itself, its parts or a near spelling; a colloquial phrase by its formal equivalents."""
         total = matched = 0.0
-        unseen = self.item_words.max_idf()
-        for word in dict.fromkeys(query.content_words):
-            if any(noise in word for noise in ignore):
+        for concept in query.concepts:
+            if any(noise in concept.text for noise in ignore):
                 continue
-            idf = self.item_words.idf(word)
-            weight = idf if idf is not None else unseen * self.tokenizer.rarity(word)
-            weight *= 0.5 if len(word) == 1 else 1.0
-            total += weight
-            if word in unit_text:
-                matched += weight
-                continue
-            expansion = _expansion_match(word, query.expansions, unit_text)
-            matched += weight * max(expansion, self._partial_match(word, unit_text))
-        for key, targets in query.expansions.items():
-            if key not in query.content_words and key not in STOPWORDS:
-                best = max((w for t, w in targets if normalize(t) in unit_text), default=0.0)
-                weight = unseen * 0.5
-                total += weight
-                matched += weight * best
+            total += concept.weight
+            if concept.text in unit_text:
+                found = 1.0
+            else:
+                found = max([w for t, w in concept.targets if normalize(t) in unit_text]
+                            + [self._partial_match(concept.text, unit_text)])
+            matched += concept.weight * found
         return matched / total if total else 0.0
 
 
-def _join_single_characters(tokens: list[str]) -> list[str]:
+def _join_single_characters(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Runs of one-character tokens are usually a word jieba did not know, often a typo
     (道德|将|堂 for 道德讲堂): keep such a run together as one word."""
-    joined: list[str] = []
-    run = ""
-    for token in [*tokens, ""]:
+    joined: list[tuple[str, int]] = []
+    run, run_start = "", 0
+    for token, start in [*tokens, ("", -1)]:
         if len(token) == 1 and token not in STOPWORDS and "\u4e00" <= token <= "\u9fff":
-            run += token
+            run, run_start = (run + token, run_start) if run else (token, start)
             continue
         if run:
-            joined.append(run)
+            joined.append((run, run_start))
             run = ""
         if token:
-            joined.append(token)
+            joined.append((token, start))
     return joined
-
-
-def _expansion_match(word: str, expansions: dict[str, list[tuple[str, float]]],
-                     unit_text: str) -> float:
-    best = 0.0
-    for key, targets in expansions.items():
-        if word in key or key in word:
-            for target, weight in targets:
-                if normalize(target) in unit_text:
-                    best = max(best, weight)
-    return best
 
 
 def _bigram_pairs(texts: list[str], sounds: bool = False

@@ -183,6 +183,15 @@ def bigram_keys(text: str, sounds: bool = False) -> tuple[np.ndarray, np.ndarray
     return (codes[positions] << 21) | codes[positions + 1], positions
 
 
+def syllables(word: str) -> tuple[int, ...]:
+    """Toneless pinyin syllable ids of a Chinese word (0 for other characters)."""
+    table = pinyin_table()
+    return tuple(
+        int(table[ord(ch) - CJK_FIRST]) if CJK_FIRST <= ord(ch) <= CJK_LAST else 0
+        for ch in word
+    )
+
+
 @lru_cache(maxsize=1)
 def pinyin_table() -> np.ndarray:
     """Syllable id of every CJK unified ideograph (pypinyin), cached on disk for fast starts."""
