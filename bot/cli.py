@@ -60,7 +60,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.web import serve
 
     services = build_services(settings)
-    application = build_application(services, with_updater=not settings.webhook_url)
+    application = build_application(services, with_updater=False)
     asyncio.run(serve(application, settings))
     return 0
 

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from telegram import Bot, Update
 
 from bot.config import Settings
+from bot.polling import poll
 from bot.telemetry import InstrumentedApplication
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ class BotWebApp:
 async def serve(application: InstrumentedApplication, settings: Settings,
                 stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop`): webhook mode when WEBHOOK_URL is set, long polling
-    otherwise; health and metrics on PORT either way.
+    (bot.polling, which acknowledges only handled updates) otherwise; health and metrics on PORT
+    either way. The Application is built without PTB's Updater.
 
     PTB calls post_init/post_stop/post_shutdown only inside run_polling/run_webhook, so they are
     called here around initialize(), start(), stop() and shutdown().
@@ -193,16 +195,15 @@ async def serve(application: InstrumentedApplication, settings: Settings,
             settings.webhook_url or "", secret_token=webhook_secret(settings),
             allowed_updates=ALLOWED_UPDATES,
         )
-    else:
-        assert application.updater is not None
-        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+    polling = None if webhook else asyncio.create_task(poll(application, ALLOWED_UPDATES, stop))
     log.info("bot running: mode=%s port=%s", "webhook" if webhook else "polling", settings.port)
     try:
-        await stop.wait()
+        await (polling or stop.wait())
     finally:
         log.info("stopping: finishing the updates already received")
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        stop.set()
+        if polling is not None:
+            await polling
         await runner.cleanup()
         await application.stop()
         if application.post_stop:

@@ -77,10 +77,16 @@ class _Limits:
 class FakeBotApi(LocalBotApi):
     """LocalBotApi's answers over HTTP, plus update delivery, faults and flood-limit checks."""
 
-    def __init__(self, token: str = TOKEN, *, enforce_limits: bool = False) -> None:
+    def __init__(self, token: str = TOKEN, *, enforce_limits: bool = False,
+                 strict_private: bool = False) -> None:
+        """`enforce_limits`: answer 429 over the flood limits (they are counted either way).
+        `strict_private`: as on Telegram, the bot may write to a user's private chat only after
+        that user wrote to it there (otherwise 403)."""
         super().__init__()
         self.token = token
         self.enforce_limits = enforce_limits
+        self.strict_private = strict_private
+        self.started: set[int] = set()  # users who wrote to the bot privately
         self.updates = UpdateFactory()
         self.rejected: list[HttpCall] = []  # answered 429 / 5xx: nothing happened
         self.violations: list[Violation] = []
@@ -145,6 +151,8 @@ class FakeBotApi(LocalBotApi):
         message = update.get("message") or update.get("edited_message")
         if message and "chat" in message:
             self.chats.setdefault(message["chat"]["id"], message["chat"])
+            if message["chat"]["type"] == "private":
+                self.started.add(message["chat"]["id"])
             self._messages[(message["chat"]["id"], message["message_id"])] = message
         with self._changed:
             self._pending.append(update)
@@ -289,6 +297,10 @@ class FakeBotApi(LocalBotApi):
                               {"retry_after": fault.retry_after})
             return web.Response(status=fault.status, text="<html>Bad Gateway</html>",
                                 content_type="text/html")
+        if (self.strict_private and method in LIMITED_METHODS
+                and (call.chat_id or 0) > 0 and call.chat_id not in self.started):
+            self._record(call, rejected=True)
+            return _error(403, "Forbidden: bot can't initiate conversation with a user")
         if method in LIMITED_METHODS:
             wait = self._check_limits(call)
             if wait and self.enforce_limits:
