@@ -127,7 +127,7 @@ class KnowledgeBase:
             np.diff(np.append(self.unit_starts, len(self.sentences))),
         )
         tune_allocator()
-        normalized = [normalize(s) for s in self.sentences]
+        normalized = _normalize_all(self.sentences)
         words = tokenizer.index_words(normalized)
         vocabulary = words[0]
         grams = _bigram_pairs(normalized)
@@ -140,17 +140,15 @@ class KnowledgeBase:
         self.item_bigrams = Bm25Index.from_pairs(*grams[:2], sentence_unit[grams[2]], n_units)
         self.item_sounds = Bm25Index.from_pairs(*sounds[:2], sentence_unit[sounds[2]], n_units)
         del words, grams, sounds
-        part_texts = [normalize(u.text) for u in self.part_units]
-        self.part_words = Bm25Index(tokens=tokenizer.words_of_many(part_texts))
+        part_texts = _normalize_all([u.text.replace("\n", " ") for u in self.part_units])
+        self.part_words = Bm25Index.from_pairs(*tokenizer.index_words(part_texts),
+                                               len(part_texts))
         self.part_bigrams = Bm25Index.from_pairs(*_bigram_pairs(part_texts), len(part_texts))
         self.sound_alikes: dict[tuple[int, ...], list[str]] = {}
         for word in self._plan_words(vocabulary):
             self.sound_alikes.setdefault(syllables(word), []).append(word)
-        self.intent_flags = {
-            intent: np.fromiter((bool(pattern.search(s)) for s in self.sentences), dtype=bool,
-                                count=len(self.sentences))
-            for intent, pattern in INTENT_PATTERNS.items()
-        }
+        self.intent_flags = {intent: _sentences_matching(pattern, self.sentences)
+                             for intent, pattern in INTENT_PATTERNS.items()}
 
     def _words_of_term(self, term: str) -> tuple[str, ...]:
         """Words of a lexicon term, segmented once per knowledge base."""
@@ -396,6 +394,23 @@ def _join_single_characters(tokens: list[tuple[str, int]]) -> list[tuple[str, in
         if token:
             joined.append((token, start))
     return joined
+
+
+def _normalize_all(texts: list[str]) -> list[str]:
+    """`normalize` of many one-line texts in one call (NFKC never adds or removes newlines in
+    practice; if it ever did, fall back to one call per text)."""
+    lines = normalize("\n".join(texts)).split("\n")
+    return lines if len(lines) == len(texts) else [normalize(t) for t in texts]
+
+
+def _sentences_matching(pattern: re.Pattern[str], sentences: list[str]) -> np.ndarray:
+    """Which sentences the pattern matches, by one scan of the joined text."""
+    joined = "\n".join(sentences)
+    starts = np.cumsum([0] + [len(s) + 1 for s in sentences[:-1]])
+    hits = np.fromiter((m.start() for m in pattern.finditer(joined)), dtype=np.int64)
+    flags = np.zeros(len(sentences), dtype=bool)
+    flags[np.searchsorted(starts, hits, side="right") - 1] = True
+    return flags
 
 
 def _bigram_pairs(texts: list[str], sounds: bool = False

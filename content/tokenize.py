@@ -94,10 +94,6 @@ class Tokenizer:
             if token.strip() and token not in STOPWORDS and not _NOISE.fullmatch(token)
         ]
 
-    def words_of_many(self, texts: list[str]) -> list[list[str]]:
-        """`words` of several normalised texts (short lists: part headings)."""
-        return [self.words(t, normalized=True) for t in texts]
-
     def index_words(self, texts: list[str]) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
         """(vocabulary, term id, text id) of every word of many normalised texts, as compact
         arrays; large corpora are segmented by worker processes (jieba is pure Python)."""
