@@ -11,10 +11,12 @@ from bot.services import Services
 from bot.telemetry import InstrumentedApplication
 from handlers import (
     attendance,
+    duties,
     fallback,
     knowledge,
     ledger,
     qa,
+    reminders,
     roles,
     roster,
     start,
@@ -43,9 +45,11 @@ BOT_COMMANDS = [
     BotCommand("activities", "活动列表（书记）"),
     BotCommand("grant", "授予书记权限（书记）"),
     BotCommand("done", "标记职责完成（书记）"),
+    BotCommand("duty", "调整本支部工作职责（书记）"),
 ]
 
-FEATURES = [start, qa, knowledge, roster, attendance, study, stats, ledger, roles]
+FEATURES = [start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
+            reminders]
 
 
 def build_application(
@@ -66,6 +70,7 @@ def build_application(
         .base_file_url(settings.telegram_api_file_url)
         .context_types(ContextTypes(context=BotContext))
         .post_init(on_startup)
+        .post_stop(on_stop)
         .post_shutdown(on_shutdown)
     )
     if rate_limited:
@@ -86,6 +91,12 @@ def build_application(
 async def on_startup(application: Application) -> None:
     """Register the Chinese command menu (PTB calls this before polling starts)."""
     await application.bot.set_my_commands(BOT_COMMANDS)
+    await application.bot_data["services"].scheduler.start(application)
+
+
+async def on_stop(application: Application) -> None:
+    """Stop the reminder scheduler while the bot can still finish the sends in flight."""
+    await application.bot_data["services"].scheduler.stop()
 
 
 async def on_shutdown(application: Application) -> None:

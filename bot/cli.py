@@ -129,7 +129,33 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": run, "chat": chat, "ask": ask, "ingest": ingest, "export": export}
+def duties(settings: Settings, args: argparse.Namespace) -> int:
+    """The duty calendar of the plans the bot answers from (its directory and the database)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.services.qa import QAService
+    from content.duties import duty_calendar
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    db.migrate()
+    calendar = duty_calendar(QAService(db, plans_dir=settings.plans_dir).plans())
+    today = datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date()
+    items = [duty.to_json(today) for duty in calendar]
+    if args.as_json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return 0
+    for duty, item in zip(calendar, items, strict=True):
+        due = f"｜下次截止 {item['next_due']}" if item["next_due"] else ""
+        print(f"[{duty.id}] {duty.title}｜{duty.cadence}｜对象：{duty.audience}{due}\n"
+              f"    “{duty.source.quote}”——《{duty.source.doc}》{duty.source.section}")
+    print(f"共 {len(calendar)} 项工作职责。")
+    return 0
+
+
+COMMANDS = {"run": run, "chat": chat, "ask": ask, "ingest": ingest, "duties": duties,
+            "export": export}
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ CRON_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # does not know yet; lunar holidays and make-up days are then unknown.
 FIXED_HOLIDAYS = {(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)}
 MAX_SCAN = 800
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９：", "0123456789:")
 
 CN = r"[零〇一二两三四五六七八九十]"
 NUM = rf"(?:\d{{1,2}}|{CN}{{1,3}})"
@@ -234,7 +235,8 @@ def _clock_label(moment: time) -> str:
 
 def parse_rule(text: str, now: datetime, tz: tzinfo) -> tuple[TimeRule, str]:
     """Split '时间规则 内容' into the rule and the content; raises RuleError with the reason."""
-    source = text.translate(str.maketrans("０１２３４５６７８９：", "0123456789:")).strip()
+    original = text.strip()
+    source = original.translate(_HALF_WIDTH)  # same length: positions stay valid in `original`
     local_now = now.astimezone(tz)
     form, match = _match_date(source)
     position = match.end() if match else 0
@@ -249,7 +251,7 @@ def parse_rule(text: str, now: datetime, tz: tzinfo) -> tuple[TimeRule, str]:
     shift_match = _SHIFT.match(source, _skip(source, position))
     if shift_match:
         position = shift_match.end()
-    content = source[position:].strip(" \t,，、：:;；")
+    content = original[position:].strip(" \t,，、：:;；")
     if not content:
         raise RuleError("请在时间规则后写上提醒内容，例如：/schedule 每周一 08:30 支部学习")
     rule = _build(form or "time", match, moment, local_now, tz, bool(shift_match))

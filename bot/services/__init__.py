@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.services.duties import DutyService
 from bot.services.errors import RetryLater, UserError
 from bot.services.qa import QAService
+from bot.services.reminders import ReminderService
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.scheduler import ReminderScheduler
 
 __all__ = ["RetryLater", "Services", "UserError", "build_services"]
 
@@ -25,6 +32,9 @@ class Services:
     settings: Settings
     db: Database
     qa: QAService
+    duties: DutyService
+    reminders: ReminderService
+    scheduler: ReminderScheduler
     clock: Callable[[], datetime] = field(default=utc_now)
 
 
@@ -34,4 +44,11 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utc_now) 
     db.migrate()
     qa = QAService(db, plans_dir=settings.plans_dir)
     qa.load()
-    return Services(settings=settings, db=db, qa=qa, clock=clock)
+    from bot.scheduler import ReminderScheduler  # the Telegram side, kept out of this package
+
+    tz = ZoneInfo(settings.timezone)
+    duties = DutyService(qa.plans, tz)
+    reminders = ReminderService(db, tz, duties, clock)
+    scheduler = ReminderScheduler(db, reminders, tz)
+    return Services(settings=settings, db=db, qa=qa, duties=duties, reminders=reminders,
+                    scheduler=scheduler, clock=clock)

@@ -88,6 +88,7 @@ class QAService:
         self.plans_dir = plans_dir
         self._tokenizer = tokenizer
         self._kb: KnowledgeBase | None = None
+        self._plans: list[ParsedPlan] = []
         self._stamp: tuple[int, object] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -108,18 +109,23 @@ class QAService:
     def load(self) -> None:
         """(Re)build the index from the plans directory and the stored documents."""
         with self._lock:
-            plans = {plan.name: plan for plan in self._directory_plans()}
-            with self.db.session() as session:
-                self._stamp = self._db_stamp(session)
-                documents = session.exec(select(Document).order_by(Document.id)).all()
-                for document in documents:
-                    passages = session.exec(
-                        select(Passage).where(Passage.document_id == document.id)
-                        .order_by(Passage.ordinal)
-                    ).all()
-                    plans[document.name] = _plan_from_rows(document, passages)
-            self._kb = KnowledgeBase(list(plans.values()), self.tokenizer)
+            self._plans, self._stamp = self._gather()
+            self._kb = KnowledgeBase(self._plans, self.tokenizer)
             self._checked_at = time.monotonic()
+
+    def _gather(self) -> tuple[list[ParsedPlan], tuple[int, object]]:
+        """The directory's plans, overridden by name by those stored in the database."""
+        plans = {plan.name: plan for plan in self._directory_plans()}
+        with self.db.session() as session:
+            stamp = self._db_stamp(session)
+            documents = session.exec(select(Document).order_by(Document.id)).all()
+            for document in documents:
+                passages = session.exec(
+                    select(Passage).where(Passage.document_id == document.id)
+                    .order_by(Passage.ordinal)
+                ).all()
+                plans[document.name] = _plan_from_rows(document, passages)
+        return list(plans.values()), stamp
 
     def _directory_plans(self) -> Iterable[ParsedPlan]:
         if not self.plans_dir or not Path(self.plans_dir).is_dir():
@@ -138,6 +144,20 @@ class QAService:
         count, latest = session.exec(select(func.count(Document.id), func.max(Document.created_at))).one()
         return int(count), latest
 
+    def _refresh_quietly(self) -> None:
+        try:
+            self._refresh_if_changed()
+        except Exception:  # what is in memory still serves while the database is down
+            self._checked_at = time.monotonic()
+
+    def plans(self) -> list[ParsedPlan]:
+        """The plans the answers come from (directory and database), for the duty calendar;
+        read without building the index when it is not loaded (the CLI)."""
+        if self._kb is None:
+            return self._gather()[0]
+        self._refresh_quietly()
+        return list(self._plans)
+
     def _refresh_if_changed(self) -> None:
         if time.monotonic() - self._checked_at < RELOAD_CHECK_SECONDS:
             return
@@ -154,10 +174,7 @@ class QAService:
             raise UserError("请输入问题，例如：/ask 宣传主题多久定一次？")
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(f"问题太长了（{len(question)} 字），请精简到 {MAX_QUESTION_CHARS} 字以内再问。")
-        try:
-            self._refresh_if_changed()
-        except Exception:  # the index in memory still answers while the database is down
-            self._checked_at = time.monotonic()
+        self._refresh_quietly()
         hits = self.knowledge_base.search(question, k=max(1, k))
         answers = [Answer(h.text, h.unit.source, h.score, h.sentence) for h in hits]
         return QAResult(question=question, abstained=not answers, answers=answers)

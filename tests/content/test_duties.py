@@ -13,6 +13,7 @@ from content.duties import (
     due_date,
     duty_calendar,
     extract_duties,
+    parse_cadence,
     period_key,
     period_span,
     previous_period_day,
@@ -207,3 +208,14 @@ def test_previous_period_and_windows() -> None:
     assert previous_period_day("month", date(2027, 1, 5)) == date(2026, 12, 31)
     assert due_date("year", date(2026, 3, 1), (1, 1)) == date(2026, 1, 31)
     assert due_date("once", date(2026, 3, 1)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "cadence"),
+    [("每季度2次", ("quarter", 2)), ("每月", ("month", 1)), ("每两周一次", ("month", 2)),
+     ("每年至少3次", ("year", 3)), ("隔月一次", ("two-months", 1)), ("定期", None),
+     ("随便", None)],
+)
+def test_parse_cadence(text: str, cadence: tuple[str, int] | None) -> None:
+    """A secretary's cadence is read by the plan rules; vague ones are refused."""
+    assert parse_cadence(text) == cadence

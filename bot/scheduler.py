@@ -1,0 +1,339 @@
+"""The reminder scheduler: APScheduler jobs rebuilt from the database, run by one replica.
+
+Leadership is a lease row (`SchedulerLease`) renewed every `renew_every` seconds and valid for
+`lease_ttl`; a replica that dies stops renewing and another takes over within
+lease_ttl + renew_every (25 s by default). The leader builds an AsyncIOScheduler from the
+reminder rows (coalesce=True, misfire grace per kind) and keeps it in step with rows that other
+replicas add or cancel. The rows, not the jobs, decide what is sent: see bot/services/reminders.py.
+
+`start(application)` / `stop()` are called from `on_startup` / `on_shutdown`, and explicitly by a
+runner that drives the Application itself (webhook mode with `.updater(None)`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiolimiter import AsyncLimiter
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text, update
+from sqlmodel import Session, select
+from telegram import Bot
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application
+
+from bot.services.posts import Post
+from bot.services.reminders import (
+    GRACE,
+    ChatUnreachable,
+    ReminderService,
+    Schedule,
+    Sender,
+    SendUncertain,
+)
+from storage.db import Database
+from storage.models import Reminder, SchedulerLease
+from storage.upsert import upsert
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "reminders"
+LEASE_TTL = 20.0
+RENEW_EVERY = 5.0
+STOP_WAIT = 10.0
+OVERALL_RATE = 29.0
+"""Messages per second the engine sends: evenly spaced, so no one-second window ever holds more
+than Telegram's 30, whatever the jitter of a few milliseconds."""
+SEND_ATTEMPTS = 4
+GONE = ("chat not found", "bot was kicked", "bot is not a member", "group chat was deactivated",
+        "have no rights to send", "not enough rights", "user is deactivated", "peer_id_invalid")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class TelegramSender:
+    """`Sender` over the Bot API: evenly paced under the overall flood limit (the Application's
+    AIORateLimiter keeps the per-group limit and retries RetryAfter first), Telegram's errors
+    turned into the engine's: unreachable chats, uncertain sends."""
+
+    def __init__(self, bot: Bot, rate: float = OVERALL_RATE) -> None:
+        self.bot = bot
+        self._pace = AsyncLimiter(1, 1 / rate)
+
+    async def send(self, chat_id: int, post: Post) -> int:
+        from handlers.posts import markup
+
+        for attempt in range(SEND_ATTEMPTS):
+            async with self._pace:
+                try:
+                    message = await self.bot.send_message(chat_id, post.text,
+                                                          reply_markup=markup(post))
+                    return message.message_id
+                except RetryAfter as exc:
+                    wait = _seconds(exc.retry_after)
+                    log.warning("flood control: waiting %.1fs before resending to %s", wait, chat_id)
+                except (Forbidden, ChatMigrated) as exc:
+                    raise ChatUnreachable(str(exc)) from exc
+                except BadRequest as exc:
+                    if any(reason in str(exc).lower() for reason in GONE):
+                        raise ChatUnreachable(str(exc)) from exc
+                    raise
+                except TimedOut as exc:  # the request may have reached Telegram: not repeated
+                    raise SendUncertain(str(exc)) from exc
+                except NetworkError as exc:
+                    if "connect" not in str(exc).lower():
+                        raise SendUncertain(str(exc)) from exc
+                    wait = 2.0 ** attempt  # refused before anything was sent: safe to repeat
+            await asyncio.sleep(wait)
+        raise RuntimeError(f"gave up sending to {chat_id} after {SEND_ATTEMPTS} attempts")
+
+    async def chat_admins(self, chat_id: int) -> list[int]:
+        members = await self.bot.get_chat_administrators(chat_id)
+        return [m.user.id for m in members if not m.user.is_bot]
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class FireTimeExecutor(AsyncIOExecutor):
+    """Hands each job the time it fires for (APScheduler 3 does not pass it to the function);
+    with coalesce=True the run times arrive as one, the newest."""
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def done(future: asyncio.Future[Any]) -> None:
+            self._pending_futures.discard(future)
+            try:
+                future.result()
+            except BaseException:
+                self._run_job_error(job.id, *sys.exc_info()[1:])
+            else:
+                self._run_job_success(job.id, [])
+
+        task = self._eventloop.create_task(job.func(*job.args, run_times[-1], **job.kwargs))
+        task.add_done_callback(done)
+        self._pending_futures.add(task)
+
+
+class ReminderScheduler:
+    """Runs the reminder jobs while this replica holds the lease."""
+
+    def __init__(self, db: Database, reminders: ReminderService, tz: ZoneInfo, *,
+                 lease_ttl: float = LEASE_TTL, renew_every: float = RENEW_EVERY,
+                 worker: str | None = None) -> None:
+        self.db = db
+        self.reminders = reminders
+        self.tz = tz
+        self.lease_ttl = lease_ttl
+        self.renew_every = renew_every
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.sender: Sender | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._versions: dict[int, datetime] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self._stopping = False
+        self._running: set[asyncio.Task[None]] = set()
+        self._lease_until = 0.0
+        self.last_rebuild_seconds = 0.0
+
+    @property
+    def leader(self) -> bool:
+        return self._scheduler is not None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, application: Application | None = None, *,
+                    sender: Sender | None = None) -> None:
+        """Begin taking part in the election (and leading when the lease is free)."""
+        if self._loop_task is not None:
+            return
+        if sender is None:
+            assert application is not None, "start() needs the application or a sender"
+            sender = TelegramSender(application.bot)
+        self.sender = sender
+        self._closing = asyncio.Event()
+        self._stopping = False
+        await self._step()
+        self._loop_task = asyncio.create_task(self._elect(), name="reminder-scheduler")
+
+    async def stop(self) -> None:
+        """Finish the sends in flight (claiming no new ones), stop the jobs, hand the lease over."""
+        self._stopping = True
+        self._closing.set()
+        if self._loop_task is not None:
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        if self._running:
+            await asyncio.wait(self._running, timeout=STOP_WAIT)
+        if self.leader:
+            self._demote()
+            self._release()
+
+    async def _elect(self) -> None:
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.renew_every)
+            if not self._closing.is_set():
+                await self._step()
+
+    async def _step(self) -> None:
+        """Renew or take the lease; lead, follow, or keep in step with the rows."""
+        loop = asyncio.get_running_loop()
+        try:
+            held = self._take_lease()
+        except Exception:
+            log.warning("scheduler lease check failed", exc_info=True)
+            held = self.leader and loop.time() < self._lease_until
+        else:
+            if held:
+                self._lease_until = loop.time() + self.lease_ttl - self.renew_every
+        if held and not self.leader:
+            self._lead()
+        elif not held and self.leader:
+            log.warning("lost the scheduler lease: %s stops sending reminders", self.worker)
+            self._demote()
+        elif held:
+            try:
+                self.sync()
+            except Exception:
+                log.warning("reminder sync failed", exc_info=True)
+
+    # --- the lease ---------------------------------------------------------------------------
+
+    def _take_lease(self) -> bool:
+        with self.db.session() as session:
+            now = _db_now(session)
+            upsert(session, SchedulerLease, {"name": LEASE_NAME, "holder": "", "expires_at": EPOCH},
+                   conflict=("name",))
+            won = session.execute(
+                update(SchedulerLease)
+                .where(SchedulerLease.name == LEASE_NAME,
+                       (SchedulerLease.holder == self.worker) | (SchedulerLease.expires_at < now))
+                .values(holder=self.worker, expires_at=now + timedelta(seconds=self.lease_ttl))
+                .returning(SchedulerLease.name)
+            ).first()
+            return won is not None
+
+    def _release(self) -> None:
+        try:
+            with self.db.session() as session:
+                session.execute(update(SchedulerLease).where(
+                    SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == self.worker
+                ).values(holder="", expires_at=EPOCH))
+        except Exception:
+            log.warning("could not release the scheduler lease", exc_info=True)
+
+    # --- leading -----------------------------------------------------------------------------
+
+    def _lead(self) -> None:
+        scheduler = AsyncIOScheduler(
+            timezone=self.tz, executors={"default": FireTimeExecutor()},
+            job_defaults={"coalesce": True, "max_instances": 3},
+        )
+        self._scheduler = scheduler
+        with self.db.session() as session:
+            self.reminders.ensure_digest(session, datetime.now(UTC))
+        count = self.rebuild()
+        scheduler.start()
+        log.info("%s leads the reminder scheduler: %d jobs rebuilt in %.2fs", self.worker,
+                 count, self.last_rebuild_seconds)
+
+    def _demote(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+        self._versions.clear()
+
+    def rebuild(self) -> int:
+        """All jobs from the rows: each resumes at its first fire not yet handled."""
+        loop_time = asyncio.get_running_loop().time
+        started = loop_time()
+        with self.db.session() as session:
+            schedules = self.reminders.schedules(session)
+        self._versions.clear()
+        for schedule in schedules:
+            self._apply(schedule)
+        self.last_rebuild_seconds = loop_time() - started
+        return len(schedules)
+
+    def sync(self, reminder_id: int | None = None) -> None:
+        """Bring the jobs in step with the rows (added, cancelled or finished elsewhere)."""
+        if self._scheduler is None:
+            return
+        with self.db.session() as session:
+            query = select(Reminder.id, Reminder.updated_at).where(Reminder.active == True)  # noqa: E712
+            if reminder_id is not None:
+                query = select(Reminder.id, Reminder.updated_at).where(Reminder.id == reminder_id)
+            current = dict(session.exec(query).all())
+            changed = [rid for rid, version in current.items()
+                       if self._versions.get(rid) != version]
+            if reminder_id is None:
+                gone = [rid for rid in self._versions if rid not in current]
+            else:
+                gone = []
+            fresh = self.reminders.schedules(session, ids=changed) if changed else []
+        for rid in gone:
+            self._remove(rid)
+        for schedule in fresh:
+            self._apply(schedule)
+
+    def refresh(self, reminder_id: int) -> None:
+        """A reminder was scheduled or cancelled in this process: take it in now."""
+        try:
+            self.sync(reminder_id)
+        except Exception:
+            log.warning("could not take reminder %s in at once (the next sync will)", reminder_id,
+                        exc_info=True)
+
+    def _apply(self, schedule: Schedule) -> None:
+        assert self._scheduler is not None
+        if not schedule.active or schedule.rule is None or schedule.next_fire is None:
+            self._remove(schedule.reminder_id)
+            return
+        self._scheduler.add_job(
+            self._fire, trigger=schedule.rule.trigger(self.tz), args=[schedule.reminder_id],
+            id=str(schedule.reminder_id), name=f"reminder {schedule.reminder_id}",
+            next_run_time=schedule.next_fire, replace_existing=True, coalesce=True,
+            misfire_grace_time=int(GRACE[schedule.kind].total_seconds()),
+        )
+        self._versions[schedule.reminder_id] = schedule.version
+
+    def _remove(self, reminder_id: int) -> None:
+        self._versions.pop(reminder_id, None)
+        if self._scheduler is not None and self._scheduler.get_job(str(reminder_id)):
+            self._scheduler.remove_job(str(reminder_id))
+
+    async def _fire(self, reminder_id: int, fire_time: datetime | None = None) -> None:
+        """One fire of a job; FireTimeExecutor supplies `fire_time`."""
+        task = asyncio.current_task()
+        assert task is not None and self.sender is not None and fire_time is not None
+        self._running.add(task)  # type: ignore[arg-type]
+        try:
+            await self.reminders.fire(reminder_id, fire_time.astimezone(UTC), self.sender,
+                                      worker=self.worker, stopping=lambda: self._stopping)
+        except Exception:
+            log.exception("reminder %s at %s failed", reminder_id, fire_time)
+        finally:
+            self._running.discard(task)  # type: ignore[arg-type]
+
+    def next_fire(self, reminder_id: int) -> datetime | None:
+        """When this replica's job fires next (tests, /healthz)."""
+        job = self._scheduler.get_job(str(reminder_id)) if self._scheduler else None
+        return job.next_run_time if job else None
+
+
+def _db_now(session: Session) -> datetime:
+    """The database's clock on PostgreSQL, so replicas with drifting clocks agree on the lease."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return datetime.now(UTC)

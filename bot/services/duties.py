@@ -1,0 +1,263 @@
+"""A branch's duty calendar: the plans' duties and the 三会一课 cadence, with the branch's own
+adjustments and completions; what is due soon, /done, /duty, and the reminder digest.
+
+The calendar is derived from the very plans the QA answers from, so a newly ingested plan brings
+its own duties. A period counts as done once it has `times` completions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from bot.services.errors import UserError
+from bot.services.people import Actor, require_secretary
+from content.duties import (
+    RECURRING,
+    Duty,
+    duty_calendar,
+    next_period_day,
+    parse_cadence,
+    period_key,
+    previous_period_day,
+)
+from content.ingest import ParsedPlan
+from storage.models import AuditLog, Chat, DutyCompletion, DutySetting
+from storage.upsert import upsert
+
+LOOKAHEAD_DAYS = 31
+WARN_DAYS = (7, 1)
+OVERDUE_EVERY = 7
+QUOTE_MAX = 120
+DONE_USAGE = "用法：/done 职责编号 [备注]，例如 /done 1a3b2c 已于本月10日召开；编号见 /duties"
+DUTY_USAGE = (
+    "用法：/duty 职责编号 停用｜启用｜每季度2次（按本支部调整频次）｜恢复（按工作要点）"
+)
+OFF_WORDS = ("停用", "关闭", "禁用", "不适用")
+ON_WORDS = ("启用", "开启", "打开")
+RESET_WORDS = ("恢复", "默认", "重置")
+
+
+@dataclass(frozen=True)
+class BranchDuty:
+    """A duty as it stands in one branch on one day."""
+
+    duty: Duty  # with the branch's own cadence
+    enabled: bool
+    adjusted: bool
+    done: int  # completions in the current period
+    due: date | None  # the open deadline: this period's, or the next one's once this is done
+    overdue_since: date | None  # the deadline that passed without enough completions
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.duty.times
+
+
+class DutyService:
+    """Derives the calendar from the plans (cached by their content) and keeps branch state."""
+
+    def __init__(self, plans: Callable[[], list[ParsedPlan]], tz: ZoneInfo) -> None:
+        self._plans = plans
+        self.tz = tz
+        self._cache: tuple[tuple[tuple[str, str], ...], list[Duty]] | None = None
+        self._lock = threading.Lock()
+
+    def calendar(self) -> list[Duty]:
+        """Every duty: the built-in cadence first, then each plan's, in document order."""
+        plans = self._plans()
+        key = tuple((plan.name, plan.content_hash) for plan in plans)
+        with self._lock:
+            if self._cache is None or self._cache[0] != key:
+                self._cache = (key, duty_calendar(plans))
+            return self._cache[1]
+
+    def find(self, duty_id: str) -> Duty:
+        wanted = duty_id.strip().lstrip("#").lower()
+        for duty in self.calendar():
+            if duty.id == wanted:
+                return duty
+        raise UserError(f"没有编号为 {duty_id} 的工作职责，请发送 /duties 查看编号。")
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.tz).date()
+
+    # --- a branch's state --------------------------------------------------------------------
+
+    def branch(self, session: Session, chat_id: int, today: date) -> list[BranchDuty]:
+        """Every duty of the calendar as it stands in the branch today."""
+        settings = {
+            s.duty_id: s for s in session.exec(
+                select(DutySetting).where(DutySetting.chat_id == chat_id)
+            ).all()
+        }
+        counts: dict[tuple[str, str], int] = dict(
+            ((duty_id, key), n) for duty_id, key, n in session.exec(
+                select(DutyCompletion.duty_id, DutyCompletion.period_key, func.count())
+                .where(DutyCompletion.chat_id == chat_id)
+                .group_by(DutyCompletion.duty_id, DutyCompletion.period_key)
+            ).all()
+        )
+        chat = session.get(Chat, chat_id)
+        tracked_from = chat.created_at.astimezone(self.tz).date() if chat else today
+        return [
+            _state(_effective(duty, settings.get(duty.id)), settings.get(duty.id), counts,
+                   today, tracked_from)
+            for duty in self.calendar()
+        ]
+
+    def upcoming(self, session: Session, chat_id: int, today: date,
+                 days: int = LOOKAHEAD_DAYS) -> list[BranchDuty]:
+        """Enabled duties overdue or due within `days`, soonest first."""
+        items = [
+            item for item in self.branch(session, chat_id, today)
+            if item.enabled and (item.overdue_since is not None
+                                 or (item.due is not None and not item.complete
+                                     and (item.due - today).days <= days))
+        ]
+        return sorted(items, key=lambda i: (i.overdue_since or i.due or date.max, i.duty.id))
+
+    def digest(self, session: Session, chat_id: int, today: date) -> list[str]:
+        """The reminder lines for a branch today: deadlines 7 and 1 days ahead, and overdue
+        duties (the day after the deadline, then weekly) until they are marked done."""
+        lines = []
+        for item in self.branch(session, chat_id, today):
+            if not item.enabled or item.duty.period not in RECURRING:
+                continue
+            if item.overdue_since is not None:
+                late = (today - item.overdue_since).days
+                if late % OVERDUE_EVERY == 1:
+                    due = item.overdue_since
+                    lines.append(f"❗ 已逾期{late}天：[{item.duty.id}] {item.duty.title} —— "
+                                 f"{due.month}月{due.day}日到期（{item.duty.cadence}），尚未登记完成")
+            if item.due is not None and not item.complete:
+                left = (item.due - today).days
+                if left in WARN_DAYS:
+                    lines.append(f"⏰ 还有{left}天截止：{describe(item)}")
+        return lines
+
+    # --- secretaries' acts -------------------------------------------------------------------
+
+    def mark_done(self, session: Session, actor: Actor, duty_id: str, *, now: datetime,
+                  note: str = "", message_id: int | None = None) -> tuple[BranchDuty, bool]:
+        """/done: record one completion for the current period; a repeated update adds nothing.
+        Returns the duty's new state and whether a row was added."""
+        if not actor.in_group:
+            raise UserError("请在支部群中使用 /done 标记本支部的工作职责。" + DONE_USAGE)
+        require_secretary(session, actor, actor.chat_id)
+        duty = self.find(duty_id)
+        today = self.today(now)
+        item = self._item(session, actor.chat_id, duty.id, today)
+        if not item.enabled:
+            raise UserError(f"职责 {duty.id} 已在本支部停用；如需恢复请发送 /duty {duty.id} 启用")
+        key = period_key(item.duty.period, today)
+        added = upsert(session, DutyCompletion, {
+            "chat_id": actor.chat_id, "duty_id": duty.id, "period_key": key,
+            "done_by": actor.user_id, "done_at": now, "message_id": message_id,
+            "note": note[:255],
+        }, conflict=("chat_id", "message_id"))
+        if added:
+            session.add(AuditLog(actor_id=actor.user_id, chat_id=actor.chat_id,
+                                 action="duty_done", entity="duty", entity_id=duty.id,
+                                 detail=f"{key} {note}".strip()))
+            session.flush()
+        return self._item(session, actor.chat_id, duty.id, today), added
+
+    def configure(self, session: Session, actor: Actor, duty_id: str, instruction: str,
+                  *, now: datetime) -> BranchDuty:
+        """/duty: switch a duty off or on for the branch, set its own cadence, or reset it."""
+        if not actor.in_group:
+            raise UserError("请在支部群中调整本支部的工作职责。" + DUTY_USAGE)
+        require_secretary(session, actor, actor.chat_id)
+        duty = self.find(duty_id)
+        word = instruction.strip()
+        setting = session.exec(select(DutySetting).where(
+            DutySetting.chat_id == actor.chat_id, DutySetting.duty_id == duty.id)).first()
+        if any(w in word for w in RESET_WORDS) and not any(w in word for w in ON_WORDS):
+            if setting is not None:
+                session.delete(setting)
+            detail = "reset"
+        else:
+            setting = setting or DutySetting(chat_id=actor.chat_id, duty_id=duty.id)
+            if any(w in word for w in OFF_WORDS):
+                setting.enabled, detail = False, "disabled"
+            elif any(w in word for w in ON_WORDS):
+                setting.enabled, detail = True, "enabled"
+            else:
+                cadence = parse_cadence(word)
+                if cadence is None:
+                    raise UserError(f"无法识别“{word or '（空）'}”。{DUTY_USAGE}")
+                (setting.period, setting.times), detail = cadence, f"{cadence[0]}x{cadence[1]}"
+            setting.updated_by, setting.updated_at = actor.user_id, now
+            session.add(setting)
+        session.add(AuditLog(actor_id=actor.user_id, chat_id=actor.chat_id, action="duty_set",
+                             entity="duty", entity_id=duty.id, detail=detail))
+        session.flush()
+        return self._item(session, actor.chat_id, duty.id, self.today(now))
+
+    def _item(self, session: Session, chat_id: int, duty_id: str, today: date) -> BranchDuty:
+        return next(i for i in self.branch(session, chat_id, today) if i.duty.id == duty_id)
+
+
+def _effective(duty: Duty, setting: DutySetting | None) -> Duty:
+    if setting is None or setting.period is None:
+        return duty
+    return duty.with_cadence(setting.period, setting.times or 1)
+
+
+def _state(duty: Duty, setting: DutySetting | None, counts: dict[tuple[str, str], int],
+           today: date, tracked_from: date) -> BranchDuty:
+    """Where a duty stands: this period's count, the open deadline, and an unmet one behind."""
+    enabled = setting is None or setting.enabled
+    adjusted = setting is not None and setting.period is not None
+    done = counts.get((duty.id, period_key(duty.period, today)), 0)
+    item = BranchDuty(duty, enabled, adjusted, done, duty.due(today), None)
+    if duty.period not in RECURRING:
+        return replace(item, due=None)
+    if item.due is not None and item.due < today:  # a window inside the period has passed
+        if not item.complete and item.due >= tracked_from:
+            item = replace(item, overdue_since=item.due)
+        following = next_period_day(duty.period, today)
+        return replace(item, due=duty.due(following) if following else None)
+    if item.complete:
+        following = next_period_day(duty.period, today)
+        item = replace(item, due=duty.due(following) if following else None)
+    before = previous_period_day(duty.period, today)
+    if before is not None and item.overdue_since is None:
+        before_due = duty.due(before)
+        before_done = counts.get((duty.id, period_key(duty.period, before)), 0)
+        if before_due and tracked_from <= before_due < today and before_done < duty.times:
+            item = replace(item, overdue_since=before_due)
+    return item
+
+
+def describe(item: BranchDuty) -> str:
+    """One line: id, title, cadence, progress and deadline."""
+    duty = item.duty
+    progress = f"（本期已完成 {item.done}/{duty.times}）" if duty.period in RECURRING else ""
+    due = f"，截止 {item.due.month}月{item.due.day}日" if item.due and not item.complete else ""
+    return f"[{duty.id}] {duty.title} —— {duty.cadence}{progress}{due}"
+
+
+def render(item: BranchDuty, with_quote: bool = True) -> str:
+    """A duty for /duties: the line, who, and the plan's own sentence with its section."""
+    lines = [describe(item)]
+    if item.overdue_since is not None:
+        lines[0] = "❗ " + lines[0] + f"（{item.overdue_since.month}月{item.overdue_since.day}日已到期未完成）"
+    if not item.enabled:
+        lines[0] += "（本支部已停用）"
+    elif item.adjusted:
+        lines[0] += "（本支部已调整频次）"
+    if with_quote:
+        source = item.duty.source
+        quote = source.quote if len(source.quote) <= QUOTE_MAX else source.quote[:QUOTE_MAX - 1] + "…"
+        where = f"《{source.doc}》{source.section}" if source.section else f"《{source.doc}》"
+        lines.append(f"    对象：{item.duty.audience}｜原文：“{quote}”（{where}）")
+    return "\n".join(lines)
+

@@ -1,0 +1,568 @@
+"""Reminders: secretaries' rules in Chinese, and every fire delivered at most once per chat.
+
+The database is the source of truth. A Reminder row holds the parsed rule; APScheduler only
+computes fire times (bot/scheduler.py rebuilds its jobs from these rows). Each fire claims one
+Delivery row per chat (unique: reminder, fire time, chat) before anything is sent, so a restart,
+a repeated job or a second replica can never send it twice. After downtime, a fire missed by less
+than its kind's grace time is sent once; older ones are reported to the secretaries privately
+instead of flooding the group. A send cut off by a crash is never repeated (it is reported).
+Telegram stays behind `Sender`, so all of this runs in tests without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from bot.services import attendance, study
+from bot.services.duties import DutyService
+from bot.services.errors import UserError
+from bot.services.localtime import fmt_day, fmt_when
+from bot.services.people import Actor, require_secretary
+from bot.services.posts import Post, attach_message
+from content.timerules import EXAMPLES, RuleError, TimeRule, parse_rule
+from storage.db import Database
+from storage.models import (
+    Activity,
+    AuditLog,
+    Chat,
+    Delivery,
+    Reminder,
+    RoleGrant,
+    StudyTask,
+)
+from storage.upsert import upsert
+
+log = logging.getLogger(__name__)
+
+GRACE = {
+    "meeting": timedelta(minutes=30),
+    "notice": timedelta(hours=1),
+    "study": timedelta(hours=6),
+    "duty": timedelta(hours=12),
+}
+"""How late a fire may still be sent after downtime; older fires are reported instead."""
+KIND_LABELS = {"notice": "通知", "meeting": "会议", "study": "学习", "duty": "职责提醒"}
+_EXPLICIT = {"会议": "meeting", "活动": "meeting", "学习": "study", "通知": "notice", "提醒": "notice"}
+_MEETING_WORDS = ("会议", "开会", "座谈", "大会", "活动")
+ALL_BRANCHES = ("全部支部", "所有支部", "全体支部")
+SCHEDULE_USAGE = (
+    "用法：/schedule 时间规则 内容，例如 /schedule 每月最后一个周五 15:00 主题党日；"
+    f"时间规则示例：{EXAMPLES}"
+)
+CANCEL_USAGE = "用法：/cancel 提醒编号，编号见 /reminders"
+MAX_PER_CHAT = 100
+DIGEST_KEY = "duty-digest"
+DIGEST_RULE = "每天 09:00"
+SEND_CONCURRENCY = 8
+REPORT_LIMIT = 10
+GROUP_TYPES = ("group", "supergroup")
+
+
+# --- the boundary to Telegram ------------------------------------------------------------------
+
+class ChatUnreachable(Exception):
+    """The bot was blocked, removed from the group, or the chat no longer exists."""
+
+
+class SendUncertain(Exception):
+    """The send was cut off (a timeout): the message may or may not have arrived."""
+
+
+class Sender(Protocol):
+    """What the engine needs from Telegram; bot/scheduler.py implements it over the Bot API."""
+
+    async def send(self, chat_id: int, post: Post) -> int:
+        """Send within Telegram's limits; the message id, or ChatUnreachable / SendUncertain /
+        another exception for a send that certainly failed."""
+
+    async def chat_admins(self, chat_id: int) -> list[int]:
+        """The group's human administrators (its secretaries by Telegram's account)."""
+
+
+# --- scheduling by secretaries -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReminderView:
+    """A reminder as /reminders shows it."""
+
+    id: int
+    kind: str
+    scope: str
+    text: str
+    rule: str
+    next_fire: datetime | None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the scheduler needs to (re)build one job."""
+
+    reminder_id: int
+    kind: str
+    active: bool
+    rule: TimeRule | None
+    next_fire: datetime | None  # the first fire not yet handled; in the past when missed
+    version: datetime
+
+
+def kind_of(content: str) -> tuple[str, str]:
+    """The kind a reminder's content asks for ('会议：…' or by its words) and the content."""
+    for word, kind in _EXPLICIT.items():
+        for opening, closing in (("", "：:"), ("【", "】"), ("[", "]")):
+            if content.startswith(opening + word) and content[len(opening + word):][:1] in closing:
+                return kind, content[len(opening + word) + 1:].strip()
+    if attendance.kind_of(content) != "其他" or any(w in content for w in _MEETING_WORDS):
+        return "meeting", content
+    if "学习" in content:
+        return "study", content
+    return "notice", content
+
+
+class ReminderService:
+    """Secretaries' reminders and the delivery of their fires; Telegram-free."""
+
+    def __init__(self, db: Database, tz: ZoneInfo, duties: DutyService,
+                 clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.tz = tz
+        self.duties = duties
+        self.clock = clock
+
+    def schedule(self, session: Session, actor: Actor, text: str, *,
+                 now: datetime) -> tuple[Reminder, datetime | None]:
+        """/schedule 时间规则 内容 (a global admin may prefix 全部支部): the stored reminder and
+        its first fire time."""
+        body = " ".join(text.split())
+        if not body:
+            raise UserError(SCHEDULE_USAGE)
+        scope = "chat"
+        for word in ALL_BRANCHES:
+            if body.startswith(word):
+                scope, body = "branches", body[len(word):].strip()
+        if scope == "branches":
+            if not actor.is_global_admin:
+                raise UserError("只有管理员可以向全部支部发送提醒。")
+        elif not actor.in_group:
+            raise UserError("请在支部群中设置提醒（管理员可私聊发送“/schedule 全部支部 时间规则 内容”）。")
+        else:
+            require_secretary(session, actor, actor.chat_id)
+        try:
+            rule, content = parse_rule(body, now, self.tz)
+        except RuleError as exc:
+            raise UserError(f"{exc}\n{SCHEDULE_USAGE}" if "示例" not in str(exc) else str(exc)) from None
+        kind, content = kind_of(content)
+        if not content:
+            raise UserError("请写明提醒内容。" + SCHEDULE_USAGE)
+        if kind == "meeting":
+            attendance.parse_remind(content, now, self.tz)  # place/host/recorder are read alike
+        active = session.exec(select(Reminder.id).where(
+            Reminder.chat_id == actor.chat_id, col(Reminder.active))).all()
+        if len(active) >= MAX_PER_CHAT:
+            raise UserError(f"本群已有 {len(active)} 条提醒，请先用 /cancel 取消不需要的。")
+        reminder = Reminder(
+            chat_id=actor.chat_id, scope=scope, kind=kind, text=content[:2000],
+            rule=rule.label[:255], spec=json.dumps(rule.to_spec()), created_by=actor.user_id,
+            created_at=now, updated_at=now,
+        )
+        session.add(reminder)
+        session.flush()
+        session.add(AuditLog(actor_id=actor.user_id, chat_id=actor.chat_id, action="schedule",
+                             entity="reminder", entity_id=str(reminder.id),
+                             detail=f"{rule.label} {content[:100]}"))
+        return reminder, rule.next_after(now, self.tz)
+
+    def list(self, session: Session, actor: Actor, *, now: datetime) -> list[ReminderView]:
+        """/reminders: this group's active reminders (and, for admins, those to all branches)."""
+        if actor.in_group:
+            require_secretary(session, actor, actor.chat_id)
+        elif not actor.is_global_admin:
+            raise UserError("请在支部群中查看本群的提醒。")
+        query = select(Reminder).where(col(Reminder.active), Reminder.system_key == None)  # noqa: E711
+        if actor.in_group and actor.is_global_admin:
+            query = query.where((Reminder.chat_id == actor.chat_id) | (Reminder.scope == "branches"))
+        elif actor.in_group:
+            query = query.where(Reminder.chat_id == actor.chat_id, Reminder.scope == "chat")
+        else:
+            query = query.where(Reminder.scope == "branches")
+        views = []
+        for reminder in session.exec(query.order_by(col(Reminder.id))).all():
+            rule = _rule(reminder)
+            base = max(reminder.last_fire_at or reminder.created_at, now)
+            views.append(ReminderView(reminder.id or 0, reminder.kind, reminder.scope,
+                                      reminder.text, reminder.rule, rule.next_after(base, self.tz)))
+        return views
+
+    def cancel(self, session: Session, actor: Actor, text: str, *, now: datetime) -> Reminder:
+        """/cancel 编号."""
+        number = text.strip().lstrip("#＃")
+        if not number.isdigit():
+            raise UserError(CANCEL_USAGE)
+        reminder = session.get(Reminder, int(number))
+        visible = reminder is not None and reminder.system_key is None and (
+            reminder.chat_id == actor.chat_id or (reminder.scope == "branches"
+                                                  and actor.is_global_admin))
+        if reminder is None or not visible:
+            raise UserError(f"本群没有编号为 {number} 的提醒。" + CANCEL_USAGE)
+        if reminder.scope == "branches" and not actor.is_global_admin:
+            raise UserError("只有管理员可以取消发往全部支部的提醒。")
+        require_secretary(session, actor, reminder.chat_id)
+        if not reminder.active:
+            raise UserError(f"提醒 #{number} 已经取消或已发送完毕。")
+        reminder.active, reminder.updated_at = False, now
+        session.add(reminder)
+        session.add(AuditLog(actor_id=actor.user_id, chat_id=actor.chat_id, action="cancel",
+                             entity="reminder", entity_id=number, detail=reminder.rule))
+        return reminder
+
+    # --- what the scheduler builds its jobs from ---------------------------------------------
+
+    def ensure_digest(self, session: Session, now: datetime) -> None:
+        """The one system reminder that sends each branch's duty deadlines every morning."""
+        rule, _ = parse_rule(f"{DIGEST_RULE} 工作职责提醒", now, self.tz)
+        upsert(session, Reminder, {
+            "chat_id": 0, "scope": "duties", "kind": "duty", "text": "工作职责提醒",
+            "rule": rule.label, "spec": json.dumps(rule.to_spec()), "created_at": now,
+            "updated_at": now, "active": True, "system_key": DIGEST_KEY,
+        }, conflict=("system_key",))
+
+    def schedules(self, session: Session, ids: Sequence[int] | None = None) -> list[Schedule]:
+        """Every active reminder's job (or the given reminders', active or not)."""
+        query = select(Reminder.id, Reminder.kind, Reminder.active, Reminder.spec,
+                       Reminder.last_fire_at, Reminder.created_at, Reminder.updated_at)
+        if ids is None:
+            query = query.where(col(Reminder.active))
+        else:
+            query = query.where(col(Reminder.id).in_(ids))
+        result = []
+        for rid, kind, active, spec, last_fire, created, updated in session.exec(query).all():
+            if not active:
+                result.append(Schedule(rid, kind, False, None, None, updated))
+                continue
+            rule = TimeRule.from_spec(json.loads(spec))
+            first = rule.next_after(last_fire or created, self.tz)
+            result.append(Schedule(rid, kind, first is not None, rule, first, updated))
+        return result
+
+    # --- firing ------------------------------------------------------------------------------
+
+    async def fire(self, reminder_id: int, fire_time: datetime, sender: Sender, *,
+                   worker: str, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Deliver one fire: once per chat, or report it when it is past its grace time."""
+        with self.db.session() as session:
+            reminder = session.get(Reminder, reminder_id)
+            if reminder is None or not reminder.active:
+                return
+            if reminder.last_fire_at is not None and fire_time <= reminder.last_fire_at:
+                return  # already handled (a rebuilt job, another replica)
+            rule = _rule(reminder)
+            skipped = rule.fires_between(reminder.last_fire_at or reminder.created_at, fire_time,
+                                         self.tz, limit=REPORT_LIMIT)
+            session.expunge(reminder)
+        late = self.clock() - fire_time > GRACE[reminder.kind]
+        texts = await self._texts(reminder, fire_time, sender)
+        targets = list(texts)
+        self._mark_abandoned(reminder, fire_time, worker)
+        missed = self._mark_missed(reminder.id or 0, skipped, targets)
+        if late:
+            missed += self._mark_missed(reminder.id or 0, [fire_time], targets)
+        else:
+            self._claim(reminder.id or 0, fire_time, targets)
+            await self._deliver(reminder, fire_time, texts, sender, worker, stopping)
+        if missed and reminder.kind != "duty":
+            await self._report_missed(reminder, missed, late, sender)
+        self._finish(reminder.id or 0, fire_time, rule)
+
+    async def _texts(self, reminder: Reminder, fire_time: datetime,
+                     sender: Sender) -> dict[int, str]:
+        """Each target chat and its text (a duty digest differs per recipient)."""
+        if reminder.scope == "duties":
+            return await self._digests(fire_time, sender)
+        with self.db.session() as session:
+            if reminder.scope == "branches":
+                chats = session.exec(select(Chat.id).where(
+                    col(Chat.type).in_(GROUP_TYPES), col(Chat.reachable))).all()
+            else:
+                chats = [reminder.chat_id]
+        return {chat_id: reminder.text for chat_id in chats}
+
+    async def _digests(self, fire_time: datetime, sender: Sender) -> dict[int, str]:
+        today = fire_time.astimezone(self.tz).date()
+        with self.db.session() as session:
+            branches = session.exec(select(Chat).where(
+                col(Chat.type).in_(GROUP_TYPES), col(Chat.reachable))).all()
+            lines = {b.id: (b.title or str(b.id), self.duties.digest(session, b.id, today))
+                     for b in branches}
+        by_recipient: dict[int, list[str]] = defaultdict(list)
+        for chat_id, (title, items) in lines.items():
+            if not items:
+                continue
+            recipients = await self.secretary_chats(chat_id, sender) or [chat_id]
+            for recipient in recipients:
+                by_recipient[recipient].append(f"【{title}】\n" + "\n".join(items))
+        footer = "完成后请在支部群中发送 /done 职责编号；不适用的职责可用 /duty 编号 停用。"
+        return {
+            recipient: f"📋 工作职责提醒（{fmt_day(today)}）\n\n" + "\n\n".join(parts) + f"\n\n{footer}"
+            for recipient, parts in by_recipient.items()
+        }
+
+    def _claim(self, reminder_id: int, fire_time: datetime, chats: Sequence[int]) -> None:
+        """One pending row per chat; rows already there (a repeated fire) stay as they are."""
+        if not chats:
+            return
+        now = self.clock()
+        with self.db.session() as session:
+            insert = (postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert)
+            for start in range(0, len(chats), 500):
+                rows = [{"reminder_id": reminder_id, "fire_time": fire_time, "chat_id": chat_id,
+                         "status": "pending", "worker": "", "error": "", "updated_at": now}
+                        for chat_id in chats[start:start + 500]]
+                session.execute(insert(Delivery).values(rows).on_conflict_do_nothing(
+                    index_elements=["reminder_id", "fire_time", "chat_id"]))
+
+    async def _deliver(self, reminder: Reminder, fire_time: datetime, texts: dict[int, str],
+                       sender: Sender, worker: str, stopping: Callable[[], bool]) -> None:
+        with self.db.session() as session:
+            pending = session.exec(select(Delivery.id, Delivery.chat_id).where(
+                Delivery.reminder_id == reminder.id, Delivery.fire_time == fire_time,
+                Delivery.status == "pending")).all()
+        gate = asyncio.Semaphore(SEND_CONCURRENCY)
+        unreachable: list[int] = []
+        uncertain: list[int] = []
+
+        async def one(delivery_id: int, chat_id: int) -> None:
+            async with gate:
+                if stopping():
+                    return
+                try:
+                    post = self._start(delivery_id, reminder, chat_id, fire_time, texts, worker)
+                except Exception as exc:  # e.g. the activity could not be opened: not sent
+                    log.exception("reminder %s: could not prepare for %s", reminder.id, chat_id)
+                    with self.db.session() as session:
+                        _set(session, delivery_id, self.clock(), status="failed",
+                             error=repr(exc)[:255])
+                    uncertain.append(chat_id)
+                    return
+                if post is None:
+                    return
+                try:
+                    message_id = await sender.send(chat_id, post)
+                except ChatUnreachable as exc:
+                    self._settle(delivery_id, worker, "unreachable", error=str(exc))
+                    unreachable.append(chat_id)
+                except SendUncertain as exc:
+                    self._settle(delivery_id, worker, "uncertain", error=str(exc))
+                    uncertain.append(chat_id)
+                except Exception as exc:  # a send that certainly failed: recorded, reported
+                    log.warning("reminder %s to %s failed: %r", reminder.id, chat_id, exc)
+                    self._settle(delivery_id, worker, "failed", error=repr(exc))
+                    uncertain.append(chat_id)
+                else:
+                    self._settle(delivery_id, worker, "sent", message_id=message_id)
+
+        await asyncio.gather(*(one(d, c) for d, c in pending))
+        for chat_id in unreachable:
+            await self._unreachable(reminder, chat_id, sender)
+        if uncertain and reminder.kind != "duty":
+            await self._report_uncertain(reminder, fire_time, uncertain, sender)
+
+    def _start(self, delivery_id: int, reminder: Reminder, chat_id: int, fire_time: datetime,
+               texts: dict[int, str], worker: str) -> Post | None:
+        """Take the row (only one worker can) and prepare its message; an activity or a study
+        task is opened here, in the same transaction, so it exists once per delivery."""
+        with self.db.session() as session:
+            taken = session.execute(
+                update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+                .values(status="sending", worker=worker, updated_at=self.clock())
+                .returning(Delivery.id)
+            ).first()
+            if taken is None:
+                return None
+            text = texts.get(chat_id)
+            if text is None:  # no longer a target (the digest changed between two runs)
+                _set(session, delivery_id, self.clock(), status="failed", error="no longer a target")
+                return None
+            chat = session.get(Chat, chat_id)
+            if chat is not None and not chat.reachable:
+                _set(session, delivery_id, self.clock(), status="unreachable",
+                     error="chat marked unreachable")
+                return None
+            post, activity_id = self._post(session, reminder, chat_id, fire_time, text)
+            if activity_id is not None:
+                _set(session, delivery_id, self.clock(), activity_id=activity_id)
+            return post
+
+    def _post(self, session: Session, reminder: Reminder, chat_id: int, fire_time: datetime,
+              text: str) -> tuple[Post, int | None]:
+        if reminder.kind == "meeting":
+            draft = attendance.parse_remind(text, fire_time, self.tz)
+            activity = attendance.open_activity(
+                session, chat_id, draft.title, draft.kind, draft.starts_at, None,
+                ends_at=draft.ends_at, place=draft.place, host=draft.host,
+                recorder=draft.recorder, content=draft.content, late_policy=draft.late_policy,
+            )
+            post = attendance.activity_post(session, activity.id or 0, self.tz)
+            return Post(f"⏰ 定时提醒\n{post.text}", post.buttons), activity.id
+        if reminder.kind == "study":
+            task = StudyTask(chat_id=chat_id, content=text, created_by=reminder.created_by,
+                             created_at=fire_time)
+            session.add(task)
+            session.flush()
+            return study.task_post(session, task.id or 0), task.id
+        if reminder.kind == "duty":
+            return Post(text), None
+        return Post(f"⏰ 提醒：{text}"), None
+
+    def _settle(self, delivery_id: int, worker: str, status: str, *, error: str = "",
+                message_id: int | None = None) -> None:
+        """Record a send's outcome, only while this worker still holds the row."""
+        with self.db.session() as session:
+            settled = session.execute(
+                update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending",
+                                       Delivery.worker == worker)
+                .values(status=status, error=error[:255], message_id=message_id,
+                        updated_at=self.clock())
+                .returning(Delivery.activity_id, Delivery.reminder_id)
+            ).first()
+            if settled is None or status != "sent" or message_id is None:
+                return
+            record_id, reminder_id = settled
+            kind = session.get(Reminder, reminder_id).kind  # type: ignore[union-attr]
+            if record_id is not None and kind in ("meeting", "study"):
+                model = Activity if kind == "meeting" else StudyTask
+                attach_message(session, model, record_id, message_id)
+
+    def _mark_abandoned(self, reminder: Reminder, fire_time: datetime, worker: str) -> None:
+        """Sends another worker started and never finished (it died): never repeated."""
+        with self.db.session() as session:
+            session.execute(
+                update(Delivery).where(Delivery.reminder_id == reminder.id,
+                                       Delivery.fire_time == fire_time,
+                                       Delivery.status == "sending", Delivery.worker != worker)
+                .values(status="uncertain", error="interrupted", updated_at=self.clock()))
+
+    def _mark_missed(self, reminder_id: int, fires: Iterable[datetime],
+                     chats: Sequence[int]) -> list[datetime]:
+        """Record fires too late to send; returns those not recorded before (to report once)."""
+        newly: list[datetime] = []
+        now = self.clock()
+        with self.db.session() as session:
+            for fire_time in fires:
+                fresh = False
+                for chat_id in chats:
+                    fresh |= upsert(session, Delivery, {
+                        "reminder_id": reminder_id, "fire_time": fire_time, "chat_id": chat_id,
+                        "status": "missed", "worker": "", "error": "", "updated_at": now,
+                    }, conflict=("reminder_id", "fire_time", "chat_id"),
+                        update={"status": "missed", "updated_at": now},
+                        where=Delivery.status == "pending")
+                if fresh:
+                    newly.append(fire_time)
+        return newly
+
+    def _finish(self, reminder_id: int, fire_time: datetime, rule: TimeRule) -> None:
+        """Advance the reminder past this fire once no chat is left pending."""
+        with self.db.session() as session:
+            left = session.exec(select(Delivery.id).where(
+                Delivery.reminder_id == reminder_id, Delivery.fire_time == fire_time,
+                Delivery.status == "pending")).first()
+            reminder = session.get(Reminder, reminder_id)
+            if left is not None or reminder is None:
+                return
+            if reminder.last_fire_at is None or reminder.last_fire_at < fire_time:
+                reminder.last_fire_at = fire_time
+            if rule.next_after(fire_time, self.tz) is None:
+                reminder.active = False  # a one-off reminder, done
+            session.add(reminder)
+
+    # --- telling secretaries ---------------------------------------------------------------
+
+    async def secretary_chats(self, chat_id: int, sender: Sender,
+                              extra: Iterable[int | None] = ()) -> list[int]:
+        """Private chats of the branch's secretaries (Telegram admins, grants) who talk to the bot."""
+        admins: list[int] = []
+        if chat_id < 0:
+            try:
+                admins = await sender.chat_admins(chat_id)
+            except Exception:  # the bot may have been removed: grants still count
+                log.info("no administrators of %s", chat_id, exc_info=True)
+        with self.db.session() as session:
+            granted = session.exec(select(RoleGrant.user_id).where(
+                RoleGrant.chat_id == chat_id, RoleGrant.role == "secretary")).all()
+            people = {*admins, *granted, *(u for u in extra if u)}
+            if not people:
+                return []
+            return sorted(session.exec(select(Chat.id).where(
+                col(Chat.id).in_(people), Chat.type == "private", col(Chat.reachable))).all())
+
+    async def _tell(self, reminder: Reminder, chat_id: int, text: str, sender: Sender,
+                    fallback_to_group: bool) -> None:
+        recipients = await self.secretary_chats(chat_id, sender, [reminder.created_by])
+        if not recipients and fallback_to_group:
+            recipients = [chat_id]
+        for recipient in recipients:
+            try:
+                await sender.send(recipient, Post(text))
+            except Exception as exc:  # telling is best effort; the rows hold the facts
+                log.info("could not tell %s about reminder %s: %r", recipient, reminder.id, exc)
+
+    async def _report_missed(self, reminder: Reminder, missed: list[datetime], late: bool,
+                             sender: Sender) -> None:
+        when = "、".join(fmt_when(t, self.tz) for t in missed[-REPORT_LIMIT:])
+        done = "" if late else "（最近一次已按时补发）"
+        text = (f"⚠️ 机器人停机期间，提醒 #{reminder.id}（{reminder.rule}｜{reminder.text[:40]}）"
+                f"错过了 {when}，已超过补发时限，未在群内补发{done}。如仍需通知，请用 /remind 或 "
+                "/schedule 重新发布。")
+        chat_id = reminder.chat_id if reminder.scope == "chat" else 0
+        await self._tell(reminder, chat_id, text, sender, fallback_to_group=bool(chat_id))
+
+    async def _report_uncertain(self, reminder: Reminder, fire_time: datetime,
+                                chats: list[int], sender: Sender) -> None:
+        text = (f"⚠️ 提醒 #{reminder.id}（{reminder.text[:40]}）{fmt_when(fire_time, self.tz)} "
+                f"在 {len(chats)} 个群可能未送达（发送中断或失败），为避免重复没有自动重发，"
+                "请确认后视情况用 /remind 重新发布。")
+        chat_id = reminder.chat_id if reminder.scope == "chat" else 0
+        await self._tell(reminder, chat_id, text, sender, fallback_to_group=False)
+
+    async def _unreachable(self, reminder: Reminder, chat_id: int, sender: Sender) -> None:
+        """Mark the chat unreachable (no more sends to it) and tell its secretaries privately."""
+        with self.db.session() as session:
+            chat = session.get(Chat, chat_id)
+            if chat is None:
+                chat = Chat(id=chat_id, type="group" if chat_id < 0 else "private")
+            was_reachable = chat.reachable
+            chat.reachable = False
+            session.add(chat)
+            title = chat.title or str(chat_id)
+        if was_reachable and chat_id < 0:
+            await self._tell(reminder, chat_id, (
+                f"⚠️ 机器人已无法在群「{title}」发消息（可能被移出群或被禁言），提醒 #{reminder.id} "
+                "未送达，之后也不再向该群发送。请把机器人重新加入该群后再发送 /reminders 检查。"),
+                sender, fallback_to_group=False)
+
+    def set_reachable(self, session: Session, chat_id: int, reachable: bool, title: str = "",
+                      chat_type: str = "group") -> None:
+        """The bot was added to or removed from a chat (Telegram's my_chat_member update)."""
+        chat = session.get(Chat, chat_id) or Chat(id=chat_id, type=chat_type, title=title)
+        chat.reachable = reachable
+        session.add(chat)
+
+
+def _rule(reminder: Reminder) -> TimeRule:
+    return TimeRule.from_spec(json.loads(reminder.spec))
+
+
+def _set(session: Session, delivery_id: int, now: datetime, **values: object) -> None:
+    session.execute(update(Delivery).where(Delivery.id == delivery_id)
+                    .values(updated_at=now, **values))

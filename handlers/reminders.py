@@ -1,0 +1,92 @@
+"""/schedule 时间规则 内容, /reminders, /cancel 编号, and noticing the bot being added or removed."""
+
+from __future__ import annotations
+
+from telegram import ChatMemberUpdated, Update
+from telegram.constants import ChatMemberStatus
+from telegram.ext import ChatMemberHandler, CommandHandler
+
+from bot.context import BotContext
+from bot.services.localtime import fmt_when
+from bot.services.reminders import KIND_LABELS, SCHEDULE_USAGE
+from handlers.common import actor_of, escape, reply
+
+WHAT_HAPPENS = {
+    "meeting": "届时在群内发布活动通知，附【签到】【请假】按钮。",
+    "study": "届时在群内发布学习任务，附【已学习】按钮。",
+    "notice": "届时在群内发送提醒。",
+}
+PRESENT = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER,
+           ChatMemberStatus.RESTRICTED}
+
+
+async def schedule(update: Update, context: BotContext) -> None:
+    """Handle /schedule 时间规则 内容 (secretaries)."""
+    actor = await actor_of(update, context)
+    text = " ".join(context.args or [])
+    if not text:
+        await reply(update, escape(SCHEDULE_USAGE))
+        return
+    services = context.services
+    with services.db.session() as session:
+        reminder, first = services.reminders.schedule(session, actor, text, now=services.clock())
+    services.scheduler.refresh(reminder.id or 0)
+    tz = services.reminders.tz
+    target = "（发往全部支部）" if reminder.scope == "branches" else ""
+    lines = [
+        f"✅ 已设置{KIND_LABELS[reminder.kind]}提醒 #{reminder.id}{target}：{reminder.rule}",
+        f"内容：{reminder.text}",
+        f"下次提醒：{fmt_when(first, tz)}" if first else "",
+        WHAT_HAPPENS.get(reminder.kind, ""),
+        f"取消请发送 /cancel {reminder.id}",
+    ]
+    await reply(update, escape("\n".join(line for line in lines if line)))
+
+
+async def reminders(update: Update, context: BotContext) -> None:
+    """Handle /reminders (secretaries): active reminders with their next fire time."""
+    actor = await actor_of(update, context)
+    services = context.services
+    with services.db.session() as session:
+        views = services.reminders.list(session, actor, now=services.clock())
+    if not views:
+        await reply(update, escape("本群暂无定时提醒。" + SCHEDULE_USAGE))
+        return
+    tz = services.reminders.tz
+    lines = ["⏰ 定时提醒（时间为北京时间）："]
+    for view in views:
+        scope = "｜全部支部" if view.scope == "branches" else ""
+        upcoming = fmt_when(view.next_fire, tz) if view.next_fire else "无（已结束）"
+        lines.append(f"#{view.id}［{KIND_LABELS[view.kind]}{scope}］{view.rule}｜{view.text[:60]}"
+                     f"\n    下次：{upcoming}")
+    lines.append("取消请发送 /cancel 编号")
+    await reply(update, escape("\n".join(lines)))
+
+
+async def cancel(update: Update, context: BotContext) -> None:
+    """Handle /cancel 编号 (secretaries)."""
+    actor = await actor_of(update, context)
+    services = context.services
+    with services.db.session() as session:
+        reminder = services.reminders.cancel(session, actor, " ".join(context.args or []),
+                                             now=services.clock())
+    services.scheduler.refresh(reminder.id or 0)
+    await reply(update, escape(f"已取消提醒 #{reminder.id}：{reminder.rule}｜{reminder.text[:60]}"))
+
+
+async def on_my_chat_member(update: Update, context: BotContext) -> None:
+    """The bot was added to, or removed from, a group: reminders go there again, or stop."""
+    change: ChatMemberUpdated = update.my_chat_member  # type: ignore[assignment]
+    chat = change.chat
+    with context.services.db.session() as session:
+        context.services.reminders.set_reachable(
+            session, chat.id, change.new_chat_member.status in PRESENT, chat.title or "",
+            chat.type)
+
+
+HANDLERS = [
+    CommandHandler("schedule", schedule),
+    CommandHandler("reminders", reminders),
+    CommandHandler("cancel", cancel),
+    ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER),
+]
