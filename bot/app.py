@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from telegram import BotCommand
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
 from bot.context import BotContext
+from bot.ratelimit import BotApiLimiter
 from bot.services import Services
 from bot.telemetry import InstrumentedApplication
 from handlers import (
@@ -74,7 +75,7 @@ def build_application(
         .post_shutdown(on_shutdown)
     )
     if rate_limited:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(BotApiLimiter())
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if not with_updater:

@@ -33,7 +33,8 @@ GROUPS = (-1001, -1002)
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 GENERIC_FAILURE = "处理您的请求时出错了"
 REPLY_METHODS = {"sendMessage", "editMessageText", "sendPhoto", "sendDocument"}
-FUZZ = settings(max_examples=600, deadline=None, derandomize=True,
+DECODING_BOT = Bot("123:abc")
+FUZZ = settings(max_examples=1000, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
@@ -234,4 +235,4 @@ json_values = st.recursive(
 def test_webhook_decoder_never_raises_anything_else(body: bytes) -> None:
     """Arbitrary bodies decode to an Update or raise MalformedUpdate (answered 400)."""
     with contextlib.suppress(MalformedUpdate):
-        decode_update(body, Bot("123:abc"))
+        decode_update(body, DECODING_BOT)
