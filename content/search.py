@@ -41,7 +41,7 @@ WEIGHTS = {
     "item_sounds": 0.3,
     "intent": 0.35,
 }
-ABSTAIN_BELOW = 0.42
+ABSTAIN_BELOW = 0.40
 PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9

@@ -10,10 +10,12 @@ ask that a date falling on a holiday move to the previous working day.
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 import chinese_calendar
@@ -125,15 +127,14 @@ class TimeRule:
         at = datetime.fromisoformat(spec["at"]) if spec.get("at") else None
         return cls(**{**spec, "at": at})
 
+    @classmethod
+    def from_json(cls, text: str) -> TimeRule:
+        """A stored rule; reminders sharing a rule share one parsed object (fast rebuilds)."""
+        return _from_json(text)
+
     def trigger(self, tz: tzinfo) -> BaseTrigger:
-        if self.kind == "once":
-            assert self.at is not None
-            return DateTrigger(run_date=self.at, timezone=tz)
-        cron = CronTrigger(month=self.month, day=self.day, day_of_week=self.day_of_week,
-                           hour=self.hour, minute=self.minute, timezone=tz)
-        if self.workdays or self.shift:
-            return WorkdayTrigger(cron, shift=self.shift)
-        return cron
+        """The APScheduler trigger; triggers hold no state, so equal rules share one."""
+        return _trigger(self, tz)
 
     def next_after(self, moment: datetime, tz: tzinfo) -> datetime | None:
         """The first fire time strictly after `moment` (None when there is none)."""
@@ -155,6 +156,23 @@ class TimeRule:
             moment = moment_next
             if len(fires) > 10 * limit:
                 fires = fires[-limit:]
+
+
+@lru_cache(maxsize=4096)
+def _from_json(text: str) -> TimeRule:
+    return TimeRule.from_spec(json.loads(text))
+
+
+@lru_cache(maxsize=4096)
+def _trigger(rule: TimeRule, tz: tzinfo) -> BaseTrigger:
+    if rule.kind == "once":
+        assert rule.at is not None
+        return DateTrigger(run_date=rule.at, timezone=tz)
+    cron = CronTrigger(month=rule.month, day=rule.day, day_of_week=rule.day_of_week,
+                       hour=rule.hour, minute=rule.minute, timezone=tz)
+    if rule.workdays or rule.shift:
+        return WorkdayTrigger(cron, shift=rule.shift)
+    return cron
 
 
 class WorkdayTrigger(BaseTrigger):

@@ -26,6 +26,7 @@ DOMAIN_DICT = Path(__file__).resolve().parent / "dict" / "domain.txt"
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 PARALLEL_ABOVE_CHARS = 2_000_000
+RARITY_FLOOR, RARITY_SPAN = 8.0, 5.0  # general-language idf: ≤ 8 everyday, ≥ 13 specific
 CJK_FIRST, CJK_LAST = 0x4E00, 0x9FFF
 SOUND_BASE = 0x110000
 
@@ -139,14 +140,18 @@ class Tokenizer:
         return [w for w in self._jieba.cut_for_search(word, HMM=False) if w != word and len(w) > 1]
 
     def rarity(self, word: str) -> float:
-        """How specific a word is in general Chinese, 0.3 (everyday) to 1.0 (rare or unknown).
+        """How specific a word is in general Chinese, from 0.1 (因为, 单位) to 1.0 (加班费).
 
-        Used for words the plans never use: 法规 is generic, 加班费 is a topic of its own.
+        Taken from jieba's dictionary frequencies; a word jieba does not know is as rare as its
+        rarest character allows (a run like 名拿 is ordinary, 将堂 a typo of something rarer).
         """
         freq = self._jieba.FREQ.get(word, 0)
         if not freq:
+            if len(word) > 1:
+                return max(self.rarity(ch) for ch in word)
             return 1.0
-        return min(1.0, max(0.3, (math.log(self._jieba.total / freq) - 6.0) / 8.0))
+        general_idf = math.log(self._jieba.total / freq)
+        return min(1.0, max(0.1, (general_idf - RARITY_FLOOR) / RARITY_SPAN))
 
     def raw_words(self, text: str) -> list[str]:
         """Every token of normalised text in order, stopwords kept."""
