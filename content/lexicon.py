@@ -87,6 +87,13 @@ QUESTION_WORDS = frozenset(
     + ["几倍", "几次", "多久一次", "多长", "哪类", "哪种", "啥样", "咋做", "咋办", "怎么办", "要求"]
 )
 
+
+
+def is_question_word(word: str) -> bool:
+    """Words that ask rather than say: 多久, 几届, 几回, 多少钱…"""
+    return word in QUESTION_WORDS or (len(word) <= 3 and word.startswith(("几", "多少")))
+
+
 FREQUENCY_PATTERN = re.compile(
     r"每[年月周季日天半]|每半年|每季度|每两|每个|定期|至少|不少于|不低于|不超过|"
     r"[0-9一二两三四五六七八九十]+次|一年一|年度|逐月|隔月|半年"

@@ -20,9 +20,9 @@ from content.lexicon import (
     INTENT_PATTERNS,
     PART_ASK_WORDS,
     PART_NOISE,
-    QUESTION_WORDS,
     STOPWORDS,
     colloquial_keys_in,
+    is_question_word,
     question_intents,
 )
 from content.tokenize import Tokenizer, bigram_keys, normalize, syllables
@@ -175,8 +175,9 @@ class KnowledgeBase:
 
     def parse_query(self, question: str) -> Query:
         text = normalize(question)[:MAX_QUESTION_CHARS]
-        content = [(w, start) for w, start in _join_single_characters(self._spans(text))
-                   if w not in QUESTION_WORDS and w not in STOPWORDS]
+        spans = self._spans(text)
+        content = [(w, start) for w, start in _join_single_characters(spans)
+                   if not is_question_word(w) and w not in STOPWORDS]
         words: dict[str, float] = {}
         for word, _ in content:
             # a compound the plans never use is searched by its parts (组织学 -> 组织)
@@ -188,7 +189,7 @@ class KnowledgeBase:
         for word, _ in content:
             for alike, weight in self._homophones(word):
                 words[alike] = max(words.get(alike, 0.0), weight)
-        phrases = colloquial_keys_in(text)
+        phrases = [p for p in colloquial_keys_in(text) if _said_as_words(p[1], p[2], spans)]
         for key, _, _ in phrases:
             for target, weight in COLLOQUIAL[key]:
                 for token in self._words_of_term(target):
@@ -248,7 +249,7 @@ class KnowledgeBase:
     def _homophones(self, word: str) -> tuple[tuple[str, float], ...]:
         """Plan words that sound like a word the plans never use, or like a piece of it:
         a typo made with a pinyin keyboard (竟赛 -> 竞赛, 道德将堂 -> 讲堂)."""
-        if self._known(word) or len(word) < 2:
+        if self._known(word) or len(word) < 2 or self.tokenizer.in_dictionary(word):
             return ()
         found = []
         for size in range(min(len(word), 4), 1, -1):
@@ -377,6 +378,22 @@ class KnowledgeBase:
                             + [self._partial_match(concept.text, unit_text)])
             matched += concept.weight * found
         return matched / total if total else 0.0
+
+
+def _said_as_words(first: int, end: int, spans: list[tuple[str, int]]) -> bool:
+    """Whether a phrase found at text[first:end] is really said there: not a piece of one
+    longer word (领导 in 领导干部), and not cutting into a word of three or more characters
+    (会多 in 党委会|多长). Two-character words may be cut: jieba often splits casual speech
+    wrongly (当头|头的 says 头头)."""
+    for token, start in spans:
+        stop = start + len(token)
+        if start <= first and end <= stop and end - first < len(token):
+            return False
+        cut_at_start = start < first < stop
+        cut_at_end = start < end < stop
+        if (cut_at_start or cut_at_end) and len(token) >= 3:
+            return False
+    return True
 
 
 def _join_single_characters(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -139,6 +139,10 @@ class Tokenizer:
         """Shorter dictionary words inside `word` (组织学 -> 组织), as jieba's search mode finds."""
         return [w for w in self._jieba.cut_for_search(word, HMM=False) if w != word and len(w) > 1]
 
+    def in_dictionary(self, word: str) -> bool:
+        """Whether jieba knows the word (a word it does not know may be a typo)."""
+        return self._jieba.FREQ.get(word, 0) > 0
+
     def rarity(self, word: str) -> float:
         """How specific a word is in general Chinese, from 0.1 (因为, 单位) to 1.0 (加班费).
 
