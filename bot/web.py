@@ -16,16 +16,20 @@ import logging
 import signal
 import time
 from collections import OrderedDict
+from functools import partial
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
+from sqlalchemy import func, text
+from sqlmodel import select
 from telegram import Bot, Update
 
 from bot.config import Settings
 from bot.polling import poll
 from bot.telemetry import InstrumentedApplication
+from storage.db import Database
+from storage.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,13 @@ def webhook_secret(settings: Settings) -> str:
 
 def webhook_path(settings: Settings) -> str:
     return urlsplit(settings.webhook_url or "").path.rstrip("/") or DEFAULT_WEBHOOK_PATH
+
+
+def reminders_sent(db: Database, worker: str) -> int:
+    """Reminder messages this process delivered, as the delivery rows record them."""
+    with db.session() as session:
+        return session.exec(select(func.count()).select_from(Delivery).where(
+            Delivery.status == "sent", Delivery.worker == worker)).one()
 
 
 class MalformedUpdate(ValueError):
@@ -89,6 +100,9 @@ class BotWebApp:
         self.settings = settings
         self.webhook = webhook
         self.metrics = application.metrics
+        services = application.bot_data["services"]
+        self.metrics.count_reminders_with(
+            partial(reminders_sent, services.db, services.scheduler.worker))
         self.recent = RecentIds()
         self.started = time.monotonic()
         self._secret = webhook_secret(settings).encode()

@@ -370,6 +370,8 @@ class FakeBotApi(LocalBotApi):
 
     def _message(self, params: dict[str, Any]) -> dict[str, Any]:
         """A sent or edited message, with what replies and later taps need from it."""
+        chat_id = int(params.get("chat_id", 0))
+        self.chats.setdefault(chat_id, self.updates.chat(chat_id))  # negative ids are groups
         message = super()._message(params)
         key = (message["chat"]["id"], message["message_id"])
         if "message_id" in params and key in self._messages:  # an edit keeps the rest

@@ -1,0 +1,136 @@
+"""Reminders through the real process: /schedule, /reminders, /cancel, refusals; reminders due
+while the bot was down are sent once when it starts, and a SIGKILL and restart (with the dead
+process's scheduler lease still standing) sends none of them again."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from botproc import BotProcess
+from conftest import ADMIN, exchange
+from fake_bot_api import FakeBotApi, HttpCall
+
+from bot.config import Settings
+from bot.services import build_services
+from bot.services.people import Actor
+
+GROUP, SECRETARY, MEMBER = -101000, 1001, 1002
+TZ = ZoneInfo("Asia/Shanghai")
+REMINDER_POSTS = ("⏰ 提醒：", "📚 学习任务", "⏰ 定时提醒\n")  # notice, study, meeting
+DUE = {  # reminders whose time came while the bot was down: what each sends
+    "今天 {hm} 通知 交党费": "交党费",
+    "每天 {hm} 学习 党章第三章": "党章第三章",
+    "今天 {hm} 会议 支委会 地点：二楼": "支委会",
+}
+
+
+def schedule_due_reminders(database_url: str) -> None:
+    """Store the DUE reminders as a global admin did two minutes ago, for the current minute,
+    so each is due (just missed, well within its grace) when the bot starts."""
+    now = datetime.now(UTC)
+    minute = now.astimezone(TZ).strftime("%H:%M")
+    services = build_services(Settings(DATABASE_URL=database_url, _env_file=None))
+    admin = Actor(user_id=ADMIN, name="管理员", chat_id=GROUP, chat_type="supergroup",
+                  chat_title="第一支部", is_global_admin=True)
+    with services.db.session() as session:
+        from bot.services.people import remember
+
+        remember(session, admin)
+        for rule in DUE:
+            services.reminders.schedule(session, admin, rule.format(hm=minute),
+                                        now=now - timedelta(minutes=2))
+    services.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as server:
+        server.set_admin(GROUP, SECRETARY)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bot(api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    workdir = tmp_path_factory.mktemp("reminders")
+    url = f"sqlite:///{workdir / 'dangjian.db'}"
+    schedule_due_reminders(url)
+    process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN))
+    yield process.start()
+    if process.process is not None:
+        process.stop()
+
+
+def sent_to_group(api: FakeBotApi, words: str) -> list[HttpCall]:
+    """Reminder posts (not replies that quote them) in the group mentioning `words`."""
+    return [c for c in api.calls_of("sendMessage", GROUP)
+            if c.text.startswith(REMINDER_POSTS) and words in c.text]
+
+
+def test_due_reminders_are_sent_once_at_start(api: FakeBotApi, bot: BotProcess) -> None:
+    """Each reminder that came due while the bot was down goes out once when it starts; the
+    meeting one opens an activity with working buttons."""
+    deadline = time.monotonic() + 20
+    while not all(sent_to_group(api, words) for words in DUE.values()):
+        assert time.monotonic() < deadline, [c.text[:40] for c in api.calls_of("sendMessage")]
+        time.sleep(0.1)
+    meeting = sent_to_group(api, "支委会")[0]
+    assert [label for label, _ in meeting.buttons] == ["签到", "请假"]
+    mark = api.mark()
+    api.tap(meeting, "签到", user_id=MEMBER)
+    answer = api.wait_for(lambda c: c.method == "answerCallbackQuery", since=mark)
+    assert answer.params["text"] == "签到成功！"
+    assert bot.metric("dangjian_reminders_sent_total") == len(DUE)
+
+
+def test_schedule_list_cancel_and_refusals(api: FakeBotApi, bot: BotProcess) -> None:
+    """A secretary schedules, lists and cancels; a member is refused; a bad rule gets the
+    usage."""
+    reply = exchange(api, "/schedule 每周一 08:30 学习 党章第二章", user_id=SECRETARY,
+                     chat_id=GROUP)
+    assert "已设置" in reply.text and "下次提醒" in reply.text
+    number = re.search(r"#(\d+)", reply.text).group(1)
+    listing = exchange(api, "/reminders", user_id=SECRETARY, chat_id=GROUP).text
+    assert f"#{number}" in listing and "党章第二章" in listing
+    assert "仅限" in exchange(api, "/schedule 明天 09:00 通知 开会", user_id=MEMBER,
+                              chat_id=GROUP).text
+    assert "仅限" in exchange(api, f"/cancel {number}", user_id=MEMBER, chat_id=GROUP).text
+    assert "示例" in exchange(api, "/schedule 某个时候 开会", user_id=SECRETARY,
+                              chat_id=GROUP).text
+    assert "已取消" in exchange(api, f"/cancel {number}", user_id=SECRETARY, chat_id=GROUP).text
+    assert f"#{number}" not in exchange(api, "/reminders", user_id=SECRETARY,
+                                        chat_id=GROUP).text
+
+
+def test_sigkill_and_restart_sends_nothing_twice(api: FakeBotApi, bot: BotProcess) -> None:
+    """SIGKILL, restart on the same database: once the new process leads the scheduler (after
+    the dead one's lease runs out) it sends none of the reminders again."""
+    bot.kill()
+    log_before = len(bot.log())
+    bot.start()
+    deadline = time.monotonic() + 45
+    while "leads the reminder scheduler" not in bot.log()[log_before:]:
+        assert time.monotonic() < deadline, bot.log()[log_before:][-2000:]
+        time.sleep(0.5)
+    exchange(api, "/help", user_id=SECRETARY)  # the bot is live, the jobs are rebuilt
+    time.sleep(2)
+    for words in DUE.values():
+        assert len(sent_to_group(api, words)) == 1, words
+    assert "参加活动 1 次" in exchange(api, "/me", user_id=MEMBER).text
+
+
+def test_database_has_one_delivery_per_fire(bot: BotProcess) -> None:
+    """The delivery rows agree: one sent row per reminder fire, nothing pending or repeated."""
+    import sqlite3
+
+    database = Path(bot.env["DATABASE_URL"].removeprefix("sqlite:///"))
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT reminder_id, status, COUNT(*) FROM delivery GROUP BY reminder_id, status"
+        ).fetchall()
+    assert sorted(rows) == [(1, "sent", 1), (2, "sent", 1), (3, "sent", 1)]
