@@ -1,37 +1,38 @@
-"""Keeps each branch's roster (its 应到) from what its group shows: who speaks, joins, leaves.
-
-Runs before every other handler and never stops them.
-"""
+"""Keeps each branch's roster (its 应到) from what its group shows: who speaks, taps a button,
+joins or leaves. Runs before every other handler and never stops them; each member is written
+once per process, so the check-in path itself does not pay for it."""
 
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotContext
 from bot.services import roster
 
 
-async def on_group_message(update: Update, context: BotContext) -> None:
-    message, chat = update.effective_message, update.effective_chat
-    if message is None or chat is None:
+async def on_group_update(update: Update, context: BotContext) -> None:
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or chat.type not in ("group", "supergroup"):
         return
     seen: set[tuple[int, int]] = context.bot_data.setdefault("roster_seen", set())
-    joined = [u for u in message.new_chat_members or () if not u.is_bot]
-    sender = message.from_user
+    joined = [u for u in (message.new_chat_members if message else ()) or () if not u.is_bot]
+    sender = update.effective_user
     if sender is not None and not sender.is_bot and (chat.id, sender.id) not in seen:
         joined.append(sender)
-    gone = message.left_chat_member
+    gone = message.left_chat_member if update.message else None
     if not joined and gone is None:
         return
+    at = update.message.date if update.message else context.services.clock()
     with context.services.db.session() as session:
         for user in joined:
-            roster.join(session, chat.id, user.id, message.date)
+            roster.join(session, chat.id, user.id, at)
         if gone is not None and not gone.is_bot:
-            roster.leave(session, chat.id, gone.id, message.date)
+            roster.leave(session, chat.id, gone.id, at)
     seen.update((chat.id, user.id) for user in joined)
     if gone is not None:
         seen.discard((chat.id, gone.id))
 
 
-HANDLERS = {-20: [MessageHandler(filters.ChatType.GROUPS, on_group_message)]}
+HANDLERS = {-20: [MessageHandler(filters.ChatType.GROUPS, on_group_update),
+                  CallbackQueryHandler(on_group_update)]}

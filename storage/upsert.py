@@ -5,9 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel
+
+_statements: dict[tuple[Any, ...], tuple[Any, ColumnElement[bool] | None]] = {}
+
+
+def _statement(dialect: str, table: Table, conflict: tuple[str, ...], update: tuple[str, ...],
+               where: ColumnElement[bool] | None) -> Any:
+    """Built once per shape and reused with new parameters: compiling is most of the cost."""
+    key = (dialect, table.name, conflict, update, id(where))
+    if key not in _statements:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(table)
+        if update:
+            statement = statement.on_conflict_do_update(
+                index_elements=list(conflict),
+                set_={name: statement.excluded[name] for name in update}, where=where,
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+        # RETURNING, not rowcount: the driver's rowcount is -1 for these on psycopg 3.
+        _statements[key] = (statement.returning(table.c[conflict[0]]), where)
+    return _statements[key][0]
 
 
 def upsert(
@@ -15,23 +37,16 @@ def upsert(
     model: type[SQLModel],
     values: Mapping[str, Any],
     conflict: Sequence[str],
-    update: Mapping[str, Any] | None = None,
+    update: Sequence[str] = (),
     where: ColumnElement[bool] | None = None,
 ) -> bool:
-    """Insert a row; on a clash of the `conflict` key do nothing, or apply `update` (when `where`).
+    """Insert a row; on a clash of the `conflict` key do nothing, or copy the `update` columns
+    from the new values (only when `where`, a module-level condition on the existing row, holds).
 
     Returns True when a row was inserted or updated, False when the existing row was left alone,
     so a repeated update or a double tap is told apart from a first one without an error.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values)  # type: ignore[arg-type]
-    if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(conflict), set_=dict(update), where=where
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
-    key = model.__table__.c[conflict[0]]  # type: ignore[attr-defined]
-    # RETURNING, not rowcount: the driver's rowcount is -1 for these statements on psycopg 3.
-    return session.exec(statement.returning(key)).first() is not None  # type: ignore[call-overload]
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    statement = _statement(session.get_bind().dialect.name, table, tuple(conflict),
+                           tuple(update), where)
+    return session.connection().execute(statement, dict(values)).first() is not None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import Row, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from bot.services import roster
@@ -212,7 +213,7 @@ def activity_post(session: Session, activity_id: int, tz: ZoneInfo) -> Post:
 
 def resolve_activity(
     session: Session, actor: Actor, query: str, *, at: datetime, upcoming: bool = False
-) -> Activity:
+) -> Activity | Row[Any]:
     """The activity a member means: by number, by words of its title, or the one open now.
 
     Open means check-in is open at `at`; with `upcoming`, any activity not yet over (for leave).
@@ -259,11 +260,8 @@ def check_in(
         "message_at": at,
     }
     if upsert(session, Attendance, values, conflict=("activity_id", "user_id")):
-        if actor.in_group:
-            roster.join(session, activity.chat_id, actor.user_id, at)
         if activity.status == "planned":
-            activity.status = "held"
-            session.add(activity)
+            session.connection().execute(_HELD, {"activity_id": activity.id})
         return Outcome(activity.id, "签到成功（迟到）。" if late else "签到成功！", True)
     row = _attendance(session, activity.id, actor.user_id)
     if row.status == "present":
@@ -276,12 +274,10 @@ def check_in(
 
 def prepare_leave(
     session: Session, actor: Actor, activity_id: int, *, at: datetime, now: datetime
-) -> tuple[Activity, bool]:
+) -> tuple[Row[Any], bool]:
     """Check a 请假 tap; the flag is True when its reason is already awaited (a double tap)."""
     activity = _activity(session, activity_id)
     _member_may_leave(session, actor, activity, at)
-    if actor.in_group:
-        roster.join(session, activity.chat_id, actor.user_id, at)
     waiting = session.exec(
         select(LeaveRequest.user_id).where(
             LeaveRequest.user_id == actor.user_id,
@@ -301,7 +297,7 @@ def expect_leave_reason(
     values = {"activity_id": activity_id, "prompt_message_id": prompt_message_id, "asked_at": now}
     upsert(
         session, LeaveRequest, {"user_id": user_id, "chat_id": chat_id, **values},
-        conflict=("user_id", "chat_id"), update=values,
+        conflict=("user_id", "chat_id"), update=tuple(values),
     )
 
 
@@ -435,7 +431,9 @@ def proxy_command(
 
 def cancel_activity(session: Session, actor: Actor, activity_id: int, *, now: datetime) -> Activity:
     """A secretary cancels an activity: no more check-ins, left out of statistics."""
-    activity = _activity(session, activity_id)
+    activity = session.get(Activity, activity_id)
+    if activity is None:
+        raise UserError(f"没有找到活动 #{activity_id}。")
     require_secretary(session, actor, activity.chat_id)
     if activity.status != "cancelled":
         activity.status = "cancelled"
@@ -472,14 +470,24 @@ def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int =
     return "\n".join(lines)
 
 
-def _activity(session: Session, activity_id: int) -> Activity:
-    activity = session.get(Activity, activity_id)
-    if activity is None:
+_ACTIVITY = Activity.__table__  # type: ignore[attr-defined]
+_BY_ID = select(_ACTIVITY).where(_ACTIVITY.c.id == bindparam("activity_id"))
+_HELD = (
+    update(_ACTIVITY)
+    .where(_ACTIVITY.c.id == bindparam("activity_id"), _ACTIVITY.c.status == "planned")
+    .values(status="held")
+)
+
+
+def _activity(session: Session, activity_id: int) -> Row[Any]:
+    """The activity as a read-only row, by a prepared statement: check-ins are the hot path."""
+    row = session.connection().execute(_BY_ID, {"activity_id": activity_id}).first()
+    if row is None:
         raise UserError(f"没有找到活动 #{activity_id}。")
-    return activity
+    return row
 
 
-def _member_may_act(session: Session, actor: Actor, activity: Activity) -> None:
+def _member_may_act(session: Session, actor: Actor, activity: Activity | Row[Any]) -> None:
     """Members act on their own branch's activities: in its group, or privately if on its roster."""
     if activity.status == "cancelled":
         raise UserError("该活动已取消。")
@@ -490,7 +498,9 @@ def _member_may_act(session: Session, actor: Actor, activity: Activity) -> None:
         raise UserError("您不在该活动所属的支部，无法签到或请假。")
 
 
-def _member_may_leave(session: Session, actor: Actor, activity: Activity, at: datetime) -> None:
+def _member_may_leave(
+    session: Session, actor: Actor, activity: Activity | Row[Any], at: datetime
+) -> None:
     _member_may_act(session, actor, activity)
     if at > activity.ends_at:
         raise UserError("活动已结束，无法请假；如需补登请联系支部书记。")

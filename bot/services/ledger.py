@@ -41,8 +41,9 @@ from storage.models import (
 
 LEDGER_COLUMNS = ("时间", "地点", "主持人", "记录人", "应到", "实到", "请假", "缺席", "内容")
 ACTIVITY_COLUMNS = LEDGER_COLUMNS + ("活动号", "支部", "迟到", "补签/代签", "请假人员（原因）", "缺席人员")
-DETAIL_COLUMNS = ("活动号", "活动时间", "类型", "活动", "支部", "姓名", "用户ID", "状态", "方式",
-                  "原因", "登记人", "登记时间")
+DETAIL_COLUMNS = ("活动号", "活动时间", "姓名", "用户ID", "状态", "方式", "原因", "登记人",
+                  "登记时间")
+"""Lean on purpose (a row per member per meeting): the activity sheets carry the rest."""
 TASK_COLUMNS = ("任务号", "发布时间", "支部", "学习内容", "截止日期", "应学", "已学", "完成率",
                 "未学人员")
 RECORD_COLUMNS = ("登记时间", "支部", "姓名", "用户ID", "任务号", "学习内容", "心得")
@@ -114,15 +115,13 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
               (17, 14, 8, 8, 6, 6, 6, 6, 40, 7, 12, 6, 9, 24, 24))
         for kind in ACTIVITY_KINDS
     ]
-    sheets.append(Sheet("签到明细", DETAIL_COLUMNS, _details(session, scope, tallies, names,
-                                                       branches),
-                        (7, 17, 10, 30, 12, 10, 12, 8, 10, 24, 10, 17)))
+    sheets.append(Sheet("签到明细", DETAIL_COLUMNS, _details(session, scope, tallies, names),
+                        (7, 17, 10, 12, 8, 10, 24, 10, 17)))
     return sheets
 
 
 def _details(
-    session: Session, scope: Scope, tallies: list[ActivityTally], names: dict[int, str],
-    branches: dict[int, str],
+    session: Session, scope: Scope, tallies: list[ActivityTally], names: dict[int, str]
 ) -> Iterator[list[Any]]:
     """Attendance rows streamed in activity order, each activity followed by its non-responders."""
     recorder = aliased(Member)
@@ -141,8 +140,7 @@ def _details(
     row = next(stream, None)
     for tally in tallies:
         a = tally.activity
-        head = [a.id, fmt_stamp(a.starts_at, scope.tz), a.kind, a.title,
-                branches.get(a.chat_id, str(a.chat_id))]
+        head = [a.id, fmt_stamp(a.starts_at, scope.tz)]
         while row is not None and row[0] == a.id:
             _, user_id, name, status, method, reason, by, at = row
             yield head + [name or f"用户{user_id}", user_id, STATUS[status], METHOD[method],
@@ -245,9 +243,10 @@ def write_ledger(sheets: Iterable[Sheet], xlsx: Path, csv_dir: Path | None = Non
                 writer.writerow(sheet.header)
                 written.append(path)
             for row in sheet.rows:
-                worksheet.append(row)
+                cells = [None if value == "" else value for value in row]  # empty: no XML at all
+                worksheet.append(cells)
                 if writer is not None:
-                    writer.writerow(row)
+                    writer.writerow(cells)
     workbook.save(xlsx)
     return written
 

@@ -1,7 +1,8 @@
 """Who belongs to a branch: members seen in its group, the 应到 of its meetings and tasks.
 
 Telegram gives bots no member list, so the roster grows as members act in the group (any
-message, a tap, a check-in) and shrinks when Telegram reports them leaving.
+message or tap, see handlers/roster.py; a secretary's 补签 names one too) and shrinks when
+Telegram reports them leaving.
 """
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ class Membership:
         return self.joined_at <= end and (self.left_at is None or self.left_at >= start)
 
 
+_HAD_LEFT = col(BranchMember.left_at).is_not(None)
+
+
 def join(session: Session, chat_id: int, user_id: int, at: datetime) -> None:
     """Add a member to the branch, or bring back one who had left."""
     upsert(
         session, BranchMember,
         {"chat_id": chat_id, "user_id": user_id, "joined_at": at, "left_at": None},
-        conflict=("chat_id", "user_id"),
-        update={"left_at": None},
-        where=col(BranchMember.left_at).is_not(None),
+        conflict=("chat_id", "user_id"), update=("left_at",), where=_HAD_LEFT,
     )
 
 

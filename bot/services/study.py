@@ -75,7 +75,6 @@ def complete_task(
     if actor.in_group:
         if task.chat_id != actor.chat_id:
             raise UserError("该学习任务不属于本群，请在任务所在的支部群登记。")
-        roster.join(session, task.chat_id, actor.user_id, at)
     elif not actor.is_global_admin and not roster.is_member(session, task.chat_id, actor.user_id):
         raise UserError("您不在该学习任务所属的支部，无法登记。")
     note = note.strip()[:1000]
