@@ -175,6 +175,22 @@ def _trigger(rule: TimeRule, tz: tzinfo) -> BaseTrigger:
     return cron
 
 
+class StoredTrigger(BaseTrigger):
+    """A stored rule's trigger, built on first use: a rebuild of 10,000 jobs builds none."""
+
+    def __init__(self, spec: str, tz: tzinfo) -> None:
+        self.spec = spec
+        self.tz = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        rule = TimeRule.from_json(self.spec)
+        return rule.trigger(self.tz).get_next_fire_time(previous_fire_time, now)
+
+    def __str__(self) -> str:
+        return TimeRule.from_json(self.spec).label
+
+
 class WorkdayTrigger(BaseTrigger):
     """A cron trigger kept to China's working days, or whose holiday dates move earlier."""
 

@@ -205,6 +205,7 @@ class Reminder(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
     last_fire_at: datetime | None = None  # the newest fire time fully handled
+    next_fire_at: datetime | None = None  # the rule's next fire after that (kept for fast rebuilds)
     system_key: str | None = Field(default=None, max_length=32, unique=True)
 
 

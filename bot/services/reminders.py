@@ -112,7 +112,7 @@ class Schedule:
     reminder_id: int
     kind: str
     active: bool
-    rule: TimeRule | None
+    spec: str  # the stored rule (TimeRule JSON)
     next_fire: datetime | None  # the first fire not yet handled; in the past when missed
     version: datetime
 
@@ -171,17 +171,18 @@ class ReminderService:
             Reminder.chat_id == actor.chat_id, col(Reminder.active))).all()
         if len(active) >= MAX_PER_CHAT:
             raise UserError(f"本群已有 {len(active)} 条提醒，请先用 /cancel 取消不需要的。")
+        first = rule.next_after(now, self.tz)
         reminder = Reminder(
             chat_id=actor.chat_id, scope=scope, kind=kind, text=content[:2000],
             rule=rule.label[:255], spec=json.dumps(rule.to_spec()), created_by=actor.user_id,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, next_fire_at=first,
         )
         session.add(reminder)
         session.flush()
         session.add(AuditLog(actor_id=actor.user_id, chat_id=actor.chat_id, action="schedule",
                              entity="reminder", entity_id=str(reminder.id),
                              detail=f"{rule.label} {content[:100]}"))
-        return reminder, rule.next_after(now, self.tz)
+        return reminder, first
 
     def list(self, session: Session, actor: Actor, *, now: datetime) -> list[ReminderView]:
         """/reminders: this group's active reminders (and, for admins, those to all branches)."""
@@ -240,19 +241,21 @@ class ReminderService:
     def schedules(self, session: Session, ids: Sequence[int] | None = None) -> list[Schedule]:
         """Every active reminder's job (or the given reminders', active or not)."""
         query = select(Reminder.id, Reminder.kind, Reminder.active, Reminder.spec,
-                       Reminder.last_fire_at, Reminder.created_at, Reminder.updated_at)
+                       Reminder.last_fire_at, Reminder.next_fire_at, Reminder.created_at,
+                       Reminder.updated_at)
         if ids is None:
             query = query.where(col(Reminder.active))
         else:
             query = query.where(col(Reminder.id).in_(ids))
         result = []
-        for rid, kind, active, spec, last_fire, created, updated in session.exec(query).all():
-            if not active:
-                result.append(Schedule(rid, kind, False, None, None, updated))
-                continue
-            rule = TimeRule.from_spec(json.loads(spec))
-            first = rule.next_after(last_fire or created, self.tz)
-            result.append(Schedule(rid, kind, first is not None, rule, first, updated))
+        for rid, kind, active, spec, last, stored, created, updated in session.exec(query).all():
+            first = None
+            if active:
+                # The row keeps its next fire; it is derived from the rule, so recompute it
+                # when it is missing or behind the last fire handled.
+                first = stored if stored and (last is None or stored > last) else (
+                    TimeRule.from_json(spec).next_after(last or created, self.tz))
+            result.append(Schedule(rid, kind, first is not None, spec, first, updated))
         return result
 
     # --- firing ------------------------------------------------------------------------------
@@ -482,8 +485,9 @@ class ReminderService:
                 return
             if reminder.last_fire_at is None or reminder.last_fire_at < fire_time:
                 reminder.last_fire_at = fire_time
-            if rule.next_after(fire_time, self.tz) is None:
-                reminder.active = False  # a one-off reminder, done
+                reminder.next_fire_at = rule.next_after(fire_time, self.tz)
+                if reminder.next_fire_at is None:
+                    reminder.active = False  # a one-off reminder, done
             session.add(reminder)
 
     # --- telling secretaries ---------------------------------------------------------------
@@ -560,7 +564,7 @@ class ReminderService:
 
 
 def _rule(reminder: Reminder) -> TimeRule:
-    return TimeRule.from_spec(json.loads(reminder.spec))
+    return TimeRule.from_json(reminder.spec)
 
 
 def _set(session: Session, delivery_id: int, now: datetime, **values: object) -> None:

@@ -15,7 +15,7 @@ import pytest
 from reminder_world import BRANCH, SECRETARY, TZ, FakeSender, World
 from sqlmodel import select
 
-from bot.scheduler import ReminderScheduler
+from bot.scheduler import Pacer, ReminderScheduler
 from content.timerules import TimeRule
 from storage.db import Database
 from storage.models import Chat, Delivery, Reminder, SchedulerLease
@@ -206,3 +206,19 @@ async def test_refresh_takes_a_new_reminder_in_at_once(world: World) -> None:
         fire = instance.next_fire(rid)
         assert fire is not None and fire.astimezone(TZ).strftime("%d %H:%M")[-5:] == "15:00"
         assert fire.astimezone(TZ).weekday() == 4
+
+
+async def test_the_pacer_spaces_sends_evenly_under_the_flood_limit() -> None:
+    """Turns come `1/rate` apart whoever asks, so no second ever holds more than the rate."""
+    pacer = Pacer(50)
+    times: list[float] = []
+
+    async def sender() -> None:
+        for _ in range(10):
+            await pacer.turn()
+            times.append(asyncio.get_running_loop().time())
+
+    await asyncio.gather(sender(), sender(), sender())
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) == 30 and min(gaps) >= 1 / 50 - 0.002
+    assert times[-1] - times[0] >= 29 / 50 - 0.01

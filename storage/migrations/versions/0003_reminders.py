@@ -61,6 +61,7 @@ def upgrade() -> None:
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('last_fire_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('next_fire_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('system_key', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('system_key')
