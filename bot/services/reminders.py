@@ -208,7 +208,7 @@ class ReminderService:
     def cancel(self, session: Session, actor: Actor, text: str, *, now: datetime) -> Reminder:
         """/cancel 编号."""
         number = text.strip().lstrip("#＃")
-        if not number.isdigit():
+        if not number.isdigit() or len(number) > 9:
             raise UserError(CANCEL_USAGE)
         reminder = session.get(Reminder, int(number))
         visible = reminder is not None and reminder.system_key is None and (
