@@ -74,18 +74,26 @@ def chat(settings: Settings, args: argparse.Namespace) -> int:
 
 def ask(settings: Settings, args: argparse.Namespace) -> int:
     """Answer one question, or one per stdin line."""
+    from bot.services.errors import UserError
     from bot.services.qa import QAService
     from storage.db import Database
 
     db = Database(settings.database_url)
-    db.migrate()
+    if not db.has_schema():
+        db.migrate()
     qa = QAService(db, plans_dir=settings.plans_dir)
     qa.load()
     questions = [" ".join(args.question)] if args.question else (
         line.strip() for line in sys.stdin if line.strip()
     )
     for question in questions:
-        result = qa.ask(question, k=args.k)
+        try:
+            result = qa.ask(question, k=args.k)
+        except UserError as exc:
+            refusal = {"question": question, "abstained": True, "answers": [], "error": str(exc)}
+            print(json.dumps(refusal, ensure_ascii=False) if args.as_json else str(exc),
+                  flush=True)
+            continue
         if args.as_json:
             print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
         else:

@@ -6,9 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
@@ -46,6 +44,9 @@ def create_db_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision of every migration branch (Alembic)."""
+    from alembic import command  # imported here: a read-only start (`dangjian ask`) skips it
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
@@ -66,6 +67,10 @@ class Database:
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    def has_schema(self) -> bool:
+        """Whether migrations have ever run here (a reader need not migrate an existing one)."""
+        return inspect(self.engine).has_table("alembic_version")
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.config import Settings
-from bot.services.duties import DutyService
 from bot.services.errors import RetryLater, UserError
-from bot.services.qa import QAService
-from bot.services.reminders import ReminderService
-from storage.db import Database
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used, so `dangjian ask` loads only the QA service
+    from bot.config import Settings
     from bot.scheduler import ReminderScheduler
+    from bot.services.duties import DutyService
+    from bot.services.qa import QAService
+    from bot.services.reminders import ReminderService
+    from storage.db import Database
 
 __all__ = ["RetryLater", "Services", "UserError", "build_services"]
 
@@ -40,12 +40,16 @@ class Services:
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Services:
     """Open the database, migrate it, load the knowledge base and wire the services."""
+    from bot.scheduler import ReminderScheduler  # the Telegram side, kept out of this package
+    from bot.services.duties import DutyService
+    from bot.services.qa import QAService
+    from bot.services.reminders import ReminderService
+    from storage.db import Database
+
     db = Database(settings.database_url)
     db.migrate()
     qa = QAService(db, plans_dir=settings.plans_dir)
     qa.load()
-    from bot.scheduler import ReminderScheduler  # the Telegram side, kept out of this package
-
     tz = ZoneInfo(settings.timezone)
     duties = DutyService(qa.plans, tz)
     reminders = ReminderService(db, tz, duties, clock)
