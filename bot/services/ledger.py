@@ -21,7 +21,6 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.services import roster
@@ -41,7 +40,7 @@ from storage.models import (
 
 LEDGER_COLUMNS = ("时间", "地点", "主持人", "记录人", "应到", "实到", "请假", "缺席", "内容")
 ACTIVITY_COLUMNS = LEDGER_COLUMNS + ("活动号", "支部", "迟到", "补签/代签", "请假人员（原因）", "缺席人员")
-DETAIL_COLUMNS = ("活动号", "活动时间", "姓名", "用户ID", "状态", "方式", "原因", "登记人",
+DETAIL_COLUMNS = ("活动号", "活动时间", "姓名", "用户ID", "状态", "方式", "原因", "代登记人",
                   "登记时间")
 """Lean on purpose (a row per member per meeting): the activity sheets carry the rest."""
 TASK_COLUMNS = ("任务号", "发布时间", "支部", "学习内容", "截止日期", "应学", "已学", "完成率",
@@ -123,17 +122,23 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
 def _details(
     session: Session, scope: Scope, tallies: list[ActivityTally], names: dict[int, str]
 ) -> Iterator[list[Any]]:
-    """Attendance rows streamed in activity order, each activity followed by its non-responders."""
-    recorder = aliased(Member)
+    """Attendance rows streamed in activity order, each activity followed by its non-responders.
+
+    代登记人 is filled only for 补签/代签 (a member's own check-in needs no second name)."""
+    in_scope = (Activity.status != "cancelled", Activity.starts_at <= scope.now,
+                *scope.where(Activity.chat_id))
+    proxies = roster.names(session, session.exec(
+        select(Attendance.recorded_by).distinct()
+        .join(Activity, col(Activity.id) == Attendance.activity_id)
+        .where(Attendance.method == "proxy", *in_scope)
+    ).all())
     stream = iter(session.exec(
         select(Attendance.activity_id, Attendance.user_id, Member.display_name, Attendance.status,
-               Attendance.method, Attendance.reason, recorder.display_name,
+               Attendance.method, Attendance.reason, Attendance.recorded_by,
                Attendance.recorded_at)
         .join(Activity, col(Activity.id) == Attendance.activity_id)
         .outerjoin(Member, col(Member.id) == Attendance.user_id)
-        .outerjoin(recorder, col(recorder.id) == Attendance.recorded_by)
-        .where(Activity.status != "cancelled", Activity.starts_at <= scope.now,
-               *scope.where(Activity.chat_id))
+        .where(*in_scope)
         .order_by(Activity.starts_at, Activity.id, Attendance.id)
         .execution_options(yield_per=STREAM_BATCH)
     ))
@@ -144,10 +149,11 @@ def _details(
         while row is not None and row[0] == a.id:
             _, user_id, name, status, method, reason, by, at = row
             yield head + [name or f"用户{user_id}", user_id, STATUS[status], METHOD[method],
-                          reason, by or "", fmt_stamp(at, scope.tz)]
+                          reason, proxies[by] if method == "proxy" else None,
+                          fmt_stamp(at, scope.tz)]
             row = next(stream, None)
         for user_id in sorted(tally.missing):
-            yield head + [names[user_id], user_id, "缺席", "未响应", "", "", ""]
+            yield head + [names[user_id], user_id, "缺席", "未响应", None, None, None]
 
 
 def study_sheets(session: Session, scope: Scope) -> list[Sheet]:
