@@ -40,8 +40,7 @@ from storage.models import (
 
 LEDGER_COLUMNS = ("时间", "地点", "主持人", "记录人", "应到", "实到", "请假", "缺席", "内容")
 ACTIVITY_COLUMNS = LEDGER_COLUMNS + ("活动号", "支部", "迟到", "补签/代签", "请假人员（原因）", "缺席人员")
-DETAIL_COLUMNS = ("活动号", "活动时间", "姓名", "用户ID", "状态", "方式", "原因", "代登记人",
-                  "登记时间")
+DETAIL_COLUMNS = ("活动号", "姓名", "用户ID", "状态", "方式", "原因", "代登记人", "登记时间")
 """Lean on purpose (a row per member per meeting): the activity sheets carry the rest."""
 TASK_COLUMNS = ("任务号", "发布时间", "支部", "学习内容", "截止日期", "应学", "已学", "完成率",
                 "未学人员")
@@ -115,7 +114,7 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
         for kind in ACTIVITY_KINDS
     ]
     sheets.append(Sheet("签到明细", DETAIL_COLUMNS, _details(session, scope, tallies, names),
-                        (7, 17, 10, 12, 8, 10, 24, 10, 17)))
+                        (7, 10, 12, 8, 10, 24, 10, 17)))
     return sheets
 
 
@@ -145,15 +144,14 @@ def _details(
     row = next(stream, None)
     for tally in tallies:
         a = tally.activity
-        head = [a.id, fmt_stamp(a.starts_at, scope.tz)]
         while row is not None and row[0] == a.id:
             _, user_id, name, status, method, reason, by, at = row
-            yield head + [name or f"用户{user_id}", user_id, STATUS[status], METHOD[method],
+            yield [a.id, name or f"用户{user_id}", user_id, STATUS[status], METHOD[method],
                           reason, proxies[by] if method == "proxy" else None,
                           fmt_stamp(at, scope.tz)]
             row = next(stream, None)
         for user_id in sorted(tally.missing):
-            yield head + [names[user_id], user_id, "缺席", "未响应", None, None, None]
+            yield [a.id, names[user_id], user_id, "缺席", "未响应", None, None, None]
 
 
 def study_sheets(session: Session, scope: Scope) -> list[Sheet]:
