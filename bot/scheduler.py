@@ -52,9 +52,9 @@ LEASE_NAME = "reminders"
 LEASE_TTL = 20.0
 RENEW_EVERY = 5.0
 STOP_WAIT = 10.0
-OVERALL_RATE = 29.0
-"""Messages per second the engine sends: evenly spaced, so no one-second window ever holds more
-than Telegram's 30, whatever the jitter of a few milliseconds."""
+OVERALL_RATE = 28.5
+"""Messages per second the engine sends, evenly spaced: 31 of them span 1.05 s, so even a send
+delayed by 50 ms never puts a 31st message into one second (Telegram allows 30)."""
 SEND_ATTEMPTS = 4
 GONE = ("chat not found", "bot was kicked", "bot is not a member", "group chat was deactivated",
         "have no rights to send", "not enough rights", "user is deactivated", "peer_id_invalid")

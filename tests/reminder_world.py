@@ -83,6 +83,7 @@ class World:
             session.add(Chat(id=BRANCH, title="第一支部", type="supergroup",
                              created_at=datetime(2026, 1, 1, tzinfo=UTC)))
             session.add(Chat(id=SECRETARY, title="", type="private"))
+            session.add(Chat(id=ADMIN, title="", type="private"))
             for user in (SECRETARY, MEMBER, ADMIN):
                 session.add(Member(id=user, display_name=f"用户{user}"))
 

@@ -276,15 +276,18 @@ class ReminderService:
         late = self.clock() - fire_time > GRACE[reminder.kind]
         texts = await self._texts(reminder, fire_time, sender)
         targets = list(texts)
-        self._mark_abandoned(reminder, fire_time, worker)
+        abandoned = self._mark_abandoned(reminder, fire_time, worker)
         missed = self._mark_missed(reminder.id or 0, skipped, targets)
         if late:
             missed += self._mark_missed(reminder.id or 0, [fire_time], targets)
         else:
             self._claim(reminder.id or 0, fire_time, targets)
-            await self._deliver(reminder, fire_time, texts, sender, worker, stopping)
-        if missed and reminder.kind != "duty":
-            await self._report_missed(reminder, missed, late, sender)
+            abandoned += await self._deliver(reminder, fire_time, texts, sender, worker, stopping)
+        if reminder.kind != "duty":
+            if missed:
+                await self._report_missed(reminder, missed, late, sender)
+            if abandoned:
+                await self._report_uncertain(reminder, fire_time, abandoned, sender)
         self._finish(reminder.id or 0, fire_time, rule)
 
     async def _texts(self, reminder: Reminder, fire_time: datetime,
@@ -335,7 +338,8 @@ class ReminderService:
                     index_elements=["reminder_id", "fire_time", "chat_id"]))
 
     async def _deliver(self, reminder: Reminder, fire_time: datetime, texts: dict[int, str],
-                       sender: Sender, worker: str, stopping: Callable[[], bool]) -> None:
+                       sender: Sender, worker: str, stopping: Callable[[], bool]) -> list[int]:
+        """Send the pending rows; returns the chats whose send failed or may not have arrived."""
         with self.db.session() as session:
             pending = session.exec(select(Delivery.id, Delivery.chat_id).where(
                 Delivery.reminder_id == reminder.id, Delivery.fire_time == fire_time,
@@ -377,8 +381,7 @@ class ReminderService:
         await asyncio.gather(*(one(d, c) for d, c in pending))
         for chat_id in unreachable:
             await self._unreachable(reminder, chat_id, sender)
-        if uncertain and reminder.kind != "duty":
-            await self._report_uncertain(reminder, fire_time, uncertain, sender)
+        return uncertain
 
     def _start(self, delivery_id: int, reminder: Reminder, chat_id: int, fire_time: datetime,
                texts: dict[int, str], worker: str) -> Post | None:
@@ -446,14 +449,16 @@ class ReminderService:
                 model = Activity if kind == "meeting" else StudyTask
                 attach_message(session, model, record_id, message_id)
 
-    def _mark_abandoned(self, reminder: Reminder, fire_time: datetime, worker: str) -> None:
-        """Sends another worker started and never finished (it died): never repeated."""
+    def _mark_abandoned(self, reminder: Reminder, fire_time: datetime, worker: str) -> list[int]:
+        """Sends another worker started and never finished (it died): never repeated; returns
+        their chats."""
         with self.db.session() as session:
-            session.execute(
+            return list(session.execute(
                 update(Delivery).where(Delivery.reminder_id == reminder.id,
                                        Delivery.fire_time == fire_time,
                                        Delivery.status == "sending", Delivery.worker != worker)
-                .values(status="uncertain", error="interrupted", updated_at=self.clock()))
+                .values(status="uncertain", error="interrupted", updated_at=self.clock())
+                .returning(Delivery.chat_id)).scalars())
 
     def _mark_missed(self, reminder_id: int, fires: Iterable[datetime],
                      chats: Sequence[int]) -> list[datetime]:

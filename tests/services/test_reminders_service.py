@@ -244,6 +244,8 @@ async def test_a_worker_that_died_mid_send_is_not_repeated(world: World) -> None
     assert sorted(chat for chat, _ in world.sender.sent if chat < 0) == [BRANCH, -3002, -3001]
     statuses = {d.chat_id: d.status for d in deliveries(world, rid)}
     assert statuses[-3000] == "uncertain"
+    (report,) = world.sender.to(ADMIN)  # the admin who scheduled it hears of it privately
+    assert "1 个群可能未送达" in report.text
 
 
 async def test_stopping_mid_broadcast_then_resuming_loses_and_repeats_nothing(world: World) -> None:
