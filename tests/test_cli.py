@@ -1,0 +1,62 @@
+"""The `dangjian` command line as an operator meets it: run without a token, ask, ingest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dangjian(*args: str, tmp_path: Path, stdin: str = "", **env: str):
+    environment = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    environment.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", **env})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, text=True,
+                          capture_output=True, env=environment, cwd=tmp_path, timeout=120)
+
+
+def test_run_without_a_token_explains_itself_in_one_line(tmp_path):
+    result = dangjian("run", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ask_json_follows_the_contract_for_answers_refusals_and_abstentions(tmp_path):
+    questions = "主题党日多久开展一次\n加班费怎么算\n" + "党" * 600 + "\n"
+    result = dangjian("ask", "--json", "-k", "2", tmp_path=tmp_path, stdin=questions)
+    assert result.returncode == 0, result.stderr
+    answered, abstained, refused = (json.loads(line) for line in result.stdout.splitlines())
+    assert answered["question"] == "主题党日多久开展一次" and not answered["abstained"]
+    assert 1 <= len(answered["answers"]) <= 2
+    first = answered["answers"][0]
+    assert set(first) == {"text", "source", "score"} and len(first["text"]) <= 600
+    assert first["source"].startswith("《2026年党建工作要点》")
+    assert answered["answers"][0]["score"] >= answered["answers"][-1]["score"]
+    assert abstained == {"question": "加班费怎么算", "abstained": True, "answers": []}
+    assert refused["abstained"] and "问题太长" in refused["error"]
+
+
+def test_ingest_reports_unreadable_files_by_name_and_keeps_the_rest(tmp_path):
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "good.txt").write_text(
+        "2031年要点\n一、青年工作\n1.开展青年读书会。每两个月举办一次青年读书会。\n", "utf-8")
+    (plans / "bad.docx").write_bytes(b"not a docx")
+    result = dangjian("ingest", str(plans), tmp_path=tmp_path)
+    assert result.returncode == 0
+    assert "已加入：good.txt" in result.stdout and "共加入 1 个文件，跳过 1 个" in result.stdout
+    assert "bad.docx" in result.stderr and "Traceback" not in result.stderr
+    asked = dangjian("ask", "--json", "青年读书会多久办一次", tmp_path=tmp_path)
+    assert "每两个月" in json.loads(asked.stdout)["answers"][0]["text"]
+
+
+def test_storage_and_content_never_import_telegram():
+    """Rules stay testable without Telegram: the lower layers do not know it exists."""
+    for package in ("storage", "content"):
+        for path in (ROOT / package).rglob("*.py"):
+            source = path.read_text("utf-8")
+            assert "import telegram" not in source and "from telegram" not in source, path
