@@ -24,9 +24,6 @@ import random
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+from attendance import postgres_database  # noqa: E402
 from fake_bot_api import FakeBotApi  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 from sqlmodel import func, select  # noqa: E402
 
 from bot.app import build_application  # noqa: E402
@@ -168,21 +165,6 @@ class _Quiet:
         return []
 
 
-@contextmanager
-def temporary_postgres(base: str) -> Iterator[str]:
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"dj_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=1000)
@@ -193,8 +175,8 @@ def main() -> None:
         broadcast(f"sqlite:///{folder}/broadcast.db", args.groups)
         rebuild("SQLite", f"sqlite:///{folder}/rebuild.db", args.rules)
     if args.postgres:
-        with temporary_postgres(args.postgres) as url:
-            rebuild("PostgreSQL", url, args.rules)
+        with postgres_database(args.postgres) as db:  # bench/attendance.py's: created, dropped
+            rebuild("PostgreSQL", db.url, args.rules)
     else:
         print("PostgreSQL skipped (no --postgres and no TEST_DATABASE_URL)")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from reminder_world import (
@@ -43,6 +43,17 @@ def reminder(world: World, reminder_id: int) -> Reminder:
         row = session.get(Reminder, reminder_id)
         assert row is not None
         return row
+
+
+def broadcast(world: World, first: int, count: int, text: str = "早读") -> tuple[int, datetime]:
+    """`count` more branch groups and an admin's daily 08:00 reminder to all branches; returns
+    it and its fire time tomorrow, with the clock set there."""
+    with world.db.session() as session:
+        for n in range(count):
+            session.add(Chat(id=first - n, title=f"支部{n}", type="supergroup"))
+    rid = world.schedule(f"全部支部 每天 08:00 {text}", actor(ADMIN, ADMIN, global_admin=True))
+    world.clock.now = NOW + timedelta(hours=22)
+    return rid, world.clock.now
 
 
 # --- scheduling --------------------------------------------------------------------------------
@@ -123,13 +134,7 @@ async def test_a_fire_is_sent_once_however_often_it_runs(world: World) -> None:
 
 async def test_two_workers_racing_send_once(world: World) -> None:
     """Two replicas firing the same broadcast at the same moment: each chat gets it once."""
-    with world.db.session() as session:
-        for n in range(30):
-            session.add(Chat(id=-2000 - n, title=f"支部{n}", type="supergroup"))
-    rid = world.schedule("全部支部 每天 08:00 学习强国打卡提醒", actor(ADMIN, ADMIN,
-                                                                global_admin=True))
-    fire_time = NOW + timedelta(days=1) - timedelta(hours=2)
-    world.clock.now = fire_time
+    rid, fire_time = broadcast(world, -2000, 30, "学习强国打卡提醒")
     slow = FakeSender(delay=0.001)
     await asyncio.gather(world.fire(rid, fire_time, "a", slow), world.fire(rid, fire_time, "b", slow))
     chats = [chat for chat, _ in slow.sent]
@@ -229,12 +234,7 @@ async def test_an_interrupted_send_is_never_repeated(world: World) -> None:
 
 async def test_a_worker_that_died_mid_send_is_not_repeated(world: World) -> None:
     """Rows another worker left 'sending' become 'uncertain'; pending ones are still sent."""
-    with world.db.session() as session:
-        for n in range(3):
-            session.add(Chat(id=-3000 - n, title=f"支部{n}", type="supergroup"))
-    rid = world.schedule("全部支部 每天 08:00 早读", actor(ADMIN, ADMIN, global_admin=True))
-    fire_time = NOW + timedelta(hours=22)
-    world.clock.now = fire_time
+    rid, fire_time = broadcast(world, -3000, 3)
     world.reminders._claim(rid, fire_time, [BRANCH, -3000, -3001, -3002])
     with world.db.session() as session:
         row = session.exec(select(Delivery).where(Delivery.chat_id == -3000)).one()
@@ -250,12 +250,7 @@ async def test_a_worker_that_died_mid_send_is_not_repeated(world: World) -> None
 
 async def test_stopping_mid_broadcast_then_resuming_loses_and_repeats_nothing(world: World) -> None:
     """A stop during a broadcast leaves the rest pending; the next run sends exactly those."""
-    with world.db.session() as session:
-        for n in range(40):
-            session.add(Chat(id=-4000 - n, title=f"支部{n}", type="supergroup"))
-    rid = world.schedule("全部支部 每天 08:00 早读", actor(ADMIN, ADMIN, global_admin=True))
-    fire_time = NOW + timedelta(hours=22)
-    world.clock.now = fire_time
+    rid, fire_time = broadcast(world, -4000, 40)
     sender = FakeSender(delay=0.002)
     await world.reminders.fire(rid, fire_time, sender, worker="first",
                                stopping=lambda: len(sender.sent) >= 10)
