@@ -19,7 +19,7 @@ from telegram.ext import (
 from bot.context import BotContext
 from bot.services import UserError, attendance
 from handlers.common import actor_of, escape, reply
-from handlers.posts import local_zone, publish, refresh
+from handlers.posts import local_zone, publish, refresh, tell
 from handlers.roles import replied_user
 from storage.models import Activity
 
@@ -48,9 +48,7 @@ async def on_checkin(update: Update, context: BotContext) -> None:
     with services.db.session() as session:
         outcome = attendance.check_in(session, actor, activity_id, at=now, now=now,
                                       tz=local_zone(services))
-    await query.answer(outcome.text)
-    if outcome.changed:
-        await refresh(context.application, Activity, outcome.record_id)
+    await tell(update, context.application, Activity, outcome)
 
 
 async def on_leave(update: Update, context: BotContext) -> None:
@@ -103,9 +101,7 @@ async def on_leave_reason(update: Update, context: BotContext) -> None:
         )
     if outcome is None:
         return
-    await reply(update, escape(outcome.text))
-    if outcome.changed:
-        await refresh(context.application, Activity, outcome.record_id)
+    await tell(update, context.application, Activity, outcome)
     raise ApplicationHandlerStop
 
 
@@ -118,9 +114,7 @@ async def checkin(update: Update, context: BotContext) -> None:
         activity = attendance.resolve_activity(session, actor, " ".join(context.args or []), at=at)
         outcome = attendance.check_in(session, actor, activity.id, at=at,  # type: ignore[arg-type]
                                       now=services.clock(), tz=local_zone(services))
-    await reply(update, escape(outcome.text))
-    if outcome.changed:
-        await refresh(context.application, Activity, outcome.record_id)
+    await tell(update, context.application, Activity, outcome)
 
 
 async def leave(update: Update, context: BotContext) -> None:
@@ -133,9 +127,7 @@ async def leave(update: Update, context: BotContext) -> None:
             at=update.effective_message.date, now=services.clock(),  # type: ignore[union-attr]
             tz=local_zone(services),
         )
-    await reply(update, escape(outcome.text))
-    if outcome.changed:
-        await refresh(context.application, Activity, outcome.record_id)
+    await tell(update, context.application, Activity, outcome)
 
 
 async def proxy(update: Update, context: BotContext) -> None:
@@ -145,9 +137,7 @@ async def proxy(update: Update, context: BotContext) -> None:
     with services.db.session() as session:
         outcome = attendance.proxy_command(session, actor, list(context.args or []),
                                            replied_user(update), now=services.clock())
-    await reply(update, escape(outcome.text))
-    if outcome.changed:
-        await refresh(context.application, Activity, outcome.record_id)
+    await tell(update, context.application, Activity, outcome)
 
 
 async def activities(update: Update, context: BotContext) -> None:

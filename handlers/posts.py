@@ -13,13 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
 from bot.services import UserError, attendance, study
 from bot.services.localtime import zone
-from bot.services.posts import Post, attach_message
+from bot.services.posts import Outcome, Post, attach_message
+from handlers.common import escape, reply
 from storage.models import Activity, StudyTask
 
 if TYPE_CHECKING:
@@ -134,6 +135,17 @@ async def refresh(application: Application, model: Kept, record_id: int) -> None
             log.warning("could not update post %s of %s", message_id, chat_id, exc_info=True)
 
     await live_counts(application).changed((model.__name__, record_id), edit)
+
+
+async def tell(update: Update, application: Application, model: Kept, outcome: Outcome) -> None:
+    """Tell the member what their act did (a toast for a tap, a reply to a command) and show
+    the new counts on the post."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(outcome.text)
+    else:
+        await reply(update, escape(outcome.text))
+    if outcome.changed:
+        await refresh(application, model, outcome.record_id)
 
 
 async def privately(sending: Awaitable[T]) -> T:

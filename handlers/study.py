@@ -9,8 +9,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
 from bot.services import study
-from handlers.common import actor_of, escape, reply
-from handlers.posts import local_zone, publish, refresh
+from handlers.common import actor_of
+from handlers.posts import local_zone, publish, tell
 from storage.models import StudyTask
 
 DONE_PATTERN = r"^study:done:(\d+)$"
@@ -34,9 +34,7 @@ async def on_done(update: Update, context: BotContext) -> None:
     now = context.services.clock()
     with context.services.db.session() as session:
         outcome = study.complete_task(session, actor, task_id, at=now, now=now)
-    await query.answer(outcome.text)
-    if outcome.changed:
-        await refresh(context.application, StudyTask, outcome.record_id)
+    await tell(update, context.application, StudyTask, outcome)
 
 
 async def study_command(update: Update, context: BotContext) -> None:
@@ -47,9 +45,7 @@ async def study_command(update: Update, context: BotContext) -> None:
         outcome = study.study(session, actor, " ".join(context.args or []),
                               at=message.date, now=context.services.clock(),  # type: ignore[union-attr]
                               source_message_id=message.message_id)  # type: ignore[union-attr]
-    await reply(update, escape(outcome.text))
-    if outcome.changed:
-        await refresh(context.application, StudyTask, outcome.record_id)
+    await tell(update, context.application, StudyTask, outcome)
 
 
 HANDLERS = [
