@@ -19,7 +19,6 @@ import cn2an
 
 from content.ingest import ParsedPlan, marker_of, parse_plan
 
-PERIODS = ("week", "month", "two-months", "quarter", "half-year", "year", "once", "unspecified")
 PERIOD_NAMES = {
     "week": "每周", "month": "每月", "two-months": "每两个月", "quarter": "每季度",
     "half-year": "每半年", "year": "每年", "once": "一次性", "unspecified": "定期",

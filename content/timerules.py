@@ -43,7 +43,6 @@ _HALF_WIDTH = str.maketrans("０１２３４５６７８９：", "0123456789:")
 CN = r"[零〇一二两三四五六七八九十]"
 NUM = rf"(?:\d{{1,2}}|{CN}{{1,3}})"
 WD = r"(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
-SEP = r"[\s,，、：:]*"
 
 _DATE_FORMS: list[tuple[str, re.Pattern[str]]] = [
     ("ymd", re.compile(r"(?P<y>\d{4})\s*[-/.年]\s*(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?")),
