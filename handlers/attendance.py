@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
@@ -19,7 +17,7 @@ from telegram.ext import (
 from bot.context import BotContext
 from bot.services import UserError, attendance
 from handlers.common import actor_of, escape, reply
-from handlers.posts import local_zone, publish, refresh, tell
+from handlers.posts import button_id, local_zone, publish, refresh, tell
 from handlers.roles import replied_user
 from storage.models import Activity
 
@@ -40,8 +38,7 @@ async def remind(update: Update, context: BotContext) -> None:
 
 async def on_checkin(update: Update, context: BotContext) -> None:
     """[签到]: a tap carries no timestamp of its own, so the time it arrives is the check-in time."""
-    query = update.callback_query
-    activity_id = int(re.match(CHECKIN_PATTERN, query.data or "").group(1))  # type: ignore[union-attr]
+    activity_id = button_id(update, CHECKIN_PATTERN)
     actor = await actor_of(update, context)
     services = context.services
     now = services.clock()
@@ -54,7 +51,8 @@ async def on_checkin(update: Update, context: BotContext) -> None:
 async def on_leave(update: Update, context: BotContext) -> None:
     """[请假]: ask for the reason privately, or in the group as a reply when DMs are closed."""
     query = update.callback_query
-    activity_id = int(re.match(LEAVE_PATTERN, query.data or "").group(1))  # type: ignore[union-attr]
+    assert query is not None
+    activity_id = button_id(update, LEAVE_PATTERN)
     actor = await actor_of(update, context)
     services = context.services
     now = services.clock()
@@ -111,8 +109,9 @@ async def checkin(update: Update, context: BotContext) -> None:
     services = context.services
     at = update.effective_message.date  # type: ignore[union-attr]
     with services.db.session() as session:
-        activity = attendance.resolve_activity(session, actor, " ".join(context.args or []), at=at)
-        outcome = attendance.check_in(session, actor, activity.id, at=at,  # type: ignore[arg-type]
+        activity_id = attendance.resolve_activity(session, actor, " ".join(context.args or []),
+                                                  at=at)
+        outcome = attendance.check_in(session, actor, activity_id, at=at,
                                       now=services.clock(), tz=local_zone(services))
     await tell(update, context.application, Activity, outcome)
 

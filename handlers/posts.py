@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -40,6 +41,14 @@ def local_zone(services: Services) -> ZoneInfo:
     return zone(services.settings.timezone)
 
 
+def button_id(update: Update, pattern: str) -> int:
+    """The record number in a button's callback data, e.g. 12 in `att:in:12`."""
+    query = update.callback_query
+    match = re.match(pattern, query.data or "") if query else None
+    assert match is not None, "the handler's pattern matched this data"
+    return int(match.group(1))
+
+
 def markup(post: Post) -> InlineKeyboardMarkup | None:
     if not post.buttons:
         return None
@@ -56,7 +65,7 @@ def _render(services: Services, model: Kept, record_id: int) -> tuple[Post, int,
             post = attendance.activity_post(session, record_id, local_zone(services))
         else:
             post = study.task_post(session, record_id)
-        record = session.get(model, record_id)
+        record: Activity | StudyTask | None = session.get(model, record_id)  # type: ignore[assignment]
         assert record is not None
         return post, record.chat_id, record.message_id
 

@@ -20,7 +20,7 @@ async def on_group_update(update: Update, context: BotContext) -> None:
     sender = update.effective_user
     if sender is not None and not sender.is_bot and (chat.id, sender.id) not in seen:
         joined.append(sender)
-    gone = message.left_chat_member if update.message else None
+    gone = update.message.left_chat_member if update.message else None
     if not joined and gone is None:
         return
     at = update.message.date if update.message else context.services.clock()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
 from bot.services import study
 from handlers.common import actor_of
-from handlers.posts import local_zone, publish, tell
+from handlers.posts import button_id, local_zone, publish, tell
 from storage.models import StudyTask
 
 DONE_PATTERN = r"^study:done:(\d+)$"
@@ -28,8 +26,7 @@ async def task(update: Update, context: BotContext) -> None:
 
 async def on_done(update: Update, context: BotContext) -> None:
     """[已学习]."""
-    query = update.callback_query
-    task_id = int(re.match(DONE_PATTERN, query.data or "").group(1))  # type: ignore[union-attr]
+    task_id = button_id(update, DONE_PATTERN)
     actor = await actor_of(update, context)
     now = context.services.clock()
     with context.services.db.session() as session:

@@ -213,15 +213,16 @@ def activity_post(session: Session, activity_id: int, tz: ZoneInfo) -> Post:
 
 def resolve_activity(
     session: Session, actor: Actor, query: str, *, at: datetime, upcoming: bool = False
-) -> Activity | Row[Any]:
-    """The activity a member means: by number, by words of its title, or the one open now.
+) -> int:
+    """The number of the activity a member means: by number, by words of its title, or the one
+    open now.
 
     Open means check-in is open at `at`; with `upcoming`, any activity not yet over (for leave).
     """
     query = query.strip().lstrip("#＃")
     usage = LEAVE_USAGE if upcoming else CHECKIN_USAGE
     if query.isdigit():
-        return _activity(session, int(query))
+        return int(query)
     scope = [actor.chat_id] if actor.in_group else roster.branches_of(session, actor.user_id)
     if not scope:
         raise UserError("请在支部群中操作，或写明活动号。" + usage)
@@ -230,7 +231,7 @@ def resolve_activity(
     )
     if not upcoming:
         statement = statement.where(Activity.checkin_opens_at <= at)
-    found = [a for a in session.exec(statement.order_by(Activity.starts_at)) if query in a.title]
+    found = [a for a in session.exec(statement.order_by(col(Activity.starts_at))) if query in a.title]
     if not found:
         what = f"“{query}”" if query else ""
         state = "未结束的" if upcoming else "正在签到的"
@@ -238,7 +239,7 @@ def resolve_activity(
     if len(found) > 1:
         listed = "；".join(f"#{a.id} {a.title[:20]}" for a in found[:5])
         raise UserError(f"有多个活动，请写明活动号：{listed}")
-    return found[0]
+    return found[0].id  # type: ignore[return-value]
 
 
 def check_in(
@@ -358,8 +359,8 @@ def leave(
         query, text = words[0], words[1] if len(words) > 1 else ""
     if not text.strip():
         raise UserError("请说明请假原因。" + LEAVE_USAGE)
-    activity = resolve_activity(session, actor, query, at=at, upcoming=True)
-    return record_leave(session, actor, activity.id, text, at=at, now=now, tz=tz)
+    activity_id = resolve_activity(session, actor, query, at=at, upcoming=True)
+    return record_leave(session, actor, activity_id, text, at=at, now=now, tz=tz)
 
 
 def proxy(

@@ -88,7 +88,7 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
         select(Activity)
         .where(Activity.status != "cancelled", Activity.starts_at <= scope.now,
                *scope.where(Activity.chat_id))
-        .order_by(Activity.starts_at, Activity.id)
+        .order_by(col(Activity.starts_at), col(Activity.id))
     ).all()
     tallies = tally_activities(session, activities)
     names = roster.names(session, {u for t in tallies for u in t.missing}
@@ -132,9 +132,10 @@ def _details(
         .where(Attendance.method == "proxy", *in_scope)
     ).all())
     stream = iter(session.exec(
-        select(Attendance.activity_id, Attendance.user_id, Member.display_name, Attendance.status,
-               Attendance.method, Attendance.reason, Attendance.recorded_by,
-               Attendance.recorded_at)
+        select(  # type: ignore[call-overload]
+            Attendance.activity_id, Attendance.user_id, Member.display_name, Attendance.status,
+            Attendance.method, Attendance.reason, Attendance.recorded_by, Attendance.recorded_at,
+        )
         .join(Activity, col(Activity.id) == Attendance.activity_id)
         .outerjoin(Member, col(Member.id) == Attendance.user_id)
         .where(*in_scope)
@@ -158,7 +159,7 @@ def study_sheets(session: Session, scope: Scope) -> list[Sheet]:
     """Study tasks with their completion, and every study record."""
     tasks = session.exec(
         select(StudyTask).where(*scope.where(StudyTask.chat_id))
-        .order_by(StudyTask.created_at, StudyTask.id)
+        .order_by(col(StudyTask.created_at), col(StudyTask.id))
     ).all()
     tallies = tally_tasks(session, tasks, scope.now)
     names = roster.names(session, {u for t in tallies for u in t.missing})
@@ -173,9 +174,11 @@ def study_sheets(session: Session, scope: Scope) -> list[Sheet]:
 
     def records() -> Iterator[list[Any]]:
         for at, chat_id, user_id, name, task_id, content, task_content, note in session.exec(
-            select(StudyRecord.recorded_at, StudyRecord.chat_id, StudyRecord.user_id,
-                   Member.display_name, StudyRecord.task_id, StudyRecord.content,
-                   StudyTask.content, StudyRecord.note)
+            select(  # type: ignore[call-overload]
+                StudyRecord.recorded_at, StudyRecord.chat_id, StudyRecord.user_id,
+                Member.display_name, StudyRecord.task_id, StudyRecord.content, StudyTask.content,
+                StudyRecord.note,
+            )
             .outerjoin(StudyTask, col(StudyTask.id) == StudyRecord.task_id)
             .outerjoin(Member, col(Member.id) == StudyRecord.user_id)
             .where(*scope.where(StudyRecord.chat_id))
@@ -198,8 +201,10 @@ def audit_sheet(session: Session, scope: Scope) -> list[Sheet]:
 
     def rows() -> Iterator[list[Any]]:
         for at, chat_id, name, actor_id, action, entity, entity_id, detail in session.exec(
-            select(AuditLog.at, AuditLog.chat_id, Member.display_name, AuditLog.actor_id,
-                   AuditLog.action, AuditLog.entity, AuditLog.entity_id, AuditLog.detail)
+            select(  # type: ignore[call-overload]
+                AuditLog.at, AuditLog.chat_id, Member.display_name, AuditLog.actor_id,
+                AuditLog.action, AuditLog.entity, AuditLog.entity_id, AuditLog.detail,
+            )
             .outerjoin(Member, col(Member.id) == AuditLog.actor_id)
             .where(*scope.where(AuditLog.chat_id))
             .order_by(AuditLog.at, AuditLog.id)

@@ -85,8 +85,10 @@ def tally_activities(session: Session, activities: Sequence[Activity]) -> list[A
     ids = [a.id for a in activities if a.id is not None]
     for chunk in _chunks(ids):
         for activity_id, user_id, status, method, reason in session.exec(
-            select(Attendance.activity_id, Attendance.user_id, Attendance.status,
-                   Attendance.method, Attendance.reason)
+            select(  # type: ignore[call-overload]
+                Attendance.activity_id, Attendance.user_id, Attendance.status,
+                Attendance.method, Attendance.reason,
+            )
             .where(col(Attendance.activity_id).in_(chunk))
         ):
             rows[activity_id].append((user_id, status, method, reason))
@@ -171,9 +173,9 @@ def report(
         branch=branch_name(session, chat_ids),
         period=period,
         activities=tally_activities(
-            session, session.exec(activities.order_by(Activity.starts_at)).all()
+            session, session.exec(activities.order_by(col(Activity.starts_at))).all()
         ),
-        tasks=tally_tasks(session, session.exec(tasks.order_by(StudyTask.created_at)).all(), now),
+        tasks=tally_tasks(session, session.exec(tasks.order_by(col(StudyTask.created_at))).all(), now),
     )
 
 
@@ -363,7 +365,7 @@ def my_record(
             select(Activity).where(
                 Activity.status != "cancelled", Activity.starts_at <= now, *in_year,
                 or_(col(Activity.chat_id).in_(list(mine)), col(Activity.id).in_(list(answered))),
-            ).order_by(Activity.starts_at)
+            ).order_by(col(Activity.starts_at))
         )
         if a.id in answered or mine[a.chat_id].within(a.starts_at, a.ends_at)
     ]

@@ -85,7 +85,7 @@ def complete_task(
     }
     if upsert(session, StudyRecord, values, conflict=("task_id", "user_id")):
         thanks = "，心得已保存" if note else ""
-        return Outcome(task.id, f"已登记学习任务 #{task.id}{thanks}。", True)
+        return Outcome(task_id, f"已登记学习任务 #{task_id}{thanks}。", True)
     record = session.exec(
         select(StudyRecord).where(
             StudyRecord.task_id == task.id, StudyRecord.user_id == actor.user_id
@@ -94,8 +94,8 @@ def complete_task(
     if note and note != record.note:
         record.note = note
         session.add(record)
-        return Outcome(task.id, f"已更新学习任务 #{task.id} 的心得。", False)
-    return Outcome(task.id, f"您已登记过学习任务 #{task.id}（已学习）。", False)
+        return Outcome(task_id, f"已更新学习任务 #{task_id} 的心得。", False)
+    return Outcome(task_id, f"您已登记过学习任务 #{task_id}（已学习）。", False)
 
 
 def study(

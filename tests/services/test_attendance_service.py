@@ -181,14 +181,14 @@ def test_resolve_activity_by_number_words_or_the_open_one(world: Database) -> No
         meeting(session, chat_id=OTHER)
     at = START
     with world.session() as session:
-        assert attendance.resolve_activity(session, MEMBER, str(first.id), at=at).id == first.id
-        assert attendance.resolve_activity(session, MEMBER, "支委会", at=at).id == second.id
+        assert attendance.resolve_activity(session, MEMBER, str(first.id), at=at) == first.id
+        assert attendance.resolve_activity(session, MEMBER, "支委会", at=at) == second.id
         with pytest.raises(UserError, match=f"#{first.id}.*#{second.id}"):
             attendance.resolve_activity(session, MEMBER, "", at=at)
         with pytest.raises(UserError, match="没有正在签到"):
             attendance.resolve_activity(session, MEMBER, "", at=at + timedelta(days=1))
         private = actor(MEMBER.user_id, MEMBER.user_id)
-        assert attendance.resolve_activity(session, private, "党章", at=at).id == first.id
+        assert attendance.resolve_activity(session, private, "党章", at=at) == first.id
 
 
 def test_leave_by_tap_then_private_reason(world: Database) -> None:
