@@ -31,9 +31,12 @@ async def remind(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     with services.db.session() as session:
-        activity = attendance.remind(session, actor, " ".join(context.args or []),
-                                     now=services.clock(), tz=local_zone(services))
-    await publish(context.bot, services, Activity, activity.id)  # type: ignore[arg-type]
+        activity = attendance.remind(
+            session, actor, " ".join(context.args or []), now=services.clock(),
+            tz=local_zone(services), source_message_id=update.effective_message.message_id,  # type: ignore[union-attr]
+        )
+    if activity.message_id is None:  # not posted yet (a redelivered /remind posts nothing new)
+        await publish(context.bot, services, Activity, activity.id)  # type: ignore[arg-type]
 
 
 async def on_checkin(update: Update, context: BotContext) -> None:

@@ -19,9 +19,12 @@ async def task(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     with services.db.session() as session:
-        posted = study.post_task(session, actor, " ".join(context.args or []),
-                                 now=services.clock(), tz=local_zone(services))
-    await publish(context.bot, services, StudyTask, posted.id)  # type: ignore[arg-type]
+        posted = study.post_task(
+            session, actor, " ".join(context.args or []), now=services.clock(),
+            tz=local_zone(services), source_message_id=update.effective_message.message_id,  # type: ignore[union-attr]
+        )
+    if posted.message_id is None:  # not posted yet (a redelivered /task posts nothing new)
+        await publish(context.bot, services, StudyTask, posted.id)  # type: ignore[arg-type]
 
 
 async def on_done(update: Update, context: BotContext) -> None:

@@ -92,8 +92,12 @@ class Activity(SQLModel, table=True):
     The check-in rule: on time from `checkin_opens_at` to `late_after`; after that until
     `ends_at` a check-in is marked late (`late_policy="late"`) or refused (`"refuse"`).
     """
+    `source_message_id` is the /remind command's message: a redelivered update opens nothing new.
 
-    __table_args__ = (Index("ix_activity_chat_starts", "chat_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_activity_chat_starts", "chat_id", "starts_at"),
+        UniqueConstraint("chat_id", "source_message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=BigInteger)
@@ -111,6 +115,7 @@ class Activity(SQLModel, table=True):
     late_policy: str = Field(default="late", max_length=8)
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     created_by: int | None = Field(default=None, sa_type=BigInteger)
+    source_message_id: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -150,9 +155,12 @@ class LeaveRequest(SQLModel, table=True):
 
 
 class StudyTask(SQLModel, table=True):
-    """A study assignment posted to a branch with an [已学习] button."""
+    """A study assignment posted to a branch with an [已学习] button (one per /task message)."""
 
-    __table_args__ = (Index("ix_studytask_chat_created", "chat_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_studytask_chat_created", "chat_id", "created_at"),
+        UniqueConstraint("chat_id", "source_message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=BigInteger)
@@ -160,6 +168,7 @@ class StudyTask(SQLModel, table=True):
     due_date: date | None = None
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     created_by: int | None = Field(default=None, sa_type=BigInteger)
+    source_message_id: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 

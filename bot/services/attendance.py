@@ -20,7 +20,7 @@ from bot.services import roster
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_when, local, parse_start
 from bot.services.people import Actor, require_secretary
-from bot.services.posts import Outcome, Post
+from bot.services.posts import Outcome, Post, add_once
 from storage.models import ACTIVITY_KINDS, Activity, Attendance, AuditLog, LeaveRequest
 from storage.upsert import upsert
 
@@ -126,6 +126,7 @@ def open_activity(
     recorder: str = "",
     content: str = "",
     late_policy: str = "late",
+    source_message_id: int | None = None,
 ) -> Activity:
     """Open an activity in a branch; post `activity_post(...)` and `attach_message(...)` after.
 
@@ -133,6 +134,7 @@ def open_activity(
     it was scheduled); a secretary's /remind passes the Actor, who must be a secretary here.
     Check-in opens EARLY before `starts_at`, is late after GRACE and closes at `ends_at`
     (default `starts_at` + LENGTH); `late_policy="refuse"` refuses late check-ins instead.
+    With `source_message_id` (the command's message) a repeated update returns the first one.
     """
     if opened_by is not None:
         require_secretary(session, opened_by, chat_id)
@@ -149,15 +151,16 @@ def open_activity(
         ends_at=(ends_at or starts_at + LENGTH).astimezone(UTC), place=place[:255],
         host=host[:64], recorder=recorder[:64], checkin_opens_at=starts_at - EARLY,
         late_after=starts_at + GRACE, late_policy=late_policy,
-        created_by=opened_by.user_id if opened_by else None,
+        created_by=opened_by.user_id if opened_by else None, source_message_id=source_message_id,
     )
-    session.add(activity)
-    session.flush()
-    return activity
+    return add_once(session, activity)
 
 
-def remind(session: Session, actor: Actor, text: str, *, now: datetime, tz: ZoneInfo) -> Activity:
-    """/remind: a secretary opens an activity in this group."""
+def remind(
+    session: Session, actor: Actor, text: str, *, now: datetime, tz: ZoneInfo,
+    source_message_id: int | None = None,
+) -> Activity:
+    """/remind: a secretary opens an activity in this group (once per command message)."""
     if not actor.in_group:
         raise UserError("请在支部群中发布活动通知。" + REMIND_USAGE)
     require_secretary(session, actor, actor.chat_id)
@@ -165,7 +168,7 @@ def remind(session: Session, actor: Actor, text: str, *, now: datetime, tz: Zone
     return open_activity(
         session, actor.chat_id, draft.title, draft.kind, draft.starts_at, actor,
         ends_at=draft.ends_at, place=draft.place, host=draft.host, recorder=draft.recorder,
-        content=draft.content, late_policy=draft.late_policy,
+        content=draft.content, late_policy=draft.late_policy, source_message_id=source_message_id,
     )
 
 

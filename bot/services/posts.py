@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
 
 from storage.models import Activity, StudyTask
 
 Buttons = tuple[tuple[tuple[str, str], ...], ...]
+Record = TypeVar("Record", Activity, StudyTask)
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,27 @@ class Post:
 
     text: str
     buttons: Buttons = ()
+
+
+def add_once(session: Session, record: Record) -> Record:
+    """Insert an activity or task made from a command message; when that message was handled
+    before (Telegram delivered the update twice), return the first record instead."""
+    if record.source_message_id is None:
+        session.add(record)
+        session.flush()
+        return record
+    model = type(record)
+    same = select(model).where(model.chat_id == record.chat_id,
+                               model.source_message_id == record.source_message_id)
+    existing = session.exec(same).first()
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:  # the same update, handled at this very moment by another replica
+        return session.exec(same).one()
+    return record
 
 
 def attach_message(

@@ -17,7 +17,7 @@ from bot.services import roster
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, local, parse_due
 from bot.services.people import Actor, require_secretary
-from bot.services.posts import Outcome, Post
+from bot.services.posts import Outcome, Post, add_once
 from storage.models import StudyRecord, StudyTask
 from storage.upsert import upsert
 
@@ -30,8 +30,12 @@ MATCH_WINDOW = timedelta(days=90)
 _NOTE = re.compile(r"\s*心得\s*[:：]\s*")
 
 
-def post_task(session: Session, actor: Actor, text: str, *, now: datetime, tz: ZoneInfo) -> StudyTask:
-    """/task: a secretary posts a study task to this group; post `task_post(...)` after."""
+def post_task(
+    session: Session, actor: Actor, text: str, *, now: datetime, tz: ZoneInfo,
+    source_message_id: int | None = None,
+) -> StudyTask:
+    """/task: a secretary posts a study task to this group (once per command message); post
+    `task_post(...)` after."""
     if not actor.in_group:
         raise UserError("请在支部群中发布学习任务。" + TASK_USAGE)
     require_secretary(session, actor, actor.chat_id)
@@ -45,11 +49,10 @@ def post_task(session: Session, actor: Actor, text: str, *, now: datetime, tz: Z
         raise UserError("请写明学习内容。" + TASK_USAGE)
     if due is not None and due < local(now, tz).date():
         raise UserError(f"截止日期 {fmt_day(due)} 已过，请检查日期。{TASK_USAGE}")
-    task = StudyTask(chat_id=actor.chat_id, content=content[:2000], due_date=due,
-                     created_by=actor.user_id, created_at=now)
-    session.add(task)
-    session.flush()
-    return task
+    return add_once(session, StudyTask(
+        chat_id=actor.chat_id, content=content[:2000], due_date=due, created_by=actor.user_id,
+        created_at=now, source_message_id=source_message_id,
+    ))
 
 
 def task_post(session: Session, task_id: int) -> Post:

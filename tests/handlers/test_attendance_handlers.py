@@ -53,6 +53,17 @@ async def test_double_tap_and_redelivered_update_record_once(settings: Settings)
     assert [row[0] for row in attendance_rows(bot)] == [2, 3]
 
 
+async def test_a_redelivered_remind_posts_once(settings: Settings) -> None:
+    async with attendance_bot(settings, BEFORE) as bot:
+        payload = bot.updates.message("/remind 主题党日", user_id=SECRETARY, chat_id=BRANCH,
+                                      date=int(BEFORE.timestamp()))
+        first = await bot.process(payload)
+        again = await bot.process(payload)
+    assert len(texts(first, chat_id=BRANCH)) == 1 and texts(again) == []
+    with bot.services.db.session() as session:
+        assert len(session.exec(select(Activity)).all()) == 1
+
+
 async def test_a_burst_of_taps_makes_few_edits(settings: Settings) -> None:
     """Thirty taps at once: one edit at once, the rest folded into a trailing one."""
     async with attendance_bot(settings, BEFORE) as bot:

@@ -70,6 +70,20 @@ def test_remind_parses_time_place_people_and_rule(world: Database) -> None:
     assert activity.created_by == 1
 
 
+def test_a_redelivered_remind_opens_one_activity(world: Database) -> None:
+    """The same /remind message handled twice (Telegram redelivery) opens one activity."""
+    with world.session() as session:
+        first = attendance.remind(session, secretary(), "主题党日", now=ON_TIME, tz=TZ,
+                                  source_message_id=42)
+    with world.session() as session:
+        again = attendance.remind(session, secretary(), "主题党日", now=ON_TIME, tz=TZ,
+                                  source_message_id=42)
+        other = attendance.remind(session, secretary(), "主题党日", now=ON_TIME, tz=TZ,
+                                  source_message_id=43)
+        assert len(session.exec(select(Activity)).all()) == 2
+    assert again.id == first.id != other.id
+
+
 def test_remind_without_time_starts_now_and_rejects_a_time_long_gone(world: Database) -> None:
     now = START + timedelta(hours=5)
     with world.session() as session:

@@ -62,6 +62,17 @@ def test_task_with_due_date_and_its_post(world: Database) -> None:
     assert rendered.buttons == ((("已学习", f"study:done:{task_id}"),),)
 
 
+def test_a_redelivered_task_command_posts_one_task(world: Database) -> None:
+    with world.session() as session:
+        first = study.post_task(session, secretary(), "学习党章", now=START, tz=TZ,
+                                source_message_id=7)
+    with world.session() as session:
+        again = study.post_task(session, secretary(), "学习党章", now=START, tz=TZ,
+                                source_message_id=7)
+        assert len(session.exec(select(study.StudyTask)).all()) == 1
+    assert again.id == first.id
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [("学习党章 2026-11-01", "已过"), ("   ", "请写明学习内容"), ("学习党章 2月30日", "日期不存在")],
