@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 from attendance_world import AFTER, BRANCH, TZ, scenario
 
+from bot.cli import main
 from bot.services import ledger
 from storage.db import Database
 
@@ -110,3 +111,19 @@ def test_future_activities_are_not_in_the_ledger_yet(world, tmp_path: Path) -> N
     book = read(path)
     assert book["主题党日"] == [ledger.ACTIVITY_COLUMNS]
     assert book["签到明细"] == [ledger.DETAIL_COLUMNS]
+
+
+def test_cli_export_writes_the_workbook_and_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`dangjian export --out FILE.xlsx --csv` on the configured database."""
+    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    db.migrate()
+    scenario(db)
+    db.dispose()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
+    out = tmp_path / "out" / "台账.xlsx"
+    assert main(["export", "--out", str(out), "--csv", "--chat", str(BRANCH)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"已写出：{out}" and len(printed) == 1 + len(SHEETS)
+    assert read(out)["主题党日"][1][4:8] == (11, 3, 1, 7)
+    assert (tmp_path / "out" / "台账-签到明细.csv").exists()
