@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select as columns
 from sqlalchemy import text, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
@@ -237,10 +238,11 @@ class ReminderScheduler:
                    conflict=("name",))
             won = session.execute(
                 update(SchedulerLease)
-                .where(SchedulerLease.name == LEASE_NAME,
-                       (SchedulerLease.holder == self.worker) | (SchedulerLease.expires_at < now))
+                .where(col(SchedulerLease.name) == LEASE_NAME,
+                       (col(SchedulerLease.holder) == self.worker)
+                       | (col(SchedulerLease.expires_at) < now))
                 .values(holder=self.worker, expires_at=now + timedelta(seconds=self.lease_ttl))
-                .returning(SchedulerLease.name)
+                .returning(col(SchedulerLease.name))
             ).first()
             return won is not None
 
@@ -248,7 +250,8 @@ class ReminderScheduler:
         try:
             with self.db.session() as session:
                 session.execute(update(SchedulerLease).where(
-                    SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == self.worker
+                    col(SchedulerLease.name) == LEASE_NAME,
+                    col(SchedulerLease.holder) == self.worker,
                 ).values(holder="", expires_at=EPOCH))
         except Exception:
             log.warning("could not release the scheduler lease", exc_info=True)
@@ -262,7 +265,7 @@ class ReminderScheduler:
         )
         self._scheduler = scheduler
         with self.db.session() as session:
-            self.reminders.ensure_digest(session, datetime.now(UTC))
+            self.reminders.ensure_digest(session, self.reminders.clock())
         count = self.rebuild()
         scheduler.start()
         log.info("%s leads the reminder scheduler: %d jobs rebuilt in %.2fs", self.worker,
@@ -291,16 +294,13 @@ class ReminderScheduler:
         if self._scheduler is None:
             return
         with self.db.session() as session:
-            query = select(Reminder.id, Reminder.updated_at).where(Reminder.active == True)  # noqa: E712
-            if reminder_id is not None:
-                query = select(Reminder.id, Reminder.updated_at).where(Reminder.id == reminder_id)
-            current = dict(session.exec(query).all())
+            query = columns(col(Reminder.id), col(Reminder.updated_at)).where(
+                col(Reminder.active) if reminder_id is None else col(Reminder.id) == reminder_id)
+            current: dict[int, datetime] = dict(session.execute(query).all())
             changed = [rid for rid, version in current.items()
                        if self._versions.get(rid) != version]
-            if reminder_id is None:
-                gone = [rid for rid in self._versions if rid not in current]
-            else:
-                gone = []
+            gone = [] if reminder_id is not None else [
+                rid for rid in self._versions if rid not in current]
             fresh = self.reminders.schedules(session, ids=changed) if changed else []
         for rid in gone:
             self._remove(rid)

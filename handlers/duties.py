@@ -48,7 +48,7 @@ async def done(update: Update, context: BotContext) -> None:
     with services.db.session() as session:
         item, added = services.duties.mark_done(
             session, actor, args[0], now=services.clock(), note=" ".join(args[1:]),
-            message_id=update.effective_message.message_id,
+            message_id=update.effective_message.message_id if update.effective_message else None,
         )
     prefix = "✅ 已登记完成" if added else "这条消息已经登记过了"
     state = "本期已完成" if item.complete else "本期尚未完成"

@@ -48,7 +48,7 @@ async def reminders(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     with services.db.session() as session:
-        views = services.reminders.list(session, actor, now=services.clock())
+        views = services.reminders.listing(session, actor, now=services.clock())
     if not views:
         await reply(update, escape("本群暂无定时提醒。" + SCHEDULE_USAGE))
         return

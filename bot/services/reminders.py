@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as columns
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -68,6 +69,8 @@ DIGEST_RULE = "每天 09:00"
 SEND_CONCURRENCY = 8
 REPORT_LIMIT = 10
 GROUP_TYPES = ("group", "supergroup")
+STILL_PENDING = col(Delivery.status) == "pending"
+"""upsert's condition for turning a row into 'missed' (one object: upsert caches by it)."""
 
 
 # --- the boundary to Telegram ------------------------------------------------------------------
@@ -184,7 +187,7 @@ class ReminderService:
                              detail=f"{rule.label} {content[:100]}"))
         return reminder, first
 
-    def list(self, session: Session, actor: Actor, *, now: datetime) -> list[ReminderView]:
+    def listing(self, session: Session, actor: Actor, *, now: datetime) -> list[ReminderView]:
         """/reminders: this group's active reminders (and, for admins, those to all branches)."""
         if actor.in_group:
             require_secretary(session, actor, actor.chat_id)
@@ -240,15 +243,15 @@ class ReminderService:
 
     def schedules(self, session: Session, ids: Sequence[int] | None = None) -> list[Schedule]:
         """Every active reminder's job (or the given reminders', active or not)."""
-        query = select(Reminder.id, Reminder.kind, Reminder.active, Reminder.spec,
-                       Reminder.last_fire_at, Reminder.next_fire_at, Reminder.created_at,
-                       Reminder.updated_at)
+        query = columns(*(col(c) for c in (
+            Reminder.id, Reminder.kind, Reminder.active, Reminder.spec, Reminder.last_fire_at,
+            Reminder.next_fire_at, Reminder.created_at, Reminder.updated_at)))
         if ids is None:
             query = query.where(col(Reminder.active))
         else:
             query = query.where(col(Reminder.id).in_(ids))
         result = []
-        for rid, kind, active, spec, last, stored, created, updated in session.exec(query).all():
+        for rid, kind, active, spec, last, stored, created, updated in session.execute(query):
             first = None
             if active:
                 # The row keeps its next fire; it is derived from the rule, so recompute it
@@ -341,9 +344,9 @@ class ReminderService:
                        sender: Sender, worker: str, stopping: Callable[[], bool]) -> list[int]:
         """Send the pending rows; returns the chats whose send failed or may not have arrived."""
         with self.db.session() as session:
-            pending = session.exec(select(Delivery.id, Delivery.chat_id).where(
-                Delivery.reminder_id == reminder.id, Delivery.fire_time == fire_time,
-                Delivery.status == "pending")).all()
+            pending = session.execute(columns(col(Delivery.id), col(Delivery.chat_id)).where(
+                col(Delivery.reminder_id) == reminder.id, col(Delivery.fire_time) == fire_time,
+                col(Delivery.status) == "pending")).all()
         gate = asyncio.Semaphore(SEND_CONCURRENCY)
         unreachable: list[int] = []
         uncertain: list[int] = []
@@ -389,9 +392,10 @@ class ReminderService:
         task is opened here, in the same transaction, so it exists once per delivery."""
         with self.db.session() as session:
             taken = session.execute(
-                update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+                update(Delivery)
+                .where(col(Delivery.id) == delivery_id, col(Delivery.status) == "pending")
                 .values(status="sending", worker=worker, updated_at=self.clock())
-                .returning(Delivery.id)
+                .returning(col(Delivery.id))
             ).first()
             if taken is None:
                 return None
@@ -435,11 +439,12 @@ class ReminderService:
         """Record a send's outcome, only while this worker still holds the row."""
         with self.db.session() as session:
             settled = session.execute(
-                update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending",
-                                       Delivery.worker == worker)
+                update(Delivery)
+                .where(col(Delivery.id) == delivery_id, col(Delivery.status) == "sending",
+                       col(Delivery.worker) == worker)
                 .values(status=status, error=error[:255], message_id=message_id,
                         updated_at=self.clock())
-                .returning(Delivery.activity_id, Delivery.reminder_id)
+                .returning(col(Delivery.activity_id), col(Delivery.reminder_id))
             ).first()
             if settled is None or status != "sent" or message_id is None:
                 return
@@ -454,11 +459,12 @@ class ReminderService:
         their chats."""
         with self.db.session() as session:
             return list(session.execute(
-                update(Delivery).where(Delivery.reminder_id == reminder.id,
-                                       Delivery.fire_time == fire_time,
-                                       Delivery.status == "sending", Delivery.worker != worker)
+                update(Delivery)
+                .where(col(Delivery.reminder_id) == reminder.id,
+                       col(Delivery.fire_time) == fire_time, col(Delivery.status) == "sending",
+                       col(Delivery.worker) != worker)
                 .values(status="uncertain", error="interrupted", updated_at=self.clock())
-                .returning(Delivery.chat_id)).scalars())
+                .returning(col(Delivery.chat_id))).scalars())
 
     def _mark_missed(self, reminder_id: int, fires: Iterable[datetime],
                      chats: Sequence[int]) -> list[datetime]:
@@ -473,8 +479,7 @@ class ReminderService:
                         "reminder_id": reminder_id, "fire_time": fire_time, "chat_id": chat_id,
                         "status": "missed", "worker": "", "error": "", "updated_at": now,
                     }, conflict=("reminder_id", "fire_time", "chat_id"),
-                        update={"status": "missed", "updated_at": now},
-                        where=Delivery.status == "pending")
+                        update=("status", "updated_at"), where=STILL_PENDING)
                 if fresh:
                     newly.append(fire_time)
         return newly
@@ -573,5 +578,5 @@ def _rule(reminder: Reminder) -> TimeRule:
 
 
 def _set(session: Session, delivery_id: int, now: datetime, **values: object) -> None:
-    session.execute(update(Delivery).where(Delivery.id == delivery_id)
+    session.execute(update(Delivery).where(col(Delivery.id) == delivery_id)
                     .values(updated_at=now, **values))

@@ -66,7 +66,7 @@ def test_schedule_stores_the_parsed_rule_in_utc(world: World) -> None:
     assert row.text == "主题党日 地点：三楼会议室"
     assert json.loads(row.spec)["day"] == "last fri"
     with world.db.session() as session:
-        first = world.reminders.list(session, secretary(), now=NOW)[0].next_fire
+        first = world.reminders.listing(session, secretary(), now=NOW)[0].next_fire
         audit = session.exec(select(AuditLog).where(AuditLog.action == "schedule")).one()
     assert first is not None and first.utcoffset() == timedelta(0)
     assert first.astimezone(TZ).strftime("%m-%d %H:%M") == "11-27 15:00"
@@ -107,7 +107,7 @@ def test_cancel_and_list(world: World) -> None:
     with world.db.session() as session:
         world.reminders.cancel(session, secretary(), f"#{drop}", now=NOW)
     with world.db.session() as session:
-        assert [v.id for v in world.reminders.list(session, secretary(), now=NOW)] == [keep]
+        assert [v.id for v in world.reminders.listing(session, secretary(), now=NOW)] == [keep]
         with pytest.raises(UserError, match="已经取消"):
             world.reminders.cancel(session, secretary(), str(drop), now=NOW)
         with pytest.raises(UserError, match="没有编号"):
