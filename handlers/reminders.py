@@ -29,7 +29,9 @@ async def schedule(update: Update, context: BotContext) -> None:
         return
     services = context.services
     with services.db.session() as session:
-        reminder, first = services.reminders.schedule(session, actor, text, now=services.clock())
+        reminder, first = services.reminders.schedule(
+            session, actor, text, now=services.clock(),
+            message_id=update.effective_message.message_id if update.effective_message else None)
     services.scheduler.refresh(reminder.id or 0)
     tz = services.reminders.tz
     target = "（发往全部支部）" if reminder.scope == "branches" else ""

@@ -200,7 +200,10 @@ class StudyRecord(SQLModel, table=True):
 # these at start, so a restart or a replica taking over loses nothing and sends nothing twice.
 
 class Reminder(SQLModel, table=True):
-    """A scheduled reminder: a rule (`spec`, parsed once) and what to post, in one chat or many."""
+    """A scheduled reminder: a rule (`spec`, parsed once) and what to post, in one chat or many.
+    Its /schedule message is kept, so a redelivered update schedules nothing twice."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "source_message_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=BigInteger, index=True)
@@ -216,6 +219,7 @@ class Reminder(SQLModel, table=True):
     last_fire_at: datetime | None = None  # the newest fire time fully handled
     next_fire_at: datetime | None = None  # the rule's next fire after that (kept for fast rebuilds)
     system_key: str | None = Field(default=None, max_length=32, unique=True)
+    source_message_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class Delivery(SQLModel, table=True):

@@ -143,10 +143,15 @@ class ReminderService:
         self.duties = duties
         self.clock = clock
 
-    def schedule(self, session: Session, actor: Actor, text: str, *,
-                 now: datetime) -> tuple[Reminder, datetime | None]:
+    def schedule(self, session: Session, actor: Actor, text: str, *, now: datetime,
+                 message_id: int | None = None) -> tuple[Reminder, datetime | None]:
         """/schedule 时间规则 内容 (a global admin may prefix 全部支部): the stored reminder and
-        its first fire time."""
+        its first fire time; the same command message again returns the reminder it made."""
+        if message_id is not None:
+            made = session.exec(select(Reminder).where(
+                Reminder.chat_id == actor.chat_id, Reminder.source_message_id == message_id)).first()
+            if made is not None:
+                return made, made.next_fire_at
         body = " ".join(text.split())
         if not body:
             raise UserError(SCHEDULE_USAGE)
@@ -178,7 +183,7 @@ class ReminderService:
         reminder = Reminder(
             chat_id=actor.chat_id, scope=scope, kind=kind, text=content[:2000],
             rule=rule.label[:255], spec=json.dumps(rule.to_spec()), created_by=actor.user_id,
-            created_at=now, updated_at=now, next_fire_at=first,
+            created_at=now, updated_at=now, next_fire_at=first, source_message_id=message_id,
         )
         session.add(reminder)
         session.flush()

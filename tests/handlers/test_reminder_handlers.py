@@ -33,6 +33,18 @@ async def test_schedule_confirms_with_the_next_time_in_beijing_time(settings: Se
     assert "【签到】【请假】" in reply and "/cancel 1" in reply
 
 
+async def test_a_redelivered_schedule_command_schedules_once(settings: Settings) -> None:
+    """The same update twice (a restart before it was acknowledged): one reminder."""
+    async with attendance_bot(settings, BEFORE) as bot:
+        payload = bot.updates.message("/schedule 每周一 08:30 支部学习", user_id=SECRETARY,
+                                      chat_id=BRANCH, date=int(BEFORE.timestamp()))
+        first = texts(await bot.process(payload))
+        again = texts(await bot.process(payload))
+        with bot.services.db.session() as session:
+            assert len(session.exec(select(Reminder)).all()) == 1
+    assert first == again and "#1" in first[0]
+
+
 async def test_schedule_refuses_members_and_explains_bad_rules(settings: Settings) -> None:
     """A member is refused; an unreadable rule gets its reason and examples; no rule: usage."""
     async with attendance_bot(settings, BEFORE) as bot:

@@ -63,7 +63,9 @@ def upgrade() -> None:
     sa.Column('last_fire_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('next_fire_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('system_key', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('source_message_id', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('chat_id', 'source_message_id'),
     sa.UniqueConstraint('system_key')
     )
     with op.batch_alter_table('reminder', schema=None) as batch_op:
