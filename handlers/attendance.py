@@ -17,7 +17,7 @@ from telegram.ext import (
 from bot.context import BotContext
 from bot.services import UserError, attendance
 from handlers.common import actor_of, escape, reply
-from handlers.posts import button_id, local_zone, publish, refresh, tell
+from handlers.posts import button_id, local_zone, publish_new, refresh, tell
 from handlers.roles import replied_user
 from storage.models import Activity
 
@@ -28,15 +28,7 @@ ACTIVITIES_USAGE = "用法：/activities 查看本支部活动；/activities 取
 
 async def remind(update: Update, context: BotContext) -> None:
     """/remind [时间] 内容: a secretary posts an activity with [签到] [请假]."""
-    actor = await actor_of(update, context)
-    services = context.services
-    with services.db.session() as session:
-        activity = attendance.remind(
-            session, actor, " ".join(context.args or []), now=services.clock(),
-            tz=local_zone(services), source_message_id=update.effective_message.message_id,  # type: ignore[union-attr]
-        )
-    if activity.message_id is None:  # not posted yet (a redelivered /remind posts nothing new)
-        await publish(context.bot, services, Activity, activity.id)  # type: ignore[arg-type]
+    await publish_new(update, context, Activity, attendance.remind)
 
 
 async def on_checkin(update: Update, context: BotContext) -> None:

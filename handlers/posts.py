@@ -18,10 +18,11 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
+from bot.context import BotContext
 from bot.services import UserError, attendance, study
 from bot.services.localtime import zone
 from bot.services.posts import Outcome, Post, attach_message
-from handlers.common import escape, reply
+from handlers.common import actor_of, escape, reply
 from storage.models import Activity, StudyTask
 
 if TYPE_CHECKING:
@@ -78,6 +79,21 @@ async def publish(bot: Bot, services: Services, model: Kept, record_id: int) -> 
     with services.db.session() as session:
         attach_message(session, model, record_id, message.message_id)
     return message
+
+
+async def publish_new(update: Update, context: BotContext, model: Kept,
+                      make: Callable[..., Activity | StudyTask]) -> None:
+    """Run /remind or /task (`make` is `attendance.remind` or `study.post_task`) and post what
+    it made, once: a redelivered command finds its record already posted."""
+    actor = await actor_of(update, context)
+    services = context.services
+    message = update.effective_message
+    assert message is not None
+    with services.db.session() as session:
+        record = make(session, actor, " ".join(context.args or []), now=services.clock(),
+                      tz=local_zone(services), source_message_id=message.message_id)
+    if record.message_id is None:
+        await publish(context.bot, services, model, record.id)  # type: ignore[arg-type]
 
 
 class LiveCounts:

@@ -8,7 +8,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.context import BotContext
 from bot.services import study
 from handlers.common import actor_of
-from handlers.posts import button_id, local_zone, publish, tell
+from handlers.posts import button_id, publish_new, tell
 from storage.models import StudyTask
 
 DONE_PATTERN = r"^study:done:(\d+)$"
@@ -16,15 +16,7 @@ DONE_PATTERN = r"^study:done:(\d+)$"
 
 async def task(update: Update, context: BotContext) -> None:
     """/task 学习内容 [截止日期]: a secretary posts a study task to the group."""
-    actor = await actor_of(update, context)
-    services = context.services
-    with services.db.session() as session:
-        posted = study.post_task(
-            session, actor, " ".join(context.args or []), now=services.clock(),
-            tz=local_zone(services), source_message_id=update.effective_message.message_id,  # type: ignore[union-attr]
-        )
-    if posted.message_id is None:  # not posted yet (a redelivered /task posts nothing new)
-        await publish(context.bot, services, StudyTask, posted.id)  # type: ignore[arg-type]
+    await publish_new(update, context, StudyTask, study.post_task)
 
 
 async def on_done(update: Update, context: BotContext) -> None:
