@@ -395,6 +395,8 @@ def extract_duties(plan: ParsedPlan, default_audience: str = DEFAULT_AUDIENCE) -
     duties: list[Duty] = []
     seen: set[str] = set()
     for section in plan.sections:
+        if section.level == "clause":  # an enumeration clause repeats its item's text
+            continue
         for draft in _section_drafts(section.text):
             duty_id = _duty_id(plan.name, section.path_text, draft.clause)
             while duty_id in seen:

@@ -25,6 +25,7 @@ MARKERS: list[tuple[str, re.Pattern[str]]] = [
     ("num_paren", re.compile(r"^\d{1,3}[）)]\s*")),
     ("circled", re.compile(r"^[①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳]\s*")),
 ]
+ENUMERATION = re.compile(r"(?:^|(?<=[。；;：:，,]))\s*([一二三四五六七八九十]+是)")
 LEVELS = {"chapter": "part", "cn": "part", "paren_cn": "subsection"}
 SENTENCE_END = "。！？!?"
 HEADING_MAX = 60
@@ -232,7 +233,29 @@ def parse_plan(name: str, text: str, title: str | None = None) -> ParsedPlan:
             parent.children.append(section.ordinal)
         sections.append(section)
         stack.append(section)
+    for section in list(sections):
+        _add_enumerations(sections, section)
     return ParsedPlan(name=name, title=title, text="\n".join(lines), sections=sections)
+
+
+def _add_enumerations(sections: list[Section], item: Section) -> None:
+    """An item's inline enumeration (一是…；二是…；三是…) becomes clauses below it, so an
+    answer can cite 27.健全党员监督管理机制 › 二是…."""
+    if item.level not in ("item", "paragraph"):
+        return
+    text = item.text.replace("\n", "")
+    marks = list(ENUMERATION.finditer(text))
+    if len(marks) < 2 or marks[0].group(1) != "一是" or marks[1].group(1) != "二是":
+        return
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        clause = text[mark.start(1): following.start(1) if following else len(text)].strip()
+        heading = re.split(r"[，,；;。]", clause, maxsplit=1)[0][:30]
+        section = Section(
+            ordinal=len(sections), level="clause", style="enumeration", heading=heading,
+            text=clause, parent=item.ordinal, path=[*item.path, heading],
+        )
+        item.children.append(section.ordinal)
+        sections.append(section)
 
 
 def _add_paragraph(sections: list[Section], stack: list[Section], line: str) -> None:

@@ -69,6 +69,12 @@ class Hit:
     score: float
     sentence: str
     text: str
+    clause: str = ""
+
+    @property
+    def source(self) -> str:
+        """The unit's citation, down to the enumeration clause (二是…) that answers."""
+        return f"{self.unit.source} › {self.clause}" if self.clause else self.unit.source
 
 
 @dataclass(frozen=True)
@@ -108,12 +114,16 @@ class KnowledgeBase:
         self._term_words: dict[str, tuple[str, ...]] = {}
         self.units: list[Unit] = []
         self.part_units: list[Unit] = []
+        self.clauses: dict[tuple[int, int | None], list[Section]] = {}
         self.sentences: list[str] = []
         unit_starts: list[int] = []
         for plan_no, plan in enumerate(plans):
             for section in plan.sections:
                 if section.level in ("part", "subsection"):
                     self.part_units.append(self._part_unit(plan_no, plan, section))
+                if section.level == "clause":  # its text is part of its item's
+                    self.clauses.setdefault((plan_no, section.parent), []).append(section)
+                    continue
                 sentences = [] if _is_heading_only(section) else split_sentences(section.text)
                 if not sentences:
                     continue
@@ -285,8 +295,10 @@ class KnowledgeBase:
                 break
             sentence = self.best_sentence(unit_no, sentence_score, query)
             unit = self.units[unit_no]
+            clause = next((c.heading for c in self.clauses.get((unit.plan, unit.section), ())
+                           if sentence in c.text), "")
             hits.append(Hit(unit, float(item_scores[unit_no]), sentence,
-                            trim_around(unit.text, sentence)))
+                            trim_around(unit.text, sentence), clause))
         return hits[:k]
 
     def _rank_items(self, query: Query) -> tuple[np.ndarray, np.ndarray]:

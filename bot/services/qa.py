@@ -176,7 +176,7 @@ class QAService:
             raise UserError(f"问题太长了（{len(question)} 字），请精简到 {MAX_QUESTION_CHARS} 字以内再问。")
         self._refresh_quietly()
         hits = self.knowledge_base.search(question, k=max(1, k))
-        answers = [Answer(h.text, h.unit.source, h.score, h.sentence) for h in hits]
+        answers = [Answer(h.text, h.source, h.score, h.sentence) for h in hits]
         return QAResult(question=question, abstained=not answers, answers=answers)
 
     # -- ingestion ------------------------------------------------------------------------

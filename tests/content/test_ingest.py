@@ -105,3 +105,13 @@ def test_pdf_lines_wrapped_at_the_page_width_are_rejoined():
 def test_unreadable_files_raise_a_chinese_reason(name: str, data: bytes, reason: str):
     with pytest.raises(UnreadableDocument, match=reason):
         read_document_bytes(name, data)
+
+
+def test_inline_enumerations_become_clauses_of_their_item():
+    """一是…；二是… inside an item are clauses below it, with their own section path."""
+    plan = parse_plan("plan.txt", PLAN)
+    clauses = [s for s in plan.sections if s.level == "clause"]
+    assert [c.text for c in clauses] == ["一是严格程序；", "二是加强培养。"]
+    item = plan.sections[clauses[0].parent]
+    assert item.heading == "1、做好发展党员工作"
+    assert clauses[1].path_text.endswith("1、做好发展党员工作 › 二是加强培养")

@@ -103,3 +103,11 @@ def test_sentences_split_on_full_stops_and_semicolons():
 
 def test_normalisation_folds_width_case_and_traditional_script():
     assert normalize("ＡＢＣ１２３，黨建") == "abc123,党建"
+
+
+def test_the_citation_names_the_enumeration_clause_that_answers(tokenizer: Tokenizer):
+    plan = PLAN + "8.加强作风建设。一是整治形式主义；二是每季度开展一次作风督查；三是严查四风。\n"
+    kb = KnowledgeBase([parse_plan("plan.txt", plan)], tokenizer)
+    hit = kb.search("作风督查多久开展一次", 1)[0]
+    assert hit.source.endswith("8.加强作风建设 › 二是每季度开展一次作风督查")
+    assert hit.unit.kind == "item" and hit.text.startswith("8.加强作风建设")
