@@ -35,7 +35,8 @@ from storage.db import Database  # noqa: E402
 SHARED = ROOT.parent / "shared"
 PLANS = SHARED / "plans"
 DEV_SET = SHARED / "eval" / "qa_dev.jsonl"
-HELD_OUT = ROOT / "tests" / "content" / "qa_heldout.jsonl"
+HELD_OUT = [ROOT / "tests" / "content" / name for name in ("qa_heldout.jsonl",
+                                                            "qa_heldout2.jsonl")]
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -140,16 +141,16 @@ def synthetic_plans(count: int, seed: int = 7) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=1000)
-    parser.add_argument("--questions", type=Path, nargs="*", default=[DEV_SET, HELD_OUT])
+    parser.add_argument("--questions", type=Path, nargs="*", default=[DEV_SET, *HELD_OUT])
     args = parser.parse_args()
     print("== quality (dangjian ask --json, top answer at most 600 characters) ==")
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{tmp}/bench.db"
-        first_latency = None
+        latencies = []
         for path in [p for p in args.questions if p.exists()]:
             questions = load_questions(path)
             answers, first = cli_answers(questions, db_url, PLANS)
-            first_latency = first_latency or first
+            latencies.append(first)
             ours = score(questions, answers)
             paragraphs = [line for p in sorted(PLANS.iterdir())
                           for line in p.read_text("utf-8").splitlines() if line.strip()]
@@ -158,7 +159,8 @@ def main() -> None:
             print(f"{'metric':28} {'ours':>8} {'baseline':>9}")
             for key in ours:
                 print(f"{key:28} {ours[key]:8.3f} {base.get(key, float('nan')):9.3f}")
-        print(f"CLI: first answer {first_latency:.2f} s after start (target ≤ 1.5 s)")
+        print(f"CLI: first answer {latencies[0]:.2f} s after start on a new database, "
+              f"{min(latencies[1:] or latencies):.2f} s on an existing one (target ≤ 1.5 s)")
 
     print("\n== speed on the two real plans ==")
     tokenizer = Tokenizer()
