@@ -11,7 +11,7 @@ from typing import Any
 
 from telegram import Update
 
-from bot.app import build_application
+from bot.app import build_application, on_startup, on_stop
 from bot.config import Settings
 from bot.offline import ApiCall, LocalBotApi, UpdateFactory
 from bot.services import build_services
@@ -132,14 +132,18 @@ class TerminalChat:
 
 async def _loop(session: TerminalChat) -> None:
     async with session.app:
+        await on_startup(session.app)  # the reminder scheduler runs here too
         print(BANNER.format(group=GROUP_ID))
-        while True:
-            try:
-                line = await asyncio.to_thread(input, "\n你> ")
-            except EOFError:
-                break
-            if line.strip() and not await session.feed(line.strip()):
-                break
+        try:
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "\n你> ")
+                except EOFError:
+                    break
+                if line.strip() and not await session.feed(line.strip()):
+                    break
+        finally:
+            await on_stop(session.app)
 
 
 def run_chat(settings: Settings, first_user: int) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import build_application, on_stop
 from bot.offline import ApiCall, LocalBotApi, UpdateFactory
 from bot.services import Services
 
@@ -26,6 +26,7 @@ class BotHarness:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await on_stop(self.app)  # a test that started the scheduler leaves no task behind
         await self.app.shutdown()
 
     def make_admin(self, chat_id: int, user_id: int) -> None:
