@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fake_bot_api import FakeBotApi
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +83,15 @@ class BotProcess:
         code = self.process.wait(15)
         self.process = None
         return code
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a read-only SQL query on the process's database (SQLite or PostgreSQL)."""
+        engine = create_engine(self.env["DATABASE_URL"])
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(text(sql))]
+        finally:
+            engine.dispose()
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -12,20 +12,30 @@ ADMIN = 900  # in DANGJIAN_ADMINS of every bot process started here
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as server:
+def api(request: pytest.FixtureRequest) -> Iterator[FakeBotApi]:
+    """The fake Bot API of a test module; the module may set GROUP_ADMINS ({group: user}) and
+    STRICT_PRIVATE (Telegram's rule that the bot cannot write first to a user privately)."""
+    strict = getattr(request.module, "STRICT_PRIVATE", False)
+    with FakeBotApi(strict_private=strict) as server:
+        for group, user in getattr(request.module, "GROUP_ADMINS", {}).items():
+            server.set_admin(group, user)
         yield server
 
 
 @pytest.fixture(scope="module")
-def bot(api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
-    """One polling bot on a SQLite file for the whole module (tests use their own chats)."""
+def bot(api: FakeBotApi, request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    """One polling bot on a SQLite file for the whole module (tests use their own chats); a
+    module's `prepare_database(url)` runs before it starts."""
     workdir = tmp_path_factory.mktemp("bot")
-    process = BotProcess(api, workdir, database_url=f"sqlite:///{workdir / 'dangjian.db'}",
-                         admins=str(ADMIN))
+    url = f"sqlite:///{workdir / 'dangjian.db'}"
+    if prepare := getattr(request.module, "prepare_database", None):
+        prepare(url)
+    process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN))
     process.start()
     yield process
-    assert process.stop() == 0, process.log()[-3000:]
+    if process.process is not None:  # a test may have killed it
+        assert process.stop() == 0, process.log()[-3000:]
 
 
 def exchange(api: FakeBotApi, text: str, *, user_id: int, chat_id: int | None = None,

@@ -50,13 +50,17 @@ class HttpCall(ApiCall):
 
 @dataclass
 class Fault:
-    """The next `count` calls of `method` ("*" for any but getUpdates) fail or answer late."""
+    """The next `count` calls of `method` ("*" for any but getUpdates) fail or answer late.
+
+    A 429 behaves like Telegram's flood control: it lasts `retry_after` seconds from the first
+    refusal, so a client that waits as told gets through (at most `count` refusals in all)."""
 
     method: str
     count: int
     status: int = 0  # 429 or 5xx; 0 = answer normally after `delay`
     retry_after: int = 1
     delay: float = 0.0
+    until: float | None = None  # a 429's end, set at its first refusal
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,14 @@ class FakeBotApi(LocalBotApi):
     """LocalBotApi's answers over HTTP, plus update delivery, faults and flood-limit checks."""
 
     def __init__(self, token: str = TOKEN, *, enforce_limits: bool = False,
-                 strict_private: bool = False) -> None:
+                 strict_private: bool = False, latency: float = 0.0) -> None:
         """`enforce_limits`: answer 429 over the flood limits (they are counted either way).
         `strict_private`: as on Telegram, the bot may write to a user's private chat only after
-        that user wrote to it there (otherwise 403)."""
+        that user wrote to it there (otherwise 403). `latency`: seconds added to every answer
+        but getUpdates', the round trip to Telegram's servers."""
         super().__init__()
         self.token = token
+        self.latency = latency
         self.enforce_limits = enforce_limits
         self.strict_private = strict_private
         self.started: set[int] = set()  # users who wrote to the bot privately
@@ -92,6 +98,7 @@ class FakeBotApi(LocalBotApi):
         self.violations: list[Violation] = []
         self.get_updates_count = 0
         self.confirmed_update_id = 0  # the bot acknowledged every update up to this one
+        self.delivered_at: dict[int, float] = {}  # update_id -> first handed out (monotonic)
         self.port = 0
         self._pending: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
@@ -286,10 +293,12 @@ class FakeBotApi(LocalBotApi):
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
         params, files = await _read_params(request)
-        if method == "getUpdates":
-            return _ok(await self._get_updates(params))
         call = HttpCall(method, params, files, at=time.monotonic())
         fault = self._take_fault(method)
+        if method == "getUpdates" and not (fault and fault.status):
+            if fault is not None:
+                await asyncio.sleep(fault.delay)
+            return _ok(await self._get_updates(params))
         if fault is not None and fault.status:
             self._record(call, rejected=True)
             if fault.status == 429:
@@ -309,8 +318,9 @@ class FakeBotApi(LocalBotApi):
                               {"retry_after": wait})
         call.result = self._answer(method, params)
         self._record(call)
-        if fault is not None and fault.delay:
-            await asyncio.sleep(fault.delay)
+        delay = self.latency + (fault.delay if fault is not None else 0.0)
+        if delay:
+            await asyncio.sleep(delay)
         return _ok(call.result)
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -331,6 +341,9 @@ class FakeBotApi(LocalBotApi):
                 batch = self._pending[:limit]
             left = deadline - self._loop.time()
             if batch or left <= 0 or (self._stopping and self._stopping.is_set()):
+                now = time.monotonic()
+                for update in batch:
+                    self.delivered_at.setdefault(update["update_id"], now)
                 return batch
             try:
                 await asyncio.wait_for(self._new_update.wait(), left)
@@ -339,9 +352,15 @@ class FakeBotApi(LocalBotApi):
 
     def _take_fault(self, method: str) -> Fault | None:
         with self._changed:
+            now = time.monotonic()
             for fault in self._faults:
-                if fault.count > 0 and fault.method in (method, "*"):
+                if fault.status == 429 and fault.until is not None and now >= fault.until:
+                    fault.count = 0
+                if fault.count > 0 and (fault.method == method
+                                        or (fault.method == "*" and method != "getUpdates")):
                     fault.count -= 1
+                    if fault.status == 429 and fault.until is None:
+                        fault.until = now + fault.retry_after
                     return fault
         return None
 

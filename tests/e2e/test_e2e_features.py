@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import sqlite3
-from collections.abc import Iterator
 
 import pytest
 from botproc import BotProcess
@@ -19,15 +17,8 @@ GROUP, OTHER_GROUP = -100700, -100800
 SECRETARY, OTHER_SECRETARY = 701, 801
 MEMBER, MEMBER2, MEMBER3, MEMBER4 = 702, 703, 704, 705
 REFUSAL = "仅限"
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    """Telegram's rule on: the bot cannot write privately to someone who never wrote to it."""
-    with FakeBotApi(strict_private=True) as server:
-        server.set_admin(GROUP, SECRETARY)
-        server.set_admin(OTHER_GROUP, OTHER_SECRETARY)
-        yield server
+GROUP_ADMINS = {GROUP: SECRETARY, OTHER_GROUP: OTHER_SECRETARY}
+STRICT_PRIVATE = True  # the bot cannot write first to someone privately, as on Telegram
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +52,7 @@ def latest_post_text(api: FakeBotApi, post: HttpCall, expected: str) -> str:
 
 
 def attendance_rows(bot: BotProcess) -> dict[int, str]:
-    database = bot.env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(database) as connection:
-        return dict(connection.execute("SELECT user_id, status FROM attendance").fetchall())
+    return dict(bot.query("SELECT user_id, status FROM attendance"))
 
 
 def test_check_in_by_button_once(api: FakeBotApi, activity: HttpCall) -> None:

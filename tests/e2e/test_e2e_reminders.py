@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from botproc import BotProcess
 from conftest import ADMIN, exchange
 from fake_bot_api import FakeBotApi, HttpCall
 
 from bot.config import Settings
 from bot.services import build_services
-from bot.services.people import Actor
+from bot.services.people import Actor, remember
 
 GROUP, SECRETARY, MEMBER = -101000, 1001, 1002
+GROUP_ADMINS = {GROUP: SECRETARY}
 TZ = ZoneInfo("Asia/Shanghai")
 REMINDER_POSTS = ("⏰ 提醒：", "📚 学习任务", "⏰ 定时提醒\n")  # notice, study, meeting
 DUE = {  # reminders whose time came while the bot was down: what each sends
@@ -30,7 +28,7 @@ DUE = {  # reminders whose time came while the bot was down: what each sends
 }
 
 
-def schedule_due_reminders(database_url: str) -> None:
+def prepare_database(database_url: str) -> None:
     """Store the DUE reminders as a global admin did two minutes ago, for the current minute,
     so each is due (just missed, well within its grace) when the bot starts."""
     now = datetime.now(UTC)
@@ -39,31 +37,11 @@ def schedule_due_reminders(database_url: str) -> None:
     admin = Actor(user_id=ADMIN, name="管理员", chat_id=GROUP, chat_type="supergroup",
                   chat_title="第一支部", is_global_admin=True)
     with services.db.session() as session:
-        from bot.services.people import remember
-
         remember(session, admin)
         for rule in DUE:
             services.reminders.schedule(session, admin, rule.format(hm=minute),
                                         now=now - timedelta(minutes=2))
     services.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as server:
-        server.set_admin(GROUP, SECRETARY)
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bot(api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
-    workdir = tmp_path_factory.mktemp("reminders")
-    url = f"sqlite:///{workdir / 'dangjian.db'}"
-    schedule_due_reminders(url)
-    process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN))
-    yield process.start()
-    if process.process is not None:
-        process.stop()
 
 
 def sent_to_group(api: FakeBotApi, words: str) -> list[HttpCall]:
@@ -126,11 +104,6 @@ def test_sigkill_and_restart_sends_nothing_twice(api: FakeBotApi, bot: BotProces
 
 def test_database_has_one_delivery_per_fire(bot: BotProcess) -> None:
     """The delivery rows agree: one sent row per reminder fire, nothing pending or repeated."""
-    import sqlite3
-
-    database = Path(bot.env["DATABASE_URL"].removeprefix("sqlite:///"))
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute(
-            "SELECT reminder_id, status, COUNT(*) FROM delivery GROUP BY reminder_id, status"
-        ).fetchall()
+    rows = bot.query(
+        "SELECT reminder_id, status, COUNT(*) FROM delivery GROUP BY reminder_id, status")
     assert sorted(rows) == [(1, "sent", 1), (2, "sent", 1), (3, "sent", 1)]

@@ -3,10 +3,7 @@ nothing is lost, nothing is recorded twice, old buttons keep working."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from botproc import BotProcess
@@ -14,31 +11,14 @@ from conftest import exchange
 from fake_bot_api import FakeBotApi, HttpCall
 
 GROUP, SECRETARY = -100900, 901
+GROUP_ADMINS = {GROUP: SECRETARY}
 BURST = range(2000, 2060)
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as server:
-        server.set_admin(GROUP, SECRETARY)
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bot(api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
-    workdir = tmp_path_factory.mktemp("restart")
-    process = BotProcess(api, workdir, database_url=f"sqlite:///{workdir / 'dangjian.db'}")
-    yield process.start()
-    if process.process is not None:
-        process.stop()
 
 
 def present(bot: BotProcess) -> list[int]:
     """Members recorded present, one entry per attendance row."""
-    database = Path(bot.env["DATABASE_URL"].removeprefix("sqlite:///"))
-    with sqlite3.connect(database) as connection:
-        return [row[0] for row in connection.execute(
-            "SELECT user_id FROM attendance WHERE status = 'present'")]
+    return [user for (user,) in bot.query(
+        "SELECT user_id FROM attendance WHERE status = 'present'")]
 
 
 def wait_present(bot: BotProcess, count: int, timeout: float = 20.0) -> list[int]:
