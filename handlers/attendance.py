@@ -16,6 +16,7 @@ from telegram.ext import (
 
 from bot.context import BotContext
 from bot.services import UserError, attendance
+from bot.services.typed import number
 from handlers.common import actor_of, escape, reply
 from handlers.posts import button_id, local_zone, publish_new, refresh, tell
 from handlers.roles import replied_user
@@ -144,11 +145,11 @@ async def activities(update: Update, context: BotContext) -> None:
             text = attendance.recent_activities(session, actor, local_zone(services))
         await reply(update, escape(text))
         return
-    if len(args) != 2 or args[0] != "取消" or not args[1].lstrip("#＃").isdigit():
+    activity_id = number(args[1]) if len(args) == 2 and args[0] == "取消" else None
+    if activity_id is None:
         raise UserError(ACTIVITIES_USAGE)
     with services.db.session() as session:
-        activity = attendance.cancel_activity(session, actor, int(args[1].lstrip("#＃")),
-                                              now=services.clock())
+        activity = attendance.cancel_activity(session, actor, activity_id, now=services.clock())
     await reply(update, escape(f"已取消活动 #{activity.id}：{activity.title}"))
     await refresh(context.application, Activity, activity.id)  # type: ignore[arg-type]
 

@@ -21,6 +21,7 @@ from bot.services.errors import UserError
 from bot.services.localtime import fmt_when, local, parse_start
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Outcome, Post, add_once
+from bot.services.typed import MAX_RECORD_ID, clean, number
 from storage.models import ACTIVITY_KINDS, Activity, Attendance, AuditLog, LeaveRequest
 from storage.upsert import upsert
 
@@ -82,7 +83,7 @@ def kind_of(text: str) -> str:
 
 def parse_remind(text: str, now: datetime, tz: ZoneInfo) -> Draft:
     """`[日期] [HH:MM[-HH:MM]] 内容 [地点：…] [主持人：…] [记录人：…] [迟到：不予签到]`."""
-    text = " ".join(text.split())
+    text = clean(text)
     if not text:
         raise UserError("请写明活动内容。" + REMIND_USAGE)
     try:
@@ -142,7 +143,7 @@ def open_activity(
         raise ValueError(f"unknown activity kind {kind!r} or late policy {late_policy!r}")
     if starts_at is None or starts_at.utcoffset() is None:
         raise ValueError("starts_at must be a timezone-aware datetime")
-    title = title.strip()
+    title = clean(title)
     if not title:
         raise UserError("请写明活动内容。" + REMIND_USAGE)
     starts_at = starts_at.astimezone(UTC)
@@ -222,10 +223,10 @@ def resolve_activity(
 
     Open means check-in is open at `at`; with `upcoming`, any activity not yet over (for leave).
     """
-    query = query.strip().lstrip("#＃")
+    query = query.strip()
     usage = LEAVE_USAGE if upcoming else CHECKIN_USAGE
-    if query.isdigit():
-        return int(query)
+    if (wanted := number(query)) is not None:
+        return wanted
     scope = [actor.chat_id] if actor.in_group else roster.branches_of(session, actor.user_id)
     if not scope:
         raise UserError("请在支部群中操作，或写明活动号。" + usage)
@@ -334,7 +335,7 @@ def record_leave(
     """Leave with a reason; a second one updates the reason, after checking in it is refused."""
     activity = _activity(session, activity_id)
     _member_may_leave(session, actor, activity, at)
-    reason = " ".join(reason.split())[:500]
+    reason = clean(reason)[:500]
     if not reason:
         raise UserError("请说明请假原因。" + LEAVE_USAGE)
     values = {
@@ -358,7 +359,7 @@ def leave(
     """/leave [活动号] 原因."""
     words = text.split(maxsplit=1)
     query = ""
-    if words and words[0].lstrip("#＃").isdigit():
+    if words and number(words[0]) is not None:
         query, text = words[0], words[1] if len(words) > 1 else ""
     if not text.strip():
         raise UserError("请说明请假原因。" + LEAVE_USAGE)
@@ -380,7 +381,7 @@ def proxy(
         raise UserError("该活动已取消，无需补登。")
     if status not in STATUS_LABELS:
         raise ValueError(status)
-    reason = " ".join(reason.split())[:500]
+    reason = clean(reason)[:500]
     if not reason:
         raise UserError("请写明补签/代签原因。" + PROXY_USAGE)
     row = session.exec(
@@ -417,9 +418,10 @@ def proxy_command(
 ) -> Outcome:
     """/proxy 活动号 @用户或用户id [签到|请假|缺席] 原因 (the member may instead be the author of
     the message the command replies to)."""
-    if not args or not args[0].lstrip("#＃").isdigit():
+    activity_id = number(args[0]) if args else None
+    if activity_id is None:
         raise UserError(PROXY_USAGE)
-    activity_id, rest = int(args[0].lstrip("#＃")), args[1:]
+    rest = args[1:]
     require_secretary(session, actor, _activity(session, activity_id).chat_id)
     if replied_user_id is not None and not (rest and rest[0].startswith("@")):
         user_id = replied_user_id
@@ -435,10 +437,9 @@ def proxy_command(
 
 def cancel_activity(session: Session, actor: Actor, activity_id: int, *, now: datetime) -> Activity:
     """A secretary cancels an activity: no more check-ins, left out of statistics."""
+    require_secretary(session, actor, _activity(session, activity_id).chat_id)
     activity = session.get(Activity, activity_id)
-    if activity is None:
-        raise UserError(f"没有找到活动 #{activity_id}。")
-    require_secretary(session, actor, activity.chat_id)
+    assert activity is not None
     if activity.status != "cancelled":
         activity.status = "cancelled"
         session.add(activity)
@@ -485,7 +486,9 @@ _HELD = (
 
 def _activity(session: Session, activity_id: int) -> Row[Any]:
     """The activity as a read-only row, by a prepared statement: check-ins are the hot path."""
-    row = session.connection().execute(_BY_ID, {"activity_id": activity_id}).first()
+    row = None
+    if 0 < activity_id <= MAX_RECORD_ID:
+        row = session.connection().execute(_BY_ID, {"activity_id": activity_id}).first()
     if row is None:
         raise UserError(f"没有找到活动 #{activity_id}。")
     return row

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
@@ -223,6 +224,14 @@ def ledger(session: Session, scope: Scope) -> list[Sheet]:
     return [sheet for build in SHEETS for sheet in build(session, scope)]
 
 
+def _cell(value: Any) -> Any:
+    """Empty strings as no cell at all; control characters members typed, which Excel files
+    cannot hold, dropped."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value) or None
+    return value
+
+
 def write_ledger(sheets: Iterable[Sheet], xlsx: Path, csv_dir: Path | None = None) -> list[Path]:
     """Write the workbook (write-only, streamed) and, with `csv_dir`, one UTF-8 CSV per sheet
     named `<workbook stem>-<sheet>.csv` (with a BOM, so Excel opens it as UTF-8)."""
@@ -252,7 +261,7 @@ def write_ledger(sheets: Iterable[Sheet], xlsx: Path, csv_dir: Path | None = Non
                 writer.writerow(sheet.header)
                 written.append(path)
             for row in sheet.rows:
-                cells = [None if value == "" else value for value in row]  # empty: no XML at all
+                cells = [_cell(value) for value in row]
                 worksheet.append(cells)
                 if writer is not None:
                     writer.writerow(cells)

@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
+from bot.services.typed import MAX_USER_ID, number
 from storage.models import BranchMember, Member
 from storage.upsert import upsert
 
@@ -102,8 +103,9 @@ def names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
 def find_user(session: Session, token: str) -> int:
     """A member named by `@username` (someone the bot has met) or by Telegram user id."""
     token = token.strip()
-    if token.isdigit():
-        return int(token)
+    user_id = number(token)
+    if user_id is not None and 0 < user_id <= MAX_USER_ID:
+        return user_id
     if token.startswith("@") and len(token) > 1:
         user_id = session.exec(
             select(Member.id).where(func.lower(Member.username) == token[1:].lower())

@@ -18,6 +18,7 @@ from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, local, parse_due
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Outcome, Post, add_once
+from bot.services.typed import MAX_RECORD_ID, clean, number
 from storage.models import StudyRecord, StudyTask
 from storage.upsert import upsert
 
@@ -39,7 +40,7 @@ def post_task(
     if not actor.in_group:
         raise UserError("请在支部群中发布学习任务。" + TASK_USAGE)
     require_secretary(session, actor, actor.chat_id)
-    text = " ".join(text.split())
+    text = clean(text)
     try:
         due, content = parse_due(text, now, tz)
     except ValueError as exc:
@@ -80,7 +81,7 @@ def complete_task(
             raise UserError("该学习任务不属于本群，请在任务所在的支部群登记。")
     elif not actor.is_global_admin and not roster.is_member(session, task.chat_id, actor.user_id):
         raise UserError("您不在该学习任务所属的支部，无法登记。")
-    note = note.strip()[:1000]
+    note = clean(note)[:1000]
     values = {
         "task_id": task.id, "user_id": actor.user_id, "chat_id": task.chat_id, "note": note,
         "source_chat_id": actor.chat_id if source_message_id else None,
@@ -107,12 +108,12 @@ def study(
 ) -> Outcome:
     """/study 任务号 [心得] | /study 内容 [心得：…]: a task by number or by its words, else a
     free self-study entry."""
-    text = " ".join(text.split())
+    text = clean(text)
     if not text:
         raise UserError(STUDY_USAGE)
     first, _, rest = text.partition(" ")
-    if first.lstrip("#＃").isdigit():
-        return complete_task(session, actor, int(first.lstrip("#＃")), at=at, now=now, note=rest,
+    if (task_id := number(first)) is not None:
+        return complete_task(session, actor, task_id, at=at, now=now, note=rest,
                              source_message_id=source_message_id)
     marker = _NOTE.search(text)
     content, note = (text[: marker.start()], text[marker.end():]) if marker else (text, "")
@@ -134,7 +135,7 @@ def study(
 
 
 def _task(session: Session, task_id: int) -> StudyTask:
-    task = session.get(StudyTask, task_id)
+    task = session.get(StudyTask, task_id) if 0 < task_id <= MAX_RECORD_ID else None
     if task is None:
         raise UserError(f"没有找到学习任务 #{task_id}。")
     return task

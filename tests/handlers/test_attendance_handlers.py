@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from attendance_bot import answers, attendance_bot, texts
 from attendance_world import BRANCH, OTHER, SECRETARY, START
 from sqlmodel import select
@@ -194,3 +195,20 @@ async def test_roster_follows_the_group(settings: Settings) -> None:
         members = {(m.user_id, m.left_at is None)
                    for m in session.exec(select(BranchMember).where(BranchMember.chat_id == BRANCH))}
     assert members == {(7, False), (8, True), (9, True)}
+
+
+HUGE = "9223372036854775808"
+
+
+@pytest.mark.parametrize("command", [
+    f"/checkin {HUGE}", f"/leave {HUGE} 出差", f"/study {HUGE}", f"/proxy {HUGE} 3 补签",
+    f"/proxy 1 {HUGE} 补签", f"/activities 取消 {HUGE}", f"/me {HUGE}", f"/grant {HUGE}",
+    "/checkin 2147483648", "/study ＃１２",
+])
+async def test_numbers_beyond_the_database_are_answered_politely(settings: Settings,
+                                                                 command: str) -> None:
+    async with attendance_bot(settings, BEFORE) as bot:
+        await post_meeting(bot)
+        calls = await bot.say(command, SECRETARY, BRANCH)
+    [answer] = texts(calls)
+    assert answer.startswith(("没有找到", "无法识别成员", "当前没有")), answer

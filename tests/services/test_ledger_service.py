@@ -8,11 +8,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from attendance_world import AFTER, BRANCH, TZ, scenario
+from attendance_world import AFTER, BRANCH, START, TZ, actor, populate, scenario, secretary
 
 from bot.cli import main
-from bot.services import ledger
+from bot.services import attendance, ledger
 from storage.db import Database
+from storage.models import Member
 
 SHEETS = ["支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他",
           "签到明细", "学习任务", "学习记录", "更正记录"]
@@ -127,3 +128,20 @@ def test_cli_export_writes_the_workbook_and_csv(tmp_path: Path, monkeypatch: pyt
     assert printed[0] == f"已写出：{out}" and len(printed) == 1 + len(SHEETS)
     assert read(out)["主题党日"][1][4:8] == (11, 3, 1, 7)
     assert (tmp_path / "out" / "台账-签到明细.csv").exists()
+
+
+def test_control_characters_typed_by_members_do_not_break_the_workbook(db: Database,
+                                                                        tmp_path: Path) -> None:
+    """Control characters are dropped where text comes in (PostgreSQL refuses NUL), and in the
+    ledger too (Excel files refuse them), e.g. for names Telegram gave us."""
+    with db.session() as session:
+        populate(session)
+        session.get(Member, 2).display_name = "党员\x072"  # type: ignore[union-attr]
+        activity = attendance.remind(session, secretary(), "15:00 主题\x08党日\x00", now=START,
+                                     tz=TZ)
+        attendance.record_leave(session, actor(2), activity.id, "出差\x1b在外", at=START,
+                                now=START, tz=TZ)
+    [path] = ledger.export(db, tmp_path / "odd.xlsx", ledger.Scope([BRANCH], TZ, AFTER))
+    book = read(path)
+    assert book["主题党日"][1][8] == "主题党日"
+    assert book["签到明细"][1][1:6] == ("党员2", 2, "请假", "本人", "出差在外")
