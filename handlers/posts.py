@@ -127,7 +127,7 @@ class LiveCounts:
             log.exception("live count edit %s failed", key)
 
     async def drain(self) -> None:
-        """Wait for the trailing edits (tests, shutdown)."""
+        """Wait for the trailing edits (tests use it to see the final counts)."""
         while self._waiting:
             await asyncio.gather(*self._waiting.values())
 
