@@ -124,7 +124,7 @@ class LocalBotApi(BaseRequest):
                     "file_size": len(self.files.get(file_id, b""))}
         if method == "getChat":
             chat_id = int(params["chat_id"])
-            return self.chats.get(chat_id, {"id": chat_id, "type": "private"})
+            return self.chats.get(chat_id) or UpdateFactory.chat(chat_id)
         return True
 
     def _message(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -132,15 +132,16 @@ class LocalBotApi(BaseRequest):
         message: dict[str, Any] = {
             "message_id": int(params.get("message_id") or next(self._message_ids)),
             "date": int(time.time()),
-            "chat": self.chats.get(chat_id, {"id": chat_id, "type": "private"}),
+            "chat": self.chats.get(chat_id) or UpdateFactory.chat(chat_id),
             "from": BOT_USER,
         }
         if "text" in params:
             message["text"] = params["text"]
         if "caption" in params:
             message["caption"] = params["caption"]
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:  # others are not echoed
+            message["reply_markup"] = markup
         return message
 
 
