@@ -104,6 +104,7 @@ class TerminalChat:
         return True
 
     async def _tap(self, number: int) -> None:
+        assert self.last_with_buttons is not None
         markup = self.last_with_buttons.get("reply_markup") or {}
         buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
         if not 1 <= number <= len(buttons):

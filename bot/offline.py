@@ -93,7 +93,8 @@ class LocalBotApi(BaseRequest):
         params = {k: _loads(v) for k, v in params.items()}
         files = {}
         if request_data and request_data.multipart_data:
-            files = {k: v[1] for k, v in request_data.multipart_data.items()}
+            files = {k: v[1] for k, v in request_data.multipart_data.items()
+                     if isinstance(v[1], bytes)}
         call = ApiCall(api_method, params, files, self._answer(api_method, params))
         self.calls.append(call)
         if self._on_call:

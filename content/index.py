@@ -12,6 +12,7 @@ import ctypes
 import functools
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Bm25Index:
 
     @classmethod
     def from_pairs(
-        cls, vocabulary: Mapping[Hashable, int] | np.ndarray, term_ids: np.ndarray,
+        cls, vocabulary: Mapping[Any, int] | np.ndarray, term_ids: np.ndarray,
         doc_ids: np.ndarray, n_docs: int, *, k1: float = 1.2, b: float = 0.75,
     ) -> Bm25Index:
         """Build from one (term id, document id) pair per token occurrence.
@@ -68,7 +69,7 @@ class Bm25Index:
         index._build(vocabulary, term_ids, doc_ids, n_docs, k1, b)
         return index
 
-    def _build(self, vocabulary: Mapping[Hashable, int] | np.ndarray, term_ids: np.ndarray,
+    def _build(self, vocabulary: Mapping[Any, int] | np.ndarray, term_ids: np.ndarray,
                doc_ids: np.ndarray, n_docs: int, k1: float, b: float) -> None:
         self.k1, self.b, self.size = k1, b, n_docs
         self.vocabulary = vocabulary
@@ -120,9 +121,9 @@ class Bm25Index:
         """The idf a term would have if it occurred once: what an unseen term is worth."""
         return math.log(1 + (self.size - 1 + 0.5) / 1.5) if self.size else 0.0
 
-    def scores(self, query: Sequence[Hashable] | Mapping[Hashable, float]) -> np.ndarray:
+    def scores(self, query: Sequence[Any] | Mapping[Any, float]) -> np.ndarray:
         """BM25 score of every document; a mapping weights its terms."""
-        weighted: Mapping[Hashable, float]
+        weighted: Mapping[Any, float]
         if isinstance(query, Mapping):
             weighted = query
         else:

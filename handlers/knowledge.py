@@ -12,7 +12,9 @@ from handlers.common import actor_of, escape, reply
 
 async def on_document(update: Update, context: BotContext) -> None:
     """Download the file, check who sent it and what it is, then ingest it."""
-    document = update.effective_message.document
+    message = update.effective_message
+    assert message is not None and message.document is not None  # filters.Document.ALL
+    document = message.document
     actor = await actor_of(update, context)
     services = context.services
     with services.db.session() as session:

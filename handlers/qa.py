@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -29,12 +29,12 @@ async def ask(update: Update, context: BotContext) -> None:
 async def on_private_text(update: Update, context: BotContext) -> None:
     """Any plain text in a private chat is a question."""
     await actor_of(update, context)
-    await _answer(update, context, update.effective_message.text or "")
+    await _answer(update, context, _message(update).text or "")
 
 
 async def on_group_text(update: Update, context: BotContext) -> None:
     """In a group, answer only a reply to the bot or an @mention of it."""
-    message = update.effective_message
+    message = _message(update)
     text = message.text or ""
     username = context.bot.username or ""
     mentioned = bool(username) and f"@{username}".lower() in text.lower()
@@ -53,17 +53,19 @@ async def on_group_text(update: Update, context: BotContext) -> None:
 async def on_more(update: Update, context: BotContext) -> None:
     """更多: the next answer to the question this message replied to."""
     query = update.callback_query
-    offset = int(re.match(MORE_PATTERN, query.data or "").group(1))
-    asked = query.message.reply_to_message if query.message else None
+    assert query is not None and context.match is not None
+    offset = int(context.match.group(1))
+    shown = query.message if isinstance(query.message, Message) else None
+    asked = shown.reply_to_message if shown else None
     question = _question_text(asked.text if asked and asked.text else "", context)
-    if not question:
+    if shown is None or not question:
         await query.answer("原问题已不可见，请重新提问。", show_alert=True)
         return
     result = context.services.qa.ask(question, k=offset + 1)
     await query.answer()
     if offset >= len(result.answers):
         await query.edit_message_reply_markup(reply_markup=None)
-        await query.message.reply_text("没有更多相关内容了。")
+        await shown.reply_text("没有更多相关内容了。")
         return
     await query.edit_message_text(
         render_answer(result, offset), parse_mode=ParseMode.HTML,
@@ -80,10 +82,16 @@ def _question_text(text: str, context: BotContext) -> str:
 
 async def _answer(update: Update, context: BotContext, question: str) -> None:
     result = context.services.qa.ask(question, k=3)
-    await update.effective_message.reply_text(
+    await _message(update).reply_text(
         render_answer(result, 0), parse_mode=ParseMode.HTML, do_quote=True,
         reply_markup=_more_button(result, 0),
     )
+
+
+def _message(update: Update) -> Message:
+    """The message a text or command handler was called for (its filters guarantee one)."""
+    assert update.effective_message is not None
+    return update.effective_message
 
 
 def _more_button(result: QAResult, shown: int) -> InlineKeyboardMarkup | None:

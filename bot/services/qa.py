@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterable
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import delete, func
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
 from content.ingest import (
@@ -118,13 +119,13 @@ class QAService:
         plans = {plan.name: plan for plan in self._directory_plans()}
         with self.db.session() as session:
             stamp = self._db_stamp(session)
-            documents = session.exec(select(Document).order_by(Document.id)).all()
-            for document in documents:
-                passages = session.exec(
-                    select(Passage).where(Passage.document_id == document.id)
-                    .order_by(Passage.ordinal)
-                ).all()
-                plans[document.name] = _plan_from_rows(document, passages)
+            documents = {d.id: d for d in session.exec(select(Document).order_by(col(Document.id)))}
+            passages = session.exec(
+                select(Passage).order_by(col(Passage.document_id), col(Passage.ordinal))
+            )
+            for document_id, rows in itertools.groupby(passages, key=lambda p: p.document_id):
+                document = documents[document_id]
+                plans[document.name] = _plan_from_rows(document, list(rows))
         return list(plans.values()), stamp
 
     def _directory_plans(self) -> Iterable[ParsedPlan]:
@@ -140,8 +141,11 @@ class QAService:
         return plans
 
     @staticmethod
-    def _db_stamp(session) -> tuple[int, object]:  # type: ignore[no-untyped-def]
-        count, latest = session.exec(select(func.count(Document.id), func.max(Document.created_at))).one()
+    def _db_stamp(session: Session) -> tuple[int, object]:
+        """Changes when a document is added, replaced or removed (by any replica)."""
+        count, latest = session.exec(
+            select(func.count(col(Document.id)), func.max(col(Document.created_at)))
+        ).one()
         return int(count), latest
 
     def _refresh_quietly(self) -> None:
@@ -216,16 +220,17 @@ class QAService:
         return report
 
     @staticmethod
-    def _store(session, plan: ParsedPlan) -> None:  # type: ignore[no-untyped-def]
+    def _store(session: Session, plan: ParsedPlan) -> None:
         existing = session.exec(select(Document).where(Document.name == plan.name)).first()
         if existing is not None:
-            session.exec(delete(Passage).where(Passage.document_id == existing.id))
+            session.exec(delete(Passage).where(col(Passage.document_id) == existing.id))
             session.delete(existing)
             session.flush()
         document = Document(name=plan.name, title=plan.title, content_hash=plan.content_hash,
                             text=plan.text)
         session.add(document)
         session.flush()
+        assert document.id is not None
         session.add_all(
             Passage(document_id=document.id, ordinal=s.ordinal, parent_ordinal=s.parent,
                     level=s.level, heading=s.heading, path=s.path_text, text=s.text)
