@@ -45,6 +45,7 @@ ABSTAIN_BELOW = 0.40
 PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
+KNOWN_PHRASE = 0.5
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ class KnowledgeBase:
                 words[alike] = max(words.get(alike, 0.0), weight)
         phrases = [p for p in colloquial_keys_in(text) if _said_as_words(p[1], p[2], spans)]
         for key, _, _ in phrases:
-            for target, weight in COLLOQUIAL[key]:
+            for target, weight in self._translations(key):
                 for token in self._words_of_term(target):
                     words[token] = max(words.get(token, 0.0), weight)
         stripped = text
@@ -209,10 +210,11 @@ class KnowledgeBase:
             stripped = stripped.replace(stop, " ")
         query_bigrams = dict.fromkeys(bigram_keys(stripped)[0].tolist(), 1.0)
         query_sounds = dict.fromkeys(bigram_keys(stripped, sounds=True)[0].tolist(), 1.0)
-        for key, _, _ in phrases:
-            for target, weight in COLLOQUIAL[key]:
-                for gram in bigram_keys(normalize(target))[0].tolist():
-                    query_bigrams[gram] = max(query_bigrams.get(gram, 0.0), weight)
+        alternatives = [t for key, _, _ in phrases for t in self._translations(key)] + [
+            t for word, _ in content for t in self._homophones(word)]
+        for target, weight in alternatives:
+            for gram in bigram_keys(normalize(target))[0].tolist():
+                query_bigrams[gram] = max(query_bigrams.get(gram, 0.0), weight)
         ordinal = None
         match = _ORDINAL.search(text)
         if match:
@@ -245,8 +247,14 @@ class KnowledgeBase:
             inside_weights = [self._weight(word) for word, start in content
                               if inside(word, start, first, end)]
             weight = max(inside_weights, default=self.item_words.max_idf() * 0.5)
-            concepts.append(Concept(key, weight, tuple(COLLOQUIAL[key])))
+            concepts.append(Concept(key, weight, self._translations(key)))
         return concepts
+
+    def _translations(self, key: str) -> tuple[tuple[str, float], ...]:
+        """The plan's words for a colloquial phrase; at half weight when the plans use the
+        phrase themselves (道德, 看齐), whose own matches then count most."""
+        scale = KNOWN_PHRASE if self._known(key) else 1.0
+        return tuple((target, weight * scale) for target, weight in COLLOQUIAL[key])
 
     def _weight(self, word: str) -> float:
         """How much a word says about the topic: its idf in the plans (the highest for a word
