@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -69,3 +70,10 @@ async def test_reads_are_not_held_to_the_group_message_limit(api: FakeBotApi,
     for user in range(60):
         await bot.get_chat_member(GROUP, user)
     assert time.monotonic() - started < 5
+
+
+async def test_burst_stays_within_the_overall_limit(api: FakeBotApi, bot: ExtBot) -> None:
+    """45 messages at once to different chats: no second ever carries more than 30."""
+    await asyncio.gather(*(bot.send_message(5000 + i, "通知") for i in range(45)))
+    assert len(api.calls_of("sendMessage")) == 45
+    assert api.violations == []

@@ -76,13 +76,18 @@ def test_secretary_uploads_a_plan_members_cannot(api: FakeBotApi, bot: BotProces
     assert "青年工作要点" in answer.text and "每季度" in answer.text
 
 
-def test_unsupported_upload_is_refused_with_reason(api: FakeBotApi, bot: BotProcess) -> None:
-    """An admin's unsupported file type gets a one-line reason, nothing is downloaded."""
+def test_uploads_limited_by_type_and_size(api: FakeBotApi, bot: BotProcess) -> None:
+    """An unsupported type and a file over 10 MB each get a one-line reason, and neither is
+    downloaded."""
     downloads = len(api.calls_of("getFile"))
     mark = api.mark()
     api.upload("照片.exe", b"MZ\x00", user_id=ADMIN)
     reply = api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ADMIN, since=mark)
     assert "不支持的文件类型" in reply.text
+    huge = {"file_id": "huge", "file_unique_id": "huge", "file_name": "大文件.pdf",
+            "file_size": 11 * 1024 * 1024}
+    reply = exchange(api, "", user_id=ADMIN, document=huge)
+    assert "文件过大" in reply.text
     assert len(api.calls_of("getFile")) == downloads
 
 

@@ -126,6 +126,25 @@ def test_me_shows_only_my_records(api: FakeBotApi, activity: HttpCall) -> None:
     assert "用户703" not in text
 
 
+def test_another_members_record_is_not_shown(api: FakeBotApi, activity: HttpCall) -> None:
+    """A member asking for someone else's record gets a refusal, not the record."""
+    reply = exchange(api, f"/me {MEMBER2}", user_id=MEMBER)
+    assert "只能查看自己的记录" in reply.text and "参加活动" not in reply.text
+
+
+def test_duties_from_the_plan_and_done_refused_to_members(api: FakeBotApi,
+                                                           activity: HttpCall) -> None:
+    """/duties lists the branch's duties quoted from the plan; a member cannot mark one done."""
+    mark = api.mark()
+    api.send("/duties 全部", user_id=MEMBER, chat_id=GROUP)
+    api.wait_for(lambda c: c.chat_id == GROUP and "/done 编号" in c.text, since=mark)
+    listing = "\n".join(c.text for c in api.calls[mark:]
+                        if c.method == "sendMessage" and c.chat_id == GROUP)
+    assert "全部工作职责" in listing and "原文：" in listing
+    duty_id = re.search(r"\[(\w+)\]", listing).group(1)
+    assert REFUSAL in exchange(api, f"/done {duty_id}", user_id=MEMBER, chat_id=GROUP).text
+
+
 def test_stats_with_chart_and_private_list(api: FakeBotApi, activity: HttpCall) -> None:
     """/stats: figures in the group, a PNG chart, and the non-responders only privately."""
     mark = api.mark()
