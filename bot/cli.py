@@ -55,13 +55,20 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     # below, which log as they load.
     for name in ("httpx", "httpcore", "alembic", "jieba"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from telegram.error import InvalidToken
+
     from bot.app import build_application
     from bot.services import build_services
     from bot.web import serve
 
     services = build_services(settings)
     application = build_application(services, with_updater=False)
-    asyncio.run(serve(application, settings))
+    try:
+        asyncio.run(serve(application, settings))
+    except InvalidToken:
+        print("Telegram 拒绝了 TELEGRAM_BOT_TOKEN，请到 @BotFather 核对令牌。"
+              " (Telegram rejected TELEGRAM_BOT_TOKEN.)", file=sys.stderr)
+        return 2
     return 0
 
 

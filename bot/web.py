@@ -216,8 +216,8 @@ async def serve(application: InstrumentedApplication, settings: Settings,
     finally:
         log.info("stopping: finishing the updates already received")
         stop.set()
-        if polling is not None:
-            await polling
+        if polling is not None and not polling.done():
+            await asyncio.wait([polling])  # a failure of its own propagates after the cleanup
         await runner.cleanup()
         await application.stop()
         if application.post_stop:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from botproc import BotProcess
 from conftest import ADMIN, exchange
@@ -120,3 +123,13 @@ def test_health_and_metrics_in_polling_mode(api: FakeBotApi, bot: BotProcess) ->
     assert 'dangjian_updates_total{kind="/help",outcome="ok"}' in page
     assert bot.metric("dangjian_handler_seconds_count") >= 1
     assert "dangjian_reminders_sent_total" in page
+
+
+def test_rejected_token_exits_with_a_reason(api: FakeBotApi, tmp_path: Path) -> None:
+    """A token Telegram refuses stops `dangjian run` at once with exit code 2 and a reason."""
+    process = BotProcess(api, tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                         TELEGRAM_BOT_TOKEN="123456:revoked")
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=process.env,
+                            cwd=tmp_path, capture_output=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "Telegram 拒绝了 TELEGRAM_BOT_TOKEN" in result.stderr.decode()
