@@ -85,11 +85,13 @@ class BotProcess:
         return code
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        """The rows of a read-only SQL query on the process's database (SQLite or PostgreSQL)."""
+        """Run one SQL statement on the process's database (SQLite or PostgreSQL), committed;
+        its rows, if it returns any."""
         engine = create_engine(self.env["DATABASE_URL"])
         try:
-            with engine.connect() as connection:
-                return [tuple(row) for row in connection.execute(text(sql))]
+            with engine.begin() as connection:
+                result = connection.execute(text(sql))
+                return [tuple(row) for row in result] if result.returns_rows else []
         finally:
             engine.dispose()
 
