@@ -76,15 +76,28 @@ class Bm25Index:
         self.lengths = np.bincount(doc_ids, minlength=n_docs).astype(np.float32)
         avgdl = float(self.lengths.mean()) if n_docs else 1.0
         # sort (term, doc) keys in place; runs of equal keys are term frequencies
-        keys = term_ids.astype(np.int64) * max(n_docs, 1) + doc_ids
+        keys = term_ids.astype(np.int64)
+        keys *= max(n_docs, 1)
+        keys += doc_ids
         keys.sort()
-        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(
-            keys) else np.zeros(0, dtype=np.int64)
-        tf = np.diff(np.append(starts, len(keys))).astype(np.float32)
+        first_of_run = np.empty(len(keys), dtype=bool)
+        if len(keys):
+            first_of_run[0] = True
+            np.not_equal(keys[1:], keys[:-1], out=first_of_run[1:])
+        starts = np.flatnonzero(first_of_run)
+        del first_of_run
+        # run lengths, term and document ids written straight into 32-bit arrays
+        tf = np.empty(len(starts), dtype=np.float32)
+        np.subtract(starts[1:], starts[:-1], out=tf[:-1], casting="unsafe")
+        if len(starts):
+            tf[-1] = len(keys) - starts[-1]
         keys = keys[starts]
-        terms = (keys // max(n_docs, 1)).astype(np.int32)
-        self.doc_ids = (keys % max(n_docs, 1)).astype(np.int32)
-        del keys, starts
+        del starts
+        terms = np.empty(len(keys), dtype=np.int32)
+        np.floor_divide(keys, max(n_docs, 1), out=terms, casting="unsafe")
+        self.doc_ids = np.empty(len(keys), dtype=np.int32)
+        np.remainder(keys, max(n_docs, 1), out=self.doc_ids, casting="unsafe")
+        del keys
         n_terms = len(vocabulary)
         df = np.bincount(terms, minlength=n_terms)
         self.offsets = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)

@@ -46,6 +46,7 @@ PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
 KNOWN_PHRASE = 0.5
+PAIR_SLICE_CHARS = 500_000
 
 
 @dataclass(frozen=True)
@@ -139,18 +140,21 @@ class KnowledgeBase:
         )
         tune_allocator()
         normalized = _normalize_all(self.sentences)
+        n_sentences, n_units = len(self.sentences), len(self.units)
+        # each kind of pairs is dropped once its indexes are built: a large corpus stays lean
         words = tokenizer.index_words(normalized)
         vocabulary = words[0]
-        grams = _bigram_pairs(normalized)
-        sounds = _bigram_pairs(normalized, sounds=True)
-        del normalized
-        n_sentences, n_units = len(self.sentences), len(self.units)
         self.sentence_words = Bm25Index.from_pairs(*words, n_sentences)
         self.item_words = Bm25Index.from_pairs(*words[:2], sentence_unit[words[2]], n_units)
+        del words
+        grams = _bigram_pairs(normalized)
         self.sentence_bigrams = Bm25Index.from_pairs(*grams, n_sentences)
         self.item_bigrams = Bm25Index.from_pairs(*grams[:2], sentence_unit[grams[2]], n_units)
+        del grams
+        sounds = _bigram_pairs(normalized, sounds=True)
+        del normalized
         self.item_sounds = Bm25Index.from_pairs(*sounds[:2], sentence_unit[sounds[2]], n_units)
-        del words, grams, sounds
+        del sounds
         part_texts = _normalize_all([u.text.replace("\n", " ") for u in self.part_units])
         self.part_words = Bm25Index.from_pairs(*tokenizer.index_words(part_texts),
                                                len(part_texts))
@@ -452,14 +456,27 @@ def _sentences_matching(pattern: re.Pattern[str], sentences: list[str]) -> np.nd
 
 def _bigram_pairs(texts: list[str], sounds: bool = False
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted distinct keys, term id, text id) of every character (or sound) bigram."""
-    keys, positions = bigram_keys("\n".join(texts), sounds)
-    starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
-    docs = (np.searchsorted(starts, positions, side="right") - 1).astype(np.int32)
-    del positions
-    unique = np.unique(keys)
-    term_ids = np.searchsorted(unique, keys).astype(np.int32)
-    return unique, term_ids, docs
+    """(sorted distinct keys, term id, text id) of every character (or sound) bigram; the
+    texts are read in slices, so the temporaries stay small on a large corpus."""
+    keys, docs = [], []
+    first = 0
+    while first < len(texts):
+        last, size = first, 0
+        while last < len(texts) and size < PAIR_SLICE_CHARS:
+            size += len(texts[last]) + 1
+            last += 1
+        chunk = texts[first:last]
+        chunk_keys, positions = bigram_keys("\n".join(chunk), sounds)
+        starts = np.cumsum([0] + [len(t) + 1 for t in chunk[:-1]])
+        docs.append((np.searchsorted(starts, positions, side="right") - 1 + first)
+                    .astype(np.int32))
+        keys.append(chunk_keys)
+        first = last
+    if not keys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, np.int32)
+    unique = np.unique(np.concatenate([np.unique(k) for k in keys]))
+    term_ids = np.concatenate([np.searchsorted(unique, k).astype(np.int32) for k in keys])
+    return unique, term_ids, np.concatenate(docs)
 
 
 def _max_norm(scores: np.ndarray) -> np.ndarray:
