@@ -19,7 +19,7 @@ STALE_BUTTON = "该按钮已失效，请重新发起操作。"
 async def on_unknown_command(update: Update, context: BotContext) -> None:
     """A command we do not have: in private, or addressed to us by name in a group."""
     message = update.effective_message
-    command = next(iter((message.text or "").split()), "")
+    command = next(iter((message.text or "").split()), "") if message else ""
     in_private = update.effective_chat is not None and update.effective_chat.type == "private"
     addressed = "@" in command and command.split("@", 1)[1].lower() == (
         context.bot.username or ""
@@ -35,7 +35,8 @@ async def on_other_private_message(update: Update, _context: BotContext) -> None
 
 async def on_stale_button(update: Update, _context: BotContext) -> None:
     """A button no feature recognises (an old message, or forged data): stop the spinner."""
-    await update.callback_query.answer(STALE_BUTTON, show_alert=True)
+    if update.callback_query is not None:
+        await update.callback_query.answer(STALE_BUTTON, show_alert=True)
 
 
 HANDLERS = [
