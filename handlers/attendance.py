@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.exc import OperationalError
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
@@ -21,6 +24,8 @@ from handlers.common import actor_of, escape, reply
 from handlers.posts import button_id, local_zone, publish_new, refresh, tell
 from handlers.roles import replied_user
 from storage.models import Activity
+
+log = logging.getLogger(__name__)
 
 CHECKIN_PATTERN = r"^att:in:(\d+)$"
 LEAVE_PATTERN = r"^att:leave:(\d+)$"
@@ -87,12 +92,16 @@ async def on_leave_reason(update: Update, context: BotContext) -> None:
             return
     actor = await actor_of(update, context)
     services = context.services
-    with services.db.session() as session:
-        outcome = attendance.take_leave_reason(
-            session, actor, message.text or "",
-            message.reply_to_message.message_id if message.reply_to_message else None,
-            at=message.date, now=services.clock(), tz=local_zone(services),
-        )
+    try:
+        with services.db.session() as session:
+            outcome = attendance.take_leave_reason(
+                session, actor, message.text or "",
+                message.reply_to_message.message_id if message.reply_to_message else None,
+                at=message.date, now=services.clock(), tz=local_zone(services),
+            )
+    except OperationalError:  # database down: let the message be answered as a question
+        log.warning("leave reasons unavailable while the database is down")
+        return
     if outcome is None:
         return
     await tell(update, context.application, Activity, outcome)

@@ -9,7 +9,7 @@ import time
 from sqlalchemy.exc import OperationalError
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import TelegramError
+from telegram.error import TelegramError, TimedOut
 
 from bot.context import BotContext
 from bot.services import UserError
@@ -39,9 +39,26 @@ async def actor_of(update: Update, context: BotContext) -> Actor:
         is_chat_admin=is_admin,
         is_global_admin=user.id in context.services.settings.admins,
     )
-    with context.services.db.session() as session:
-        remember(session, actor)
+    _remember_once(context, actor)
     return actor
+
+
+def _remember_once(context: BotContext, actor: Actor) -> None:
+    """Store the member and chat when first seen or renamed (not on every update: it was 40% of
+    a tap's work), and never let this bookkeeping fail a request while the database is down."""
+    seen: dict[tuple[int, int], tuple[str, str | None, str]] = context.bot_data.setdefault(
+        "remembered", {}
+    )
+    key, names = (actor.user_id, actor.chat_id), (actor.name, actor.username, actor.chat_title)
+    if seen.get(key) == names:
+        return
+    try:
+        with context.services.db.session() as session:
+            remember(session, actor)
+    except OperationalError:
+        log.warning("could not store member %s of chat %s now", actor.user_id, actor.chat_id)
+        return
+    seen[key] = names
 
 
 async def _is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> bool:
@@ -92,6 +109,10 @@ async def on_error(update: object, context: BotContext) -> None:
     error = context.error
     if isinstance(update, Update) and isinstance(error, UserError):
         await reply_error(update, error)
+        return
+    if isinstance(error, TimedOut):
+        # the request may well have reached Telegram: a second answer would be a duplicate
+        log.warning("Bot API request timed out: %r", error)
         return
     log.error("update failed: %r", error, exc_info=error)
     if not isinstance(update, Update):

@@ -4,11 +4,16 @@ once per process, so the check-in path itself does not pay for it."""
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.exc import OperationalError
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotContext
 from bot.services import roster
+
+log = logging.getLogger(__name__)
 
 
 async def on_group_update(update: Update, context: BotContext) -> None:
@@ -24,11 +29,15 @@ async def on_group_update(update: Update, context: BotContext) -> None:
     if not joined and gone is None:
         return
     at = update.message.date if update.message else context.services.clock()
-    with context.services.db.session() as session:
-        for user in joined:
-            roster.join(session, chat.id, user.id, at)
-        if gone is not None and not gone.is_bot:
-            roster.leave(session, chat.id, gone.id, at)
+    try:
+        with context.services.db.session() as session:
+            for user in joined:
+                roster.join(session, chat.id, user.id, at)
+            if gone is not None and not gone.is_bot:
+                roster.leave(session, chat.id, gone.id, at)
+    except OperationalError:  # bookkeeping: the handler that answers reports the outage
+        log.warning("roster of chat %s not updated while the database is down", chat.id)
+        return
     seen.update((chat.id, user.id) for user in joined)
     if gone is not None:
         seen.discard((chat.id, gone.id))

@@ -130,3 +130,27 @@ async def test_the_command_menu_is_registered_in_chinese(bot):
     assert set(commands) >= {c.command for c in BOT_COMMANDS}
     assert commands["ask"] == "查询党建工作要点"
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in d) for d in commands.values())
+
+
+async def test_questions_are_answered_while_the_database_is_down(bot):
+    """The index lives in memory: a member still gets answers, and writes say 稍后重试."""
+    from storage.db import Database
+
+    await bot.send("/start", user_id=MEMBER)  # seen while the database was up
+    bot.services.db = Database("postgresql+psycopg://nobody@127.0.0.1:1/unreachable")
+    bot.services.qa.db = bot.services.db
+    replies = sent(await bot.send(SAMPLE_QUESTION, user_id=MEMBER + 1))
+    [answer] = replies
+    assert "廉政党课" in answer.text
+    [refusal] = sent(await bot.send("/checkin", user_id=MEMBER + 1, chat_id=GROUP))
+    assert "稍后重试" in refusal.text
+
+
+async def test_a_renamed_member_is_stored_again(bot):
+    from storage.models import Member
+
+    await bot.send("/start", user_id=MEMBER, name="张三")
+    await bot.send(SAMPLE_QUESTION, user_id=MEMBER, name="张三")
+    await bot.send(SAMPLE_QUESTION, user_id=MEMBER, name="张三丰")
+    with bot.services.db.session() as session:
+        assert session.get(Member, MEMBER).display_name == "张三丰"
