@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -91,8 +92,8 @@ class Activity(SQLModel, table=True):
 
     The check-in rule: on time from `checkin_opens_at` to `late_after`; after that until
     `ends_at` a check-in is marked late (`late_policy="late"`) or refused (`"refuse"`).
-    """
     `source_message_id` is the /remind command's message: a redelivered update opens nothing new.
+    """
 
     __table_args__ = (
         Index("ix_activity_chat_starts", "chat_id", "starts_at"),
@@ -114,8 +115,8 @@ class Activity(SQLModel, table=True):
     late_after: datetime
     late_policy: str = Field(default="late", max_length=8)
     message_id: int | None = Field(default=None, sa_type=BigInteger)
-    created_by: int | None = Field(default=None, sa_type=BigInteger)
     source_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -167,8 +168,8 @@ class StudyTask(SQLModel, table=True):
     content: str = Field(sa_column=Column(Text, nullable=False))
     due_date: date | None = None
     message_id: int | None = Field(default=None, sa_type=BigInteger)
-    created_by: int | None = Field(default=None, sa_type=BigInteger)
     source_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -193,7 +194,6 @@ class StudyRecord(SQLModel, table=True):
     source_message_id: int | None = Field(default=None, sa_type=BigInteger)
     recorded_at: datetime = Field(default_factory=utcnow)
     message_at: datetime
-
 
 # --- reminders and the duty calendar --------------------------------------------------------
 # Rules and every delivery are rows: APScheduler only computes fire times and is rebuilt from
