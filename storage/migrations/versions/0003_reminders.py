@@ -8,7 +8,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision = '0003_reminders'
 down_revision = '0001'
 branch_labels = None
