@@ -201,8 +201,9 @@ class KnowledgeBase:
             ]
             for term in parts or [word]:
                 words[term] = words.get(term, 0.0) + 1.0
-        for word, _ in content:
-            for alike, weight in self._homophones(word):
+        homophones = {word: self._homophones(word) for word, _ in content}
+        for alikes in homophones.values():
+            for alike, weight in alikes:
                 words[alike] = max(words.get(alike, 0.0), weight)
         phrases = [p for p in colloquial_keys_in(text) if _said_as_words(p[1], p[2], spans)]
         for key, _, _ in phrases:
@@ -215,7 +216,7 @@ class KnowledgeBase:
         query_bigrams = dict.fromkeys(bigram_keys(stripped)[0].tolist(), 1.0)
         query_sounds = dict.fromkeys(bigram_keys(stripped, sounds=True)[0].tolist(), 1.0)
         alternatives = [t for key, _, _ in phrases for t in self._translations(key)] + [
-            t for word, _ in content for t in self._homophones(word)]
+            t for alikes in homophones.values() for t in alikes]
         for target, weight in alternatives:
             for gram in bigram_keys(normalize(target))[0].tolist():
                 query_bigrams[gram] = max(query_bigrams.get(gram, 0.0), weight)
@@ -224,7 +225,8 @@ class KnowledgeBase:
         if match:
             ordinal = _to_int(match.group(1))
         asks_part = ordinal is not None or any(w in text for w in PART_ASK_WORDS)
-        return Query(text, words, self._concepts(content, phrases), query_bigrams, query_sounds,
+        concepts = self._concepts(content, phrases, homophones)
+        return Query(text, words, concepts, query_bigrams, query_sounds,
                      question_intents(text), asks_part, ordinal)
 
     def _spans(self, text: str) -> list[tuple[str, int]]:
@@ -236,13 +238,13 @@ class KnowledgeBase:
             start += len(token)
         return spans
 
-    def _concepts(self, content: list[tuple[str, int]],
-                  phrases: list[tuple[str, int, int]]) -> list[Concept]:
+    def _concepts(self, content: list[tuple[str, int]], phrases: list[tuple[str, int, int]],
+                  homophones: dict[str, tuple[tuple[str, float], ...]]) -> list[Concept]:
         """Content words, except those inside a colloquial phrase, which stands for them."""
         def inside(word: str, start: int, first: int, end: int) -> bool:
             return start < end and start + len(word) > first
 
-        concepts = [Concept(word, self._weight(word), self._homophones(word))
+        concepts = [Concept(word, self._weight(word), homophones[word])
                     for word, start in content
                     if not any(inside(word, start, first, end) for _, first, end in phrases)]
         for key, first, end in phrases:
@@ -370,7 +372,7 @@ class KnowledgeBase:
         plan_of_unit = np.fromiter((u.plan for u in self.units), dtype=np.int64)
         return int(np.argmax(np.bincount(plan_of_unit, weights=item_scores)))
 
-    def _partial_match(self, word: str, unit_text: str) -> float:
+    def _partial_match(self, word: str, unit_text: str, unit_sounds: np.ndarray) -> float:
         """A word the unit lacks may still be half there: its dictionary parts (IDF-weighted),
         or most of its character bigrams (a typo, a homophone)."""
         parts = self.tokenizer.subwords(word)
@@ -383,7 +385,6 @@ class KnowledgeBase:
         grams = bigram_keys(word, sounds=True)[0]
         if not grams.size:
             return by_parts
-        unit_sounds = bigram_keys(unit_text, sounds=True)[0]
         by_sounds = float(np.isin(grams, unit_sounds).mean())
         return max(by_parts, by_sounds if by_sounds >= 0.5 else 0.0)
 
@@ -391,6 +392,7 @@ class KnowledgeBase:
         """Weighted share of the question's concepts that a (normalised) text contains: a word
         itself, its parts or a near spelling; a colloquial phrase by its formal equivalents."""
         total = matched = 0.0
+        unit_sounds: np.ndarray | None = None  # computed once, when a concept needs it
         for concept in query.concepts:
             if any(noise in concept.text for noise in ignore):
                 continue
@@ -398,8 +400,10 @@ class KnowledgeBase:
             if concept.text in unit_text:
                 found = 1.0
             else:
+                if unit_sounds is None:
+                    unit_sounds = bigram_keys(unit_text, sounds=True)[0]
                 found = max([w for t, w in concept.targets if normalize(t) in unit_text]
-                            + [self._partial_match(concept.text, unit_text)])
+                            + [self._partial_match(concept.text, unit_text, unit_sounds)])
             matched += concept.weight * found
         return matched / total if total else 0.0
 
