@@ -51,9 +51,8 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    # Quiet what logs every request (httpx would log the token in each URL) before the imports
-    # below, which log as they load.
-    for name in ("httpx", "httpcore", "alembic", "jieba"):
+    # Quiet the libraries that log as they load, before the imports below.
+    for name in ("alembic", "jieba"):
         logging.getLogger(name).setLevel(logging.WARNING)
     from telegram.error import InvalidToken
 
