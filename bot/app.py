@@ -7,6 +7,8 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
 from bot.context import BotContext
+from bot.http import AiohttpRequest
+from bot.ordering import PerUserOrder
 from bot.ratelimit import BotApiLimiter
 from bot.services import Services
 from bot.telemetry import InstrumentedApplication
@@ -25,6 +27,7 @@ from handlers import (
     study,
 )
 from handlers.common import on_error
+from handlers.posts import live_counts
 
 BOT_COMMANDS = [
     BotCommand("start", "开始使用"),
@@ -49,6 +52,9 @@ BOT_COMMANDS = [
     BotCommand("duty", "调整本支部工作职责（书记）"),
 ]
 
+BOT_API_CONNECTIONS = 100
+"""Keep-alive connections to the Bot API: room for every update in flight and the reminders."""
+
 FEATURES = [start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
             reminders]
 
@@ -70,14 +76,15 @@ def build_application(
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_file_url)
         .context_types(ContextTypes(context=BotContext))
+        .concurrent_updates(PerUserOrder())
         .post_init(on_startup)
         .post_stop(on_stop)
         .post_shutdown(on_shutdown)
     )
     if rate_limited:
         builder = builder.rate_limiter(BotApiLimiter())
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+    builder = builder.request(request or AiohttpRequest(connections=BOT_API_CONNECTIONS))
+    builder = builder.get_updates_request(request or AiohttpRequest(connections=1))
     if not with_updater:
         builder = builder.updater(None)
     application = builder.build()
@@ -96,8 +103,10 @@ async def on_startup(application: Application) -> None:
 
 
 async def on_stop(application: Application) -> None:
-    """Stop the reminder scheduler while the bot can still finish the sends in flight."""
+    """Stop the reminder scheduler and let the posts' count edits finish while the bot can
+    still send."""
     await application.bot_data["services"].scheduler.stop()
+    await live_counts(application).drain()
 
 
 async def on_shutdown(application: Application) -> None:

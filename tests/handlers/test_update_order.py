@@ -1,0 +1,102 @@
+"""Updates run concurrently across users and in arrival order for one user, through the running
+Application's update queue (as polling and the webhook feed it)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from attendance_bot import attendance_bot
+from attendance_world import BRANCH, SECRETARY, START
+from sqlmodel import select
+from telegram import Update
+
+from bot.config import Settings
+from bot.ordering import PerUserOrder, sender_of
+from storage.models import Attendance
+
+BEFORE = START - timedelta(minutes=10)
+
+
+def slow_sends_to(bot: Any, chat_id: int, seconds: float) -> None:
+    """Telegram taking `seconds` to deliver a message to `chat_id`."""
+    answer = bot.api.do_request
+
+    async def do_request(url: str, method: str, request_data: Any = None,
+                         *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        params = request_data.json_parameters if request_data else {}
+        if url.endswith("/sendMessage") and int(params.get("chat_id", 0)) == chat_id:
+            await asyncio.sleep(seconds)
+        return await answer(url, method, request_data, *args, **kwargs)
+
+    bot.api.do_request = do_request
+
+
+async def run_queued(bot: Any, payloads: list[dict[str, Any]]) -> None:
+    """Hand the payloads to the running Application at once and wait until all are handled."""
+    await bot.app.start()
+    try:
+        for payload in payloads:
+            await bot.app.update_queue.put(Update.de_json(payload, bot.app.bot))
+        await bot.app.update_queue.join()
+    finally:
+        await bot.app.stop()
+
+
+async def test_a_leave_reason_right_after_its_tap_waits_for_the_tap(settings: Settings) -> None:
+    """The tap's private prompt takes a while to send; the reason, already queued behind it,
+    must not be handled before the tap has recorded that a reason is expected."""
+    async with attendance_bot(settings, BEFORE) as bot:
+        calls = await bot.say("/remind 15:00 主题党日", SECRETARY, BRANCH)
+        [post] = [c for c in calls if c.method == "sendMessage"]
+        slow_sends_to(bot, 2, 0.3)
+        await run_queued(bot, [
+            bot.updates.callback(dict(post.buttons)["请假"], user_id=2, message=post.result),
+            bot.updates.message("家里有事", user_id=2, date=int(BEFORE.timestamp())),
+        ])
+        with bot.services.db.session() as session:
+            rows = [(r.user_id, r.status, r.reason) for r in session.exec(select(Attendance))]
+    assert rows == [(2, "leave", "家里有事")]
+
+
+async def test_one_users_slow_reply_does_not_hold_up_another_user(settings: Settings) -> None:
+    async with attendance_bot(settings, BEFORE) as bot:
+        calls = await bot.say("/remind 15:00 主题党日", SECRETARY, BRANCH)
+        [post] = [c for c in calls if c.method == "sendMessage"]
+        slow_sends_to(bot, 2, 0.5)
+        mark = len(bot.api.calls)
+        await run_queued(bot, [
+            bot.updates.callback(dict(post.buttons)["请假"], user_id=2, message=post.result),
+            bot.updates.callback(dict(post.buttons)["签到"], user_id=3, message=post.result),
+        ])
+        answered = [str(c.params.get("text")) for c in bot.api.calls[mark:]
+                    if c.method == "answerCallbackQuery"]
+    assert answered == ["签到成功！", "请在与我的私聊中回复请假原因。"]
+
+
+async def test_the_processor_keeps_each_senders_order_and_runs_senders_side_by_side() -> None:
+    order = PerUserOrder(max_concurrent_updates=8)
+    events: list[str] = []
+
+    async def work(name: str, seconds: float) -> None:
+        events.append(f"start {name}")
+        await asyncio.sleep(seconds)
+        events.append(f"end {name}")
+
+    def update(user_id: int) -> Update:
+        return Update.de_json({"update_id": user_id, "message": {
+            "message_id": 1, "date": 0, "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "党员"}, "text": "x"}}, None)
+
+    await asyncio.gather(
+        order.process_update(update(1), work("a1", 0.2)),
+        order.process_update(update(1), work("a2", 0.0)),
+        order.process_update(update(2), work("b1", 0.05)),
+        order.process_update(object(), work("none", 0.0)),
+    )
+    assert events.index("end a1") < events.index("start a2")
+    assert events.index("end b1") < events.index("end a1")
+    assert events.index("start none") < events.index("end a1")
+    assert order._last == {}  # nothing kept once all are done
+    assert sender_of(update(5)) == ("user", 5) and sender_of(object()) != sender_of(object())
