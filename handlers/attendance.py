@@ -160,7 +160,7 @@ async def activities(update: Update, context: BotContext) -> None:
     with services.db.session() as session:
         activity = attendance.cancel_activity(session, actor, activity_id, now=services.clock())
     await reply(update, escape(f"已取消活动 #{activity.id}：{activity.title}"))
-    await refresh(context.application, Activity, activity.id)  # type: ignore[arg-type]
+    refresh(context.application, Activity, activity.id)  # type: ignore[arg-type]
 
 
 HANDLERS = {
