@@ -180,10 +180,12 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
             posts = open_activities(api, world, per_group=activities)
             show(f"{len(posts)} activities posted in", f"{time.monotonic() - started:.1f} s")
             mark = api.mark()
+            cpu_before = bot.cpu_seconds()
             storm = tap_storm(api, world, posts * (10 // activities), seconds=10)
             sent_for = time.monotonic() - storm.enqueued[storm.taps[0]["callback_query"]["id"]]
             answers = wait_answered(api, storm.ids, timeout=300)
             last = max((answers[i].at for i in storm.ids if i in answers), default=float("nan"))
+            cpu = bot.cpu_seconds() - cpu_before
             rows, distinct = attendance_count(bot)
             texts = Counter(answers[i].params.get("text") for i in storm.ids if i in answers)
             ms = handler_ms(bot.log(), "cb:att:in")
@@ -197,6 +199,7 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
             show("attendance rows / distinct pairs", f"{rows} / {distinct}")
             show("all handled after the first tap", f"{last - storm.enqueued[storm.taps[0]['callback_query']['id']]:.1f} s")
             show("throughput", f"{len(answers) / max(last - min(storm.enqueued.values()), 1e-9):.0f} taps/s")
+            show("bot CPU per tap (all its work / taps)", f"{cpu / len(storm.taps) * 1000:.2f} ms")
             show("handler latency p50 / p95 / p99 / max",
                  f"{pct(ms, .5):.1f} / {pct(ms, .95):.1f} / {pct(ms, .99):.1f} / {max(ms):.1f} ms")
             show("fetch-to-answer latency p50 / p99",

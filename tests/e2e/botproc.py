@@ -84,6 +84,12 @@ class BotProcess:
         self.process = None
         return code
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far (user + system), from /proc."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Run one SQL statement on the process's database (SQLite or PostgreSQL), committed;
         its rows, if it returns any."""
