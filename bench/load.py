@@ -1,6 +1,7 @@
 """Load and fault figures for the real `dangjian run` process against the fake Bot API over HTTP.
 
     python bench/load.py [--part load|faults|outage|broadcast|all] [--postgres URL]
+                         [--activities 1,10] [--rtt MS] [--seconds S] [--webhook]
 
   load       500 users in 50 groups tap 签到 5,000 times in about 10 s (ten activities a group,
              each member taps each once): taps recorded exactly once, callbacks answered, the
@@ -164,24 +165,27 @@ def show(label: str, value: object) -> None:
 # --- parts ---------------------------------------------------------------------------------
 
 def part_load(database_url: str, backend: str, folder: Path, activities: int,
-              rtt: float) -> None:
-    """5,000 taps by 500 members of 50 groups: with one activity per group each member taps
-    it ten times (recorded once); with ten, each member taps each once. `rtt`: seconds each
-    Bot API call takes, as the way to Telegram's servers would."""
-    print(f"\n== load on {backend}: 500 users in 50 groups, 5,000 taps in ~10 s, "
+              rtt: float, seconds: float, webhook: bool) -> None:
+    """5,000 taps by 500 members of 50 groups over `seconds`: with one activity per group each
+    member taps it ten times (recorded once); with ten, each member taps each once. `rtt`:
+    seconds each Bot API call takes, as the way to Telegram's servers would. `webhook`: the
+    fake delivers the taps to the bot's webhook instead of the bot polling for them."""
+    print(f"\n== load on {backend}, {'webhook' if webhook else 'long polling'}: 500 users in "
+          f"50 groups, 5,000 taps in ~{seconds:.0f} s, "
           f"{activities} activit{'y' if activities == 1 else 'ies'} per group, "
           f"Bot API round trip {rtt * 1000:.0f} ms ==", flush=True)
     world = World(groups=50, members=10)
     with FakeBotApi(latency=rtt) as api:
         world.enrol(api)
-        bot = BotProcess(api, folder, database_url=database_url).start()
+        bot = BotProcess(api, folder, database_url=database_url,
+                         webhook_secret="load-webhook-secret" if webhook else None).start()
         try:
             started = time.monotonic()
             posts = open_activities(api, world, per_group=activities)
             show(f"{len(posts)} activities posted in", f"{time.monotonic() - started:.1f} s")
             mark = api.mark()
             cpu_before = bot.cpu_seconds()
-            storm = tap_storm(api, world, posts * (10 // activities), seconds=10)
+            storm = tap_storm(api, world, posts * (10 // activities), seconds=seconds)
             sent_for = time.monotonic() - storm.enqueued[storm.taps[0]["callback_query"]["id"]]
             answers = wait_answered(api, storm.ids, timeout=300)
             last = max((answers[i].at for i in storm.ids if i in answers), default=float("nan"))
@@ -500,6 +504,10 @@ def main() -> None:
                         default=[1, 10], help="activities per group in the load part: 1,10")
     parser.add_argument("--rtt", type=float, default=0.0,
                         help="milliseconds every Bot API call takes in the load part")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="the load part's taps are spread over this many seconds")
+    parser.add_argument("--webhook", action="store_true",
+                        help="the load part in webhook mode instead of long polling")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
     os.environ["TEST_DATABASE_URL"] = args.postgres
@@ -511,7 +519,7 @@ def main() -> None:
                 sqlite_dir = folder / f"sqlite{activities}"
                 sqlite_dir.mkdir()
                 part_load(f"sqlite:///{sqlite_dir / 'load.db'}", "SQLite", sqlite_dir,
-                          activities, args.rtt / 1000)
+                          activities, args.rtt / 1000, args.seconds, args.webhook)
                 if args.no_postgres:
                     continue
                 with postgres_database(args.postgres) as url:
@@ -520,7 +528,7 @@ def main() -> None:
                         continue
                     (folder / f"pg{activities}").mkdir()
                     part_load(url, "PostgreSQL", folder / f"pg{activities}", activities,
-                              args.rtt / 1000)
+                              args.rtt / 1000, args.seconds, args.webhook)
         if "faults" in parts:
             (folder / "faults").mkdir()
             part_faults(folder / "faults")

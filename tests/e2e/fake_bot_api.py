@@ -2,8 +2,10 @@
 benchmarks of the real `dangjian run` process.
 
 It answers like `bot.offline.LocalBotApi` (same records, admins, files and chats), adds what only
-a network server has: getUpdates long polling with offsets, multipart uploads, file downloads,
-injected 429 / 502 / slow answers, and a check of Telegram's flood limits. It runs on its own
+a network server has: getUpdates long polling with offsets, webhook delivery once setWebhook is
+called (to several replicas in turn, as a load balancer would, when `webhook_targets` is set),
+multipart uploads, file downloads, injected 429 / 502 / slow answers, and a check of Telegram's
+flood limits. It runs on its own
 thread and event loop, so synchronous tests and scripts drive it directly:
 
     with FakeBotApi() as api:
@@ -16,6 +18,8 @@ thread and event loop, so synchronous tests and scripts drive it directly:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import math
 import threading
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.offline import SEND_METHODS, ApiCall, LocalBotApi, UpdateFactory, _loads
@@ -34,6 +39,7 @@ MAX_UPLOAD = 50 * 1024 * 1024  # Telegram's limit for bots' uploads
 OVERALL_LIMIT = (30, 1.0)  # messages per second for the whole bot
 GROUP_LIMIT = (20, 60.0)  # messages per minute in one group
 LIMITED_METHODS = SEND_METHODS | {"sendMediaGroup", "copyMessage", "forwardMessage"}
+WEBHOOK_RETRY = 0.5  # seconds before Telegram delivers a refused webhook update again
 
 
 @dataclass
@@ -99,6 +105,10 @@ class FakeBotApi(LocalBotApi):
         self.get_updates_count = 0
         self.confirmed_update_id = 0  # the bot acknowledged every update up to this one
         self.delivered_at: dict[int, float] = {}  # update_id -> first handed out (monotonic)
+        self.webhook_targets: list[str] = []  # replicas behind a balancer; else the URL set
+        self.webhook_posts: Counter[str] = Counter()  # URL -> updates it accepted
+        self._webhook: dict[str, Any] | None = None  # the last setWebhook's parameters
+        self._pusher: asyncio.Task[None] | None = None
         self.port = 0
         self._pending: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
@@ -317,6 +327,8 @@ class FakeBotApi(LocalBotApi):
                 return _error(429, f"Too Many Requests: retry after {wait}",
                               {"retry_after": wait})
         call.result = self._answer(method, params)
+        if method in ("setWebhook", "deleteWebhook"):
+            self._set_webhook(params if method == "setWebhook" and params.get("url") else None)
         self._record(call)
         delay = self.latency + (fault.delay if fault is not None else 0.0)
         if delay:
@@ -349,6 +361,55 @@ class FakeBotApi(LocalBotApi):
                 await asyncio.wait_for(self._new_update.wait(), left)
             except TimeoutError:
                 return []
+
+    def _set_webhook(self, params: dict[str, Any] | None) -> None:
+        self._webhook = params
+        if params is not None and (self._pusher is None or self._pusher.done()):
+            self._pusher = asyncio.create_task(self._push_updates())
+
+    async def _push_updates(self) -> None:
+        """Telegram's side of a webhook: POST pending updates in order, up to max_connections
+        at once, each to the registered URL or the next of `webhook_targets`; an update is done
+        when answered 2xx and is delivered again (to the next target) otherwise."""
+        assert self._new_update is not None and self._stopping is not None
+        turn = itertools.count()
+        in_flight: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession() as session:
+            while self._webhook is not None and not self._stopping.is_set():
+                self._new_update.clear()
+                with self._changed:
+                    batch, self._pending = self._pending, []
+                for update in batch:
+                    while len(in_flight) >= int(self._webhook.get("max_connections") or 40):
+                        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    task = asyncio.create_task(self._post_update(session, update, turn))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if not batch:
+                    await self._new_update.wait()
+            for task in in_flight:
+                task.cancel()
+
+    async def _post_update(self, session: aiohttp.ClientSession, update: dict[str, Any],
+                           turn: itertools.count[int]) -> None:
+        assert self._stopping is not None
+        while (hook := self._webhook) is not None and not self._stopping.is_set():
+            targets = self.webhook_targets or [hook["url"]]
+            url = targets[next(turn) % len(targets)]
+            secret = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} \
+                if hook.get("secret_token") else {}
+            self.delivered_at.setdefault(update["update_id"], time.monotonic())
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.post(url, json=update, headers=secret,
+                                        timeout=aiohttp.ClientTimeout(total=10)) as answer:
+                    if 200 <= answer.status < 300:
+                        with self._changed:
+                            self.webhook_posts[url] += 1
+                            self.confirmed_update_id = max(self.confirmed_update_id,
+                                                           update["update_id"])
+                            self._changed.notify_all()
+                        return
+            await asyncio.sleep(WEBHOOK_RETRY)
 
     def _take_fault(self, method: str) -> Fault | None:
         with self._changed:

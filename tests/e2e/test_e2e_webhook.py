@@ -23,13 +23,14 @@ def hook(api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def deliver_and_flush(api: FakeBotApi, hook: BotProcess, update: dict, *,
-                      secret: str | None, flush_user: int) -> int:
-    """POST `update`, then a valid /help from `flush_user` and wait for its reply: updates are
-    handled in order, so whatever `update` caused has happened by then."""
+                      secret: str | None) -> int:
+    """POST `update`, then a valid /help from the same user and wait for its reply: one user's
+    updates are handled in order, so whatever `update` caused has happened by then."""
     status = hook.post_update(update, secret=secret)
+    user = update["message"]["from"]["id"]
     mark = api.mark()
-    assert hook.post_update(api.updates.message("/help", user_id=flush_user), secret=SECRET) == 200
-    api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == flush_user, since=mark)
+    assert hook.post_update(api.updates.message("/help", user_id=user), secret=SECRET) == 200
+    api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == user, since=mark)
     return status
 
 
@@ -57,28 +58,29 @@ def test_missing_or_wrong_secret_is_refused(api: FakeBotApi, hook: BotProcess,
     """Without the secret header 401, with a wrong one 403; the update is not handled."""
     mark = api.mark()
     update = api.updates.message("/start", user_id=202)
-    assert deliver_and_flush(api, hook, update, secret=secret, flush_user=203) == status
-    assert not [c for c in api.calls[mark:] if c.chat_id == 202]
+    assert deliver_and_flush(api, hook, update, secret=secret) == status
+    assert len([c for c in api.calls[mark:] if c.chat_id == 202]) == 1  # the flush's reply
 
 
 def test_duplicate_update_is_handled_once(api: FakeBotApi, hook: BotProcess) -> None:
     """Telegram re-delivering an update_id does not make the bot act twice."""
-    mark = api.mark()
     update = api.updates.message("/help", user_id=204)
     assert hook.post_update(update, secret=SECRET) == 200
-    assert deliver_and_flush(api, hook, update, secret=SECRET, flush_user=205) == 200
-    assert len([c for c in api.calls[mark:] if c.chat_id == 204]) == 1
+    api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 204)
+    mark = api.mark()
+    assert deliver_and_flush(api, hook, update, secret=SECRET) == 200
+    assert len([c for c in api.calls[mark:] if c.chat_id == 204]) == 1  # the flush's reply
 
 
 def test_oversize_and_malformed_bodies_are_rejected(api: FakeBotApi, hook: BotProcess) -> None:
     """A body over the limit gets 413, one that is not an update 400; neither is handled."""
     mark = api.mark()
     huge = api.updates.message("/ask " + "党" * 600_000, user_id=206)
-    assert deliver_and_flush(api, hook, huge, secret=SECRET, flush_user=207) == 413
+    assert deliver_and_flush(api, hook, huge, secret=SECRET) == 413
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
     for body in (b"not json", b"[1, 2]", b'{"update_id": "x"}', b'{"message": {}}'):
         assert hook.request("POST", "/telegram", body, headers)[0] == 400
-    assert not [c for c in api.calls[mark:] if c.chat_id == 206]
+    assert len([c for c in api.calls[mark:] if c.chat_id == 206]) == 1  # the flush's reply
 
 
 def test_health_readiness_and_metrics(api: FakeBotApi, hook: BotProcess) -> None:
