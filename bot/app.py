@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import BotCommand
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
@@ -65,11 +67,11 @@ def build_application(
     request: BaseRequest | None = None,
     with_updater: bool = True,
     rate_limited: bool = True,
-) -> Application:
+) -> InstrumentedApplication:
     """The Application with every feature's handlers; `request` replaces HTTP (offline, tests)."""
     settings = services.settings
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
-    builder = (
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .application_class(InstrumentedApplication)
         .token(token or "0:offline")
@@ -88,6 +90,7 @@ def build_application(
     if not with_updater:
         builder = builder.updater(None)
     application = builder.build()
+    assert isinstance(application, InstrumentedApplication)
     application.bot_data["services"] = services
     for feature in FEATURES:
         application.add_handlers(feature.HANDLERS)

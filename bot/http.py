@@ -8,6 +8,8 @@ PTB's `BaseRequest`: status and body back, `TimedOut` and `NetworkError` for fai
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -51,13 +53,13 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: float | None = BaseRequest.DEFAULT_NONE,  # type: ignore[assignment]
-        write_timeout: float | None = BaseRequest.DEFAULT_NONE,  # type: ignore[assignment]
-        connect_timeout: float | None = BaseRequest.DEFAULT_NONE,  # type: ignore[assignment]
-        pool_timeout: float | None = BaseRequest.DEFAULT_NONE,  # type: ignore[assignment]
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        """`write_timeout` has no aiohttp counterpart: a slow upload is bounded by the read
-        timeout that follows it."""
+        """Each timeout is seconds, None for none, or DEFAULT_NONE for ours. `write_timeout`
+        has no aiohttp counterpart: a slow upload is bounded by the read timeout after it."""
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest used before initialize()")
         read = _given(read_timeout, READ_SECONDS)
@@ -79,8 +81,8 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
 
 
-def _given(value: float | None, default: float) -> float | None:
-    return default if value is BaseRequest.DEFAULT_NONE else value
+def _given(value: Any, default: float) -> float | None:
+    return default if value is BaseRequest.DEFAULT_NONE else value  # type: ignore[no-any-return]
 
 
 def _body(request_data: RequestData | None) -> aiohttp.FormData | None:

@@ -16,8 +16,11 @@ from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 CONCURRENT_UPDATES = 32
-"""Updates in flight at once; database work runs on the event loop, so this overlaps only the
+"""Updates running at once; database work runs on the event loop, so this overlaps only the
 waits on Telegram."""
+WAITING_LIMIT = 10_000
+"""Updates handed over and not finished, running or waiting for their turn: far more than a
+getUpdates batch (100) or a webhook burst, so in practice no update waits outside its line."""
 
 
 def sender_of(update: object) -> object:
@@ -33,15 +36,18 @@ def sender_of(update: object) -> object:
 class PerUserOrder(BaseUpdateProcessor):
     """A user's update starts once the same user's previous one has finished; others don't wait.
 
-    The place in line is taken when the update is handed over, before any await, so it follows
-    the order in which the Application received the updates.
+    PTB's own limit is set high so that every update takes its place in line as it is handed
+    over, in the order the Application received them; the limit on updates actually running is
+    applied only to those whose turn has come, so a user with many updates waiting holds up
+    nobody else.
     """
 
-    def __init__(self, max_concurrent_updates: int = CONCURRENT_UPDATES) -> None:
-        super().__init__(max_concurrent_updates)
+    def __init__(self, max_running: int = CONCURRENT_UPDATES) -> None:
+        super().__init__(max_concurrent_updates=WAITING_LIMIT)
+        self._running = asyncio.Semaphore(max_running)
         self._last: dict[object, asyncio.Future[None]] = {}
 
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = sender_of(update)
         before = self._last.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -49,14 +55,12 @@ class PerUserOrder(BaseUpdateProcessor):
         try:
             if before is not None:
                 await asyncio.wait([before])  # unlike a plain await, a cancel here spares `before`
-            await super().process_update(update, coroutine)
+            async with self._running:
+                await coroutine
         finally:
             mine.set_result(None)
             if self._last.get(key) is mine:
                 del self._last[key]
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        await coroutine
 
     async def initialize(self) -> None:
         pass

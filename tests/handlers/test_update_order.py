@@ -76,7 +76,7 @@ async def test_one_users_slow_reply_does_not_hold_up_another_user(settings: Sett
 
 
 async def test_the_processor_keeps_each_senders_order_and_runs_senders_side_by_side() -> None:
-    order = PerUserOrder(max_concurrent_updates=8)
+    order = PerUserOrder(max_running=2)  # a1 and b1 run; a2 and a3 wait without a slot
     events: list[str] = []
 
     async def work(name: str, seconds: float) -> None:
@@ -92,11 +92,12 @@ async def test_the_processor_keeps_each_senders_order_and_runs_senders_side_by_s
     await asyncio.gather(
         order.process_update(update(1), work("a1", 0.2)),
         order.process_update(update(1), work("a2", 0.0)),
+        order.process_update(update(1), work("a3", 0.0)),
         order.process_update(update(2), work("b1", 0.05)),
         order.process_update(object(), work("none", 0.0)),
     )
-    assert events.index("end a1") < events.index("start a2")
+    assert events.index("end a1") < events.index("start a2") < events.index("start a3")
     assert events.index("end b1") < events.index("end a1")
-    assert events.index("start none") < events.index("end a1")
+    assert events.index("start none") < events.index("end a1")  # in b1's slot after it
     assert order._last == {}  # nothing kept once all are done
     assert sender_of(update(5)) == ("user", 5) and sender_of(object()) != sender_of(object())
