@@ -130,7 +130,8 @@ class LiveCounts:
             log.exception("live count edit %s failed", key)
 
     async def drain(self) -> None:
-        """Wait for the edits under way (tests use it to see the final counts)."""
+        """Wait for the edits under way (tests use it to see the final counts). Cancelled, it
+        cancels them: a post then shows older counts until its next change."""
         while self._tasks:
             await asyncio.gather(*self._tasks)
 
