@@ -28,7 +28,7 @@ async def test_changes_fold_into_one_trailing_edit_per_interval() -> None:
     await counts.drain()
     first = [at for post, at in edits if post == 1]
     [second] = [at for post, at in edits if post == 2]
-    assert len(first) == 2 and first[1] - first[0] >= 0.2
+    assert len(first) == 2 and first[1] - first[0] >= 0.19  # the loop may wake a tick early
     assert second < first[1]
 
 
