@@ -1,0 +1,60 @@
+"""Pooled PostgreSQL connections: one the server dropped while it sat idle is replaced before a
+request sees it; one in steady use is not tested on every checkout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+import storage.db
+from storage.db import Database
+
+
+def backend_pid(database: Database) -> int:
+    with database.session() as session:
+        return int(session.connection().execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def terminate(database: Database, pid: int) -> None:
+    """What a server restart does to a pooled connection (from a connection outside the pool)."""
+    admin = create_engine(database.engine.url, poolclass=NullPool)
+    with admin.connect() as other:
+        assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        other.commit()
+    admin.dispose()
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch, postgres_url: str) -> tuple[Database, list[Any]]:
+    database = Database(postgres_url)
+    calls: list[Any] = []
+    ping = type(database.engine.dialect).do_ping
+
+    def counted(dialect: Any, dbapi_connection: Any) -> bool:
+        calls.append(dbapi_connection)
+        return ping(dialect, dbapi_connection)
+
+    monkeypatch.setattr(type(database.engine.dialect), "do_ping", counted)
+    yield database, calls
+    database.dispose()
+
+
+def test_a_connection_dropped_while_idle_is_replaced_unseen(
+    pings: tuple[Database, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database, calls = pings
+    first = backend_pid(database)
+    monkeypatch.setattr(storage.db, "IDLE_BEFORE_PING", 0.0)  # every returned one counts idle
+    terminate(database, first)
+    assert backend_pid(database) != first  # no error: tested, found dead, replaced
+    assert calls
+
+
+def test_connections_in_steady_use_are_not_pinged(pings: tuple[Database, list[Any]]) -> None:
+    database, calls = pings
+    for _ in range(20):
+        backend_pid(database)
+    assert calls == []
