@@ -209,7 +209,9 @@ async def test_refresh_takes_a_new_reminder_in_at_once(world: World) -> None:
 
 
 async def test_the_pacer_spaces_sends_evenly_under_the_flood_limit() -> None:
-    """Turns come `1/rate` apart whoever asks, so no second ever holds more than the rate."""
+    """The n-th turn, whoever asks, comes no sooner than n/rate after the first, so no second
+    ever holds more than the rate. (Gaps between neighbours can be shorter: a wake-up that the
+    loop served late leaves the next slot where it was.)"""
     pacer = Pacer(50)
     times: list[float] = []
 
@@ -219,6 +221,6 @@ async def test_the_pacer_spaces_sends_evenly_under_the_flood_limit() -> None:
             times.append(asyncio.get_running_loop().time())
 
     await asyncio.gather(sender(), sender(), sender())
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert len(times) == 30 and min(gaps) >= 1 / 50 - 0.002
-    assert times[-1] - times[0] >= 29 / 50 - 0.01
+    resolution = asyncio.get_running_loop()._clock_resolution  # type: ignore[attr-defined]
+    early = [n for n, at in enumerate(times) if at - times[0] < n / 50 - resolution]
+    assert len(times) == 30 and early == []
