@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bot.config import Settings
 
 
@@ -38,8 +40,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.command == "run" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(config_problems(error), file=sys.stderr)
+        return 2
     return COMMANDS[args.command](settings, args)
+
+
+def config_problems(error: ValidationError) -> str:
+    """One line per bad variable, named as the operator set it, instead of a traceback."""
+    lines = [f"配置有误（环境变量或 .env）：{'.'.join(map(str, problem['loc']))} = "
+             f"{str(problem.get('input'))[:80]!r}：{problem['msg']}" for problem in error.errors()]
+    return "\n".join(lines)
 
 
 def run(settings: Settings, _args: argparse.Namespace) -> int:

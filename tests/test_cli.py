@@ -25,6 +25,17 @@ def test_run_without_a_token_explains_itself_in_one_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_bad_settings_are_named_in_one_line_each_without_a_traceback(tmp_path):
+    result = dangjian("duties", tmp_path=tmp_path, DANGJIAN_ADMINS="12,张三",
+                      DANGJIAN_CONCURRENT_UPDATES="0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    admins, concurrency = result.stderr.strip().splitlines()
+    assert admins.startswith("配置有误") and "DANGJIAN_ADMINS" in admins and "用户 id" in admins
+    assert "DANGJIAN_CONCURRENT_UPDATES" in concurrency and "'0'" in concurrency
+    empty = dangjian("duties", tmp_path=tmp_path, DANGJIAN_CONCURRENT_UPDATES="", PORT="")
+    assert empty.returncode == 0, empty.stderr  # an empty value means the default
+
+
 def test_ask_json_follows_the_contract_for_answers_refusals_and_abstentions(tmp_path):
     questions = "主题党日多久开展一次\n加班费怎么算\n" + "党" * 600 + "\n"
     result = dangjian("ask", "--json", "-k", "2", tmp_path=tmp_path, stdin=questions)
