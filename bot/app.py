@@ -12,7 +12,7 @@ from telegram.request import BaseRequest
 
 from bot.context import BotContext
 from bot.http import AiohttpRequest
-from bot.ordering import PerUserOrder
+from bot.ordering import FEWEST, PerUserOrder, round_trip_to, running_for
 from bot.ratelimit import BotApiLimiter
 from bot.services import Services
 from bot.telemetry import InstrumentedApplication
@@ -86,14 +86,15 @@ def build_application(
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_file_url)
         .context_types(ContextTypes(context=BotContext))
-        .concurrent_updates(PerUserOrder())
+        .concurrent_updates(PerUserOrder(settings.concurrent_updates or FEWEST))
         .post_init(on_startup)
         .post_stop(on_stop)
         .post_shutdown(on_shutdown)
     )
     if rate_limited:
         builder = builder.rate_limiter(BotApiLimiter())
-    builder = builder.request(request or AiohttpRequest(connections=BOT_API_CONNECTIONS))
+    connections = max(BOT_API_CONNECTIONS, settings.concurrent_updates or 0)  # one per update
+    builder = builder.request(request or AiohttpRequest(connections=connections))
     builder = builder.get_updates_request(request or AiohttpRequest(connections=1))
     if not with_updater:
         builder = builder.updater(None)
@@ -108,9 +109,23 @@ def build_application(
 
 
 async def on_startup(application: Application) -> None:
-    """Register the Chinese command menu (PTB calls this before polling starts)."""
+    """Register the Chinese command menu and size the concurrency (PTB calls this before
+    updates flow)."""
     await application.bot.set_my_commands(BOT_COMMANDS)
+    await size_concurrency(application)
     await application.bot_data["services"].scheduler.start(application)
+
+
+async def size_concurrency(application: Application) -> None:
+    """Run as many updates at once as the measured round trip to Telegram calls for, unless
+    DANGJIAN_CONCURRENT_UPDATES says how many."""
+    processor = application.update_processor
+    assert isinstance(processor, PerUserOrder)
+    if application.bot_data["services"].settings.concurrent_updates is None:
+        round_trip = await round_trip_to(application.bot)
+        processor.resize(running_for(round_trip, most=BOT_API_CONNECTIONS))
+        log.info("Bot API round trip %.0f ms: up to %d updates at once",
+                 round_trip * 1000, processor.max_running)
 
 
 async def on_stop(application: Application) -> None:

@@ -14,7 +14,10 @@ SAMPLE_PLANS_DIR = Path(__file__).resolve().parent.parent / "content" / "plans"
 class Settings(BaseSettings):
     """Everything the bot reads from its environment; built once in `main()` and passed down."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True,
+        env_ignore_empty=True,  # `NAME=` in .env or compose means "use the default"
+    )
 
     telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str = Field(
@@ -32,11 +35,19 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
     port: int = Field(default=8080, alias="PORT")
+    concurrent_updates: int | None = Field(
+        default=None, ge=1, le=1000, alias="DANGJIAN_CONCURRENT_UPDATES"
+    )
+    """Updates handled at once; unset, sized at start from the round trip to Telegram
+    (bot/ordering.py)."""
 
     @field_validator("admins", mode="before")
     @classmethod
     def _parse_admins(cls, value: object) -> object:
         """Accept `DANGJIAN_ADMINS=1,2,3` as well as a list."""
         if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("应为逗号分隔的 Telegram 用户 id（数字），如 12345,67890")
+            return frozenset(int(part) for part in parts)
         return value

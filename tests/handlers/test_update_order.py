@@ -7,30 +7,38 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from attendance_bot import attendance_bot
 from attendance_world import BRANCH, SECRETARY, START
 from sqlmodel import select
 from telegram import Update
 
+from bot.app import build_application, size_concurrency
 from bot.config import Settings
-from bot.ordering import PerUserOrder, sender_of
+from bot.http import AiohttpRequest
+from bot.ordering import FEWEST, PerUserOrder, running_for, sender_of
 from storage.models import Attendance
 
 BEFORE = START - timedelta(minutes=10)
 
 
-def slow_sends_to(bot: Any, chat_id: int, seconds: float) -> None:
-    """Telegram taking `seconds` to deliver a message to `chat_id`."""
+def slow_calls(bot: Any, seconds: float, endpoint: str, chat_id: int | None = None) -> None:
+    """Telegram taking `seconds` to answer `endpoint` (for `chat_id` only, if given)."""
     answer = bot.api.do_request
 
     async def do_request(url: str, method: str, request_data: Any = None,
                          *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         params = request_data.json_parameters if request_data else {}
-        if url.endswith("/sendMessage") and int(params.get("chat_id", 0)) == chat_id:
+        if url.endswith(f"/{endpoint}") and chat_id in (None, int(params.get("chat_id", 0))):
             await asyncio.sleep(seconds)
         return await answer(url, method, request_data, *args, **kwargs)
 
     bot.api.do_request = do_request
+
+
+def at_once(settings: Settings, updates: int) -> Settings:
+    """The same settings with DANGJIAN_CONCURRENT_UPDATES set."""
+    return settings.model_copy(update={"concurrent_updates": updates})
 
 
 async def run_queued(bot: Any, payloads: list[dict[str, Any]]) -> None:
@@ -50,7 +58,7 @@ async def test_a_leave_reason_right_after_its_tap_waits_for_the_tap(settings: Se
     async with attendance_bot(settings, BEFORE) as bot:
         calls = await bot.say("/remind 15:00 主题党日", SECRETARY, BRANCH)
         [post] = [c for c in calls if c.method == "sendMessage"]
-        slow_sends_to(bot, 2, 0.3)
+        slow_calls(bot, 0.3, "sendMessage", chat_id=2)
         await run_queued(bot, [
             bot.updates.callback(dict(post.buttons)["请假"], user_id=2, message=post.result),
             bot.updates.message("家里有事", user_id=2, date=int(BEFORE.timestamp())),
@@ -60,11 +68,19 @@ async def test_a_leave_reason_right_after_its_tap_waits_for_the_tap(settings: Se
     assert rows == [(2, "leave", "家里有事")]
 
 
-async def test_one_users_slow_reply_does_not_hold_up_another_user(settings: Settings) -> None:
+@pytest.mark.parametrize(("running", "answered_first"), [
+    (None, "签到成功！"),  # the default: user 3 is answered while user 2's prompt is on its way
+    (1, "请在与我的私聊中回复请假原因。"),  # DANGJIAN_CONCURRENT_UPDATES=1: one after another
+])
+async def test_one_users_slow_reply_does_not_hold_up_another_user(
+    settings: Settings, running: int | None, answered_first: str
+) -> None:
+    if running is not None:
+        settings = at_once(settings, running)
     async with attendance_bot(settings, BEFORE) as bot:
         calls = await bot.say("/remind 15:00 主题党日", SECRETARY, BRANCH)
         [post] = [c for c in calls if c.method == "sendMessage"]
-        slow_sends_to(bot, 2, 0.5)
+        slow_calls(bot, 0.5, "sendMessage", chat_id=2)
         mark = len(bot.api.calls)
         await run_queued(bot, [
             bot.updates.callback(dict(post.buttons)["请假"], user_id=2, message=post.result),
@@ -72,7 +88,7 @@ async def test_one_users_slow_reply_does_not_hold_up_another_user(settings: Sett
         ])
         answered = [str(c.params.get("text")) for c in bot.api.calls[mark:]
                     if c.method == "answerCallbackQuery"]
-    assert answered == ["签到成功！", "请在与我的私聊中回复请假原因。"]
+    assert answered[0] == answered_first and len(answered) == 2
 
 
 async def test_the_processor_keeps_each_senders_order_and_runs_senders_side_by_side() -> None:
@@ -101,3 +117,57 @@ async def test_the_processor_keeps_each_senders_order_and_runs_senders_side_by_s
     assert events.index("start none") < events.index("end a1")  # in b1's slot after it
     assert order._last == {}  # nothing kept once all are done
     assert sender_of(update(5)) == ("user", 5) and sender_of(object()) != sender_of(object())
+
+
+def test_updates_at_once_grow_with_the_round_trip_up_to_the_connections() -> None:
+    assert running_for(0.0, most=100) == FEWEST
+    assert running_for(0.05, most=100) == FEWEST + 50  # 500 updates/s, each waiting 2 x 50 ms
+    assert running_for(0.05, most=100) < running_for(0.1, most=100)
+    assert running_for(2.0, most=100) == 100
+
+
+async def test_the_bot_sizes_its_concurrency_from_the_measured_round_trip(
+    settings: Settings,
+) -> None:
+    async with attendance_bot(settings, BEFORE) as bot:
+        slow_calls(bot, 0.1, "getMe")
+        await size_concurrency(bot.app)
+        processor = bot.app.update_processor
+        assert isinstance(processor, PerUserOrder)
+        # 0.1 s and a little for the call itself
+        assert running_for(0.1, most=100) <= processor.max_running <= running_for(0.15, most=100)
+
+
+async def test_a_configured_concurrency_is_kept_without_measuring(settings: Settings) -> None:
+    settings = at_once(settings, 3)
+    async with attendance_bot(settings, BEFORE) as bot:
+        mark = len(bot.api.calls)
+        await size_concurrency(bot.app)
+        processor = bot.app.update_processor
+        assert isinstance(processor, PerUserOrder) and processor.max_running == 3
+        assert not [c for c in bot.api.calls[mark:] if c.method == "getMe"]
+
+
+async def test_more_updates_pinned_than_connections_get_a_connection_each(
+    settings: Settings,
+) -> None:
+    async with attendance_bot(at_once(settings, 300), BEFORE) as bot:
+        request = build_application(bot.services).bot.request
+        assert isinstance(request, AiohttpRequest) and request.connections == 300
+
+
+async def test_resizing_while_updates_run_is_refused() -> None:
+    order = PerUserOrder(max_running=2)
+    started = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+
+    running = asyncio.create_task(order.process_update(object(), work()))
+    await started.wait()
+    with pytest.raises(RuntimeError):
+        order.resize(5)
+    await running
+    order.resize(5)
+    assert order.max_running == 5
