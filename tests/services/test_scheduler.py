@@ -157,7 +157,7 @@ async def test_one_leader_and_a_takeover_when_it_dies(world: World) -> None:
         rid = add_once(world, utc_now() + timedelta(seconds=0.4))
         crash(first)
         took = await until(lambda: second.leader, limit=5)
-        assert took <= 1.0 + 0.2 + 0.3
+        assert took <= 1.0 + 0.2 + 0.5  # ttl + one renew period, and the loaded CI box
         await until(lambda: len(second_sender.sent) == 1)
         await asyncio.sleep(0.3)
         assert first_sender.sent == [] and statuses(world, rid) == ["sent"]
