@@ -18,6 +18,7 @@ from attendance_world import (
     populate,
     secretary,
 )
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.services import UserError, attendance
@@ -138,6 +139,34 @@ def test_two_sessions_racing_insert_one_row(world: Database) -> None:
         b = attendance.check_in(second, MEMBER, activity_id, at=ON_TIME, now=ON_TIME, tz=TZ)
     assert a.changed and not b.changed
     assert len(rows(world, activity_id)) == 1
+
+
+def test_a_tap_recorded_elsewhere_between_read_and_insert(postgres_url: str) -> None:
+    """A member's status comes with the activity in one read; when another replica records the
+    same tap after that read, the insert does nothing and this one answers 已签到."""
+    db = Database(postgres_url)
+    db.migrate()
+    with db.session() as session:
+        populate(session)
+    activity_id = open_meeting(db)
+    elsewhere: list[attendance.Outcome] = []
+
+    def other_replica_first(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO attendance") and not raced:
+            raced.append(True)
+            with db.session() as other:
+                elsewhere.append(attendance.check_in(other, MEMBER, activity_id, at=ON_TIME,
+                                                     now=ON_TIME, tz=TZ))
+
+    raced: list[bool] = []
+    event.listen(db.engine, "before_cursor_execute", other_replica_first)
+    with db.session() as session:
+        here = attendance.check_in(session, MEMBER, activity_id, at=ON_TIME, now=ON_TIME, tz=TZ)
+    event.remove(db.engine, "before_cursor_execute", other_replica_first)
+    assert [o.changed for o in elsewhere] == [True]
+    assert (here.text, here.changed) == ("您已签到，无需重复签到。", False)
+    assert len(rows(db, activity_id)) == 1
+    db.dispose()
 
 
 @pytest.mark.parametrize(
