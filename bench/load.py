@@ -2,11 +2,13 @@
 
     python bench/load.py [--part load|faults|outage|broadcast|all] [--postgres URL]
                          [--activities 1,10] [--rtt MS] [--seconds S] [--webhook]
+                         [--replicas N]
 
   load       500 users in 50 groups tap 签到 5,000 times in about 10 s (ten activities a group,
              each member taps each once): taps recorded exactly once, callbacks answered, the
              handler latency from the bot's own log lines (target p99 <= 50 ms), tap-to-answer
-             latency, flood-limit violations. On SQLite (a WAL file), then on PostgreSQL.
+             latency, flood-limit violations. On SQLite (a WAL file), then on PostgreSQL;
+             with --replicas N, N webhook processes on PostgreSQL behind a round robin.
   faults     1,000 taps while the Bot API answers bursts of 429 and 502 and some calls are
              slower than the client's timeout: every tap recorded once and answered, no message
              sent twice.
@@ -165,34 +167,44 @@ def show(label: str, value: object) -> None:
 # --- parts ---------------------------------------------------------------------------------
 
 def part_load(database_url: str, backend: str, folder: Path, activities: int,
-              rtt: float, seconds: float, webhook: bool) -> None:
+              rtt: float, seconds: float, webhook: bool, replicas: int = 1) -> None:
     """5,000 taps by 500 members of 50 groups over `seconds`: with one activity per group each
     member taps it ten times (recorded once); with ten, each member taps each once. `rtt`:
     seconds each Bot API call takes, as the way to Telegram's servers would. `webhook`: the
-    fake delivers the taps to the bot's webhook instead of the bot polling for them."""
-    print(f"\n== load on {backend}, {'webhook' if webhook else 'long polling'}: 500 users in "
+    fake delivers the taps to the bot's webhook instead of the bot polling for them; with
+    several `replicas` it delivers to each in turn, as the load balancer in front would."""
+    mode = "webhook" if webhook or replicas > 1 else "long polling"
+    if replicas > 1:
+        mode += f" to {replicas} replicas"
+    print(f"\n== load on {backend}, {mode}: 500 users in "
           f"50 groups, 5,000 taps in ~{seconds:.0f} s, "
           f"{activities} activit{'y' if activities == 1 else 'ies'} per group, "
           f"Bot API round trip {rtt * 1000:.0f} ms ==", flush=True)
     world = World(groups=50, members=10)
     with FakeBotApi(latency=rtt) as api:
         world.enrol(api)
-        bot = BotProcess(api, folder, database_url=database_url,
-                         webhook_secret="load-webhook-secret" if webhook else None).start()
+        bots = []
+        for n in range(replicas):
+            (folder / f"replica{n}").mkdir()
+            bots.append(BotProcess(api, folder / f"replica{n}", database_url=database_url,
+                                   webhook_secret="load-webhook-secret" if mode != "long polling"
+                                   else None).start())
+        if replicas > 1:
+            api.webhook_targets = [f"http://127.0.0.1:{bot.port}/telegram" for bot in bots]
         try:
             started = time.monotonic()
             posts = open_activities(api, world, per_group=activities)
             show(f"{len(posts)} activities posted in", f"{time.monotonic() - started:.1f} s")
             mark = api.mark()
-            cpu_before = bot.cpu_seconds()
+            cpu_before = sum(bot.cpu_seconds() for bot in bots)
             storm = tap_storm(api, world, posts * (10 // activities), seconds=seconds)
             sent_for = time.monotonic() - storm.enqueued[storm.taps[0]["callback_query"]["id"]]
             answers = wait_answered(api, storm.ids, timeout=300)
             last = max((answers[i].at for i in storm.ids if i in answers), default=float("nan"))
-            cpu = bot.cpu_seconds() - cpu_before
-            rows, distinct = attendance_count(bot)
+            cpu = sum(bot.cpu_seconds() for bot in bots) - cpu_before
+            rows, distinct = attendance_count(bots[0])
             texts = Counter(answers[i].params.get("text") for i in storm.ids if i in answers)
-            ms = handler_ms(bot.log(), "cb:att:in")
+            ms = [m for bot in bots for m in handler_ms(bot.log(), "cb:att:in")]
             to_answer = [answers[i].at - api.delivered_at[int(t["update_id"])]
                          for t in storm.taps if (i := t["callback_query"]["id"]) in answers]
             backlog = [answers[i].at - storm.enqueued[i] for i in storm.ids if i in answers]
@@ -204,6 +216,9 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
             show("all handled after the first tap", f"{last - storm.enqueued[storm.taps[0]['callback_query']['id']]:.1f} s")
             show("throughput", f"{len(answers) / max(last - min(storm.enqueued.values()), 1e-9):.0f} taps/s")
             show("bot CPU per tap (all its work / taps)", f"{cpu / len(storm.taps) * 1000:.2f} ms")
+            if replicas > 1:
+                show("taps handled by each replica",
+                     [len(handler_ms(bot.log(), "cb:att:in")) for bot in bots])
             show("handler latency p50 / p95 / p99 / max",
                  f"{pct(ms, .5):.1f} / {pct(ms, .95):.1f} / {pct(ms, .99):.1f} / {max(ms):.1f} ms")
             show("fetch-to-answer latency p50 / p99",
@@ -214,7 +229,8 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
             show("flood-limit violations", dict(Counter(v.kind for v in api.violations)))
             show("generic error replies", _generic_errors(api))
         finally:
-            bot.stop()
+            for bot in bots:
+                bot.stop()
 
 
 def part_faults(folder: Path) -> None:
@@ -509,6 +525,8 @@ def main() -> None:
     parser.add_argument("--webhook", action="store_true",
                         help="the load part in webhook mode instead of long polling")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="the load part on PostgreSQL only, webhook mode, this many processes")
     args = parser.parse_args()
     os.environ["TEST_DATABASE_URL"] = args.postgres
     parts = {"load", "faults", "outage", "broadcast"} if args.part == "all" else {args.part}
@@ -516,10 +534,11 @@ def main() -> None:
         folder = Path(tmp)
         if "load" in parts:
             for activities in args.activities:
-                sqlite_dir = folder / f"sqlite{activities}"
-                sqlite_dir.mkdir()
-                part_load(f"sqlite:///{sqlite_dir / 'load.db'}", "SQLite", sqlite_dir,
-                          activities, args.rtt / 1000, args.seconds, args.webhook)
+                if args.replicas == 1:
+                    sqlite_dir = folder / f"sqlite{activities}"
+                    sqlite_dir.mkdir()
+                    part_load(f"sqlite:///{sqlite_dir / 'load.db'}", "SQLite", sqlite_dir,
+                              activities, args.rtt / 1000, args.seconds, args.webhook)
                 if args.no_postgres:
                     continue
                 with postgres_database(args.postgres) as url:
@@ -528,7 +547,7 @@ def main() -> None:
                         continue
                     (folder / f"pg{activities}").mkdir()
                     part_load(url, "PostgreSQL", folder / f"pg{activities}", activities,
-                              args.rtt / 1000, args.seconds, args.webhook)
+                              args.rtt / 1000, args.seconds, args.webhook, args.replicas)
         if "faults" in parts:
             (folder / "faults").mkdir()
             part_faults(folder / "faults")
