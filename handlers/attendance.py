@@ -43,7 +43,7 @@ async def on_checkin(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     now = services.clock()
-    with services.db.session() as session:
+    with services.db.autocommit() as session:
         outcome = attendance.check_in(session, actor, activity_id, at=now, now=now,
                                       tz=local_zone(services))
     await tell(update, context.application, Activity, outcome)
@@ -113,7 +113,7 @@ async def checkin(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     at = update.effective_message.date  # type: ignore[union-attr]
-    with services.db.session() as session:
+    with services.db.autocommit() as session:
         activity_id = attendance.resolve_activity(session, actor, " ".join(context.args or []),
                                                   at=at)
         outcome = attendance.check_in(session, actor, activity_id, at=at,

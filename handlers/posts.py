@@ -59,23 +59,21 @@ def markup(post: Post) -> InlineKeyboardMarkup | None:
     )
 
 
-def _render(services: Services, model: Kept, record_id: int) -> tuple[Post, int, int | None]:
-    """The post of a record, with the chat and message that show it."""
-    with services.db.session() as session:
+def _render(services: Services, model: Kept, record_id: int) -> Post:
+    """The post of a record as it is now. Read without a transaction (on a database server that
+    saves a BEGIN and a COMMIT round trip): live counts render posts often."""
+    with services.db.autocommit() as session:
         if model is Activity:
-            post = attendance.activity_post(session, record_id, local_zone(services))
-        else:
-            post = study.task_post(session, record_id)
-        record: Activity | StudyTask | None = session.get(model, record_id)  # type: ignore[assignment]
-        assert record is not None
-        return post, record.chat_id, record.message_id
+            return attendance.activity_post(session, record_id, local_zone(services))
+        return study.task_post(session, record_id)
 
 
 async def publish(bot: Bot, services: Services, model: Kept, record_id: int) -> Message:
     """Send an activity's (or study task's) post to its group and remember the message, so
     later counts edit it. The reminder engine calls this after `attendance.open_activity`."""
-    post, chat_id, _ = _render(services, model, record_id)
-    message = await bot.send_message(chat_id, post.text, reply_markup=markup(post))
+    post = _render(services, model, record_id)
+    assert post.chat_id is not None, "activities and tasks belong to a group"
+    message = await bot.send_message(post.chat_id, post.text, reply_markup=markup(post))
     with services.db.session() as session:
         attach_message(session, model, record_id, message.message_id)
     return message
@@ -150,18 +148,21 @@ def refresh(application: Application, model: Kept, record_id: int) -> None:
     services: Services = application.bot_data["services"]
 
     async def edit() -> None:
-        post, chat_id, message_id = _render(services, model, record_id)
-        if message_id is None:
+        post = _render(services, model, record_id)
+        if post.message_id is None:
             return
         try:
             await application.bot.edit_message_text(
-                post.text, chat_id=chat_id, message_id=message_id, reply_markup=markup(post)
+                post.text, chat_id=post.chat_id, message_id=post.message_id,
+                reply_markup=markup(post),
             )
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
-                log.warning("could not update post %s of %s: %s", message_id, chat_id, exc)
+                log.warning("could not update post %s of %s: %s", post.message_id, post.chat_id,
+                            exc)
         except TelegramError:
-            log.warning("could not update post %s of %s", message_id, chat_id, exc_info=True)
+            log.warning("could not update post %s of %s", post.message_id, post.chat_id,
+                        exc_info=True)
 
     live_counts(application).changed((model.__name__, record_id), edit)
 

@@ -89,6 +89,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_db_engine(url)
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -111,6 +112,15 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Session]:
+        """A session whose statements each commit on their own: no BEGIN and COMMIT, two round
+        trips fewer on a database server. For reads, and for rules whose every write stands
+        alone (an upsert, one update) and that tolerate another writer between their reads."""
+        with Session(self._autocommit_engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()  # flushes what the ORM holds, each statement committing itself
 
     def dispose(self) -> None:
         self.engine.dispose()

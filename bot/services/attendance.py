@@ -202,7 +202,7 @@ def activity_post(session: Session, activity_id: int, tz: ZoneInfo) -> Post:
         lines.append(people)
     if activity.status == "cancelled":
         lines.append(f"活动号：#{activity.id}\n（本活动已取消）")
-        return Post("\n".join(lines))
+        return Post("\n".join(lines), (), activity.chat_id, activity.message_id)
     opens, late_after = local(activity.checkin_opens_at, tz), local(activity.late_after, tz)
     if activity.late_policy == "refuse":
         rule = f"{late_after:%H:%M} 截止（迟到不予签到）"
@@ -212,7 +212,7 @@ def activity_post(session: Session, activity_id: int, tz: ZoneInfo) -> Post:
     lines.append(f"活动号：#{activity.id}（也可发送 /checkin {activity.id}）")
     lines.append(f"已签到 {tally.get('present', 0)} / 请假 {tally.get('leave', 0)}")
     buttons = ((("签到", f"att:in:{activity.id}"), ("请假", f"att:leave:{activity.id}")),)
-    return Post("\n".join(lines), buttons)
+    return Post("\n".join(lines), buttons, activity.chat_id, activity.message_id)
 
 
 def resolve_activity(
@@ -250,7 +250,11 @@ def check_in(
     session: Session, actor: Actor, activity_id: int, *, at: datetime, now: datetime,
     tz: ZoneInfo,
 ) -> Outcome:
-    """A member checks in; a repeat answers 已签到, a check-in after 请假 replaces the leave."""
+    """A member checks in; a repeat answers 已签到, a check-in after 请假 replaces the leave.
+
+    Every write here stands alone (the attendance upsert or update; marking the activity held,
+    which the next check-in repeats if it was lost), so the handlers run it in an autocommit
+    session: a double tap is then one round trip to a database server."""
     activity = _activity(session, activity_id, user_id=actor.user_id)
     _member_may_act(session, actor, activity)
     if at < activity.checkin_opens_at:

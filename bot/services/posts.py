@@ -20,6 +20,9 @@ class Post:
 
     text: str
     buttons: Buttons = ()
+    chat_id: int | None = None
+    """The group that shows it, and its message there once posted: live counts edit that one."""
+    message_id: int | None = None
 
 
 def add_once(session: Session, record: Record) -> Record:

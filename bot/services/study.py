@@ -67,7 +67,8 @@ def task_post(session: Session, task_id: int) -> Post:
         lines.append(f"截止：{fmt_day(task.due_date)}")
     lines.append(f"学习后请点【已学习】，或发送 /study {task.id} 心得体会")
     lines.append(f"已学习 {done} 人")
-    return Post("\n".join(lines), ((("已学习", f"study:done:{task.id}"),),))
+    return Post("\n".join(lines), ((("已学习", f"study:done:{task.id}"),),), task.chat_id,
+                task.message_id)
 
 
 def complete_task(
