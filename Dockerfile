@@ -9,21 +9,23 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
 COPY content ./content
-RUN pip wheel --wheel-dir /wheels .
+# A virtual environment copied whole into the final stage: one layer, no wheels left behind.
+# --use-pep517: sdists such as jieba build in isolation, whatever the base image has installed.
+RUN python -m venv /opt/dangjian \
+    && /opt/dangjian/bin/pip install --use-pep517 . \
+    && /opt/dangjian/bin/pip uninstall -y pip setuptools
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/dangjian/bin:$PATH \
     MPLCONFIGDIR=/app/.cache/matplotlib \
     PORT=8080
 # CJK glyphs for the charts (matplotlib) and the ledger; fontconfig to find them.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-noto-cjk fontconfig \
-    && rm -rf /var/lib/apt/lists/*
-COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl && rm -rf /wheels
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+COPY --from=build /opt/dangjian /opt/dangjian
 RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home dangjian
 WORKDIR /app
 USER dangjian

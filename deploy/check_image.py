@@ -1,0 +1,246 @@
+"""Builds the Docker image and checks it the way operators and users meet it, against the fake
+Bot API over HTTP (containers on the host network, so they reach it on 127.0.0.1).
+
+    python deploy/check_image.py [--tag dangjian-bot:check] [--no-build] [--postgres URL]
+
+  single    one container, long polling, SQLite on a named volume: runs as uid 10001, has a
+            CJK font, answers /start and a question, posts an activity and records a tap,
+            draws the /stats chart, turns "healthy" through its own HEALTHCHECK, stops on
+            `docker stop` with exit code 0, and after `docker start` still knows the tap.
+  replicas  what docker-compose.yml runs, on this machine's PostgreSQL (a fresh database): two
+            containers in webhook mode, the second started once the first is healthy, behind
+            the fake's round robin: every tap recorded and answered once, every question
+            answered once, both replicas used, both stop cleanly.
+
+Prints one line per check and exits 1 if any failed. Needs a Docker engine; the HEALTHCHECK
+runs every 2 s here instead of 30 s so the check takes a minute, not several.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e"), str(ROOT / "bench")]
+
+from botproc import free_port  # noqa: E402
+from fake_bot_api import FakeBotApi  # noqa: E402
+from load import DEFAULT_POSTGRES, postgres_database  # noqa: E402
+
+ADMIN = 900
+GROUP = -100777
+QUESTION = "主题党日多久开展一次？"
+SECRET = "image-check-webhook-secret"
+failures: list[str] = []
+
+
+def check(name: str, ok: bool, detail: object = "") -> None:
+    print(f"{'ok  ' if ok else 'FAIL'}  {name}{f'  ({detail})' if detail else ''}", flush=True)
+    if not ok:
+        failures.append(name)
+
+
+def docker(*args: str, timeout: float = 120) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+class Container:
+    """One `dangjian run` container of the image under check, on the host network."""
+
+    def __init__(self, tag: str, api: FakeBotApi, **env: str) -> None:
+        self.name = f"dangjian-check-{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.tag = tag
+        self.env = {**api.env(), "DANGJIAN_ADMINS": str(ADMIN), "PORT": str(self.port), **env}
+
+    def run(self, *volume: str) -> Container:
+        env = [arg for key, value in self.env.items() for arg in ("-e", f"{key}={value}")]
+        mounts = [arg for v in volume for arg in ("-v", v)]
+        docker("run", "-d", "--name", self.name, "--network", "host", "--health-interval", "2s",
+               "--health-start-period", "60s", *env, *mounts, self.tag)
+        return self
+
+    def state(self, field: str) -> str:
+        return docker("inspect", "-f", "{{json .State." + field + "}}", self.name)
+
+    def wait_healthy(self, timeout: float = 90) -> float:
+        """Seconds until Docker's HEALTHCHECK reports healthy."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if json.loads(self.state("Health"))["Status"] == "healthy":
+                return time.monotonic() - start
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.name} never became healthy:\n{self.logs()[-2000:]}")
+
+    def stop(self) -> tuple[int, float]:
+        """`docker stop` (SIGTERM, then SIGKILL after 30 s): exit code and seconds taken."""
+        start = time.monotonic()
+        docker("stop", "-t", "30", self.name, timeout=60)
+        return int(self.state("ExitCode")), time.monotonic() - start
+
+    def execute(self, *command: str) -> str:
+        return docker("exec", self.name, *command)
+
+    def logs(self) -> str:
+        result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True)
+        return result.stdout + result.stderr
+
+    def remove(self) -> None:
+        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True)
+
+
+def ask(api: FakeBotApi, text: str, *, user_id: int, chat_id: int | None = None,
+        method: str = "sendMessage", timeout: float = 30):  # type: ignore[no-untyped-def]
+    """A user writes; the bot's first `method` call to that chat after it."""
+    chat = user_id if chat_id is None else chat_id
+    mark = api.mark()
+    api.send(text, user_id=user_id, chat_id=chat_id)
+    return api.wait_for(lambda c: c.method == method and c.chat_id == chat, since=mark,
+                        timeout=timeout)
+
+
+def tap_answers(api: FakeBotApi, post, members: range) -> Counter[str]:  # type: ignore[no-untyped-def]
+    """Each member taps 签到 twice; how many answers each tap got once all are answered."""
+    mark = api.mark()
+    taps = [api.tap(post, "签到", user_id=m)["callback_query"]["id"] for m in members
+            for _ in range(2)]
+    api.wait_for_all(lambda c: c.method == "answerCallbackQuery", len(taps), since=mark,
+                     timeout=60)
+    time.sleep(1)  # an answer given twice would come now
+    answered = Counter(str(c.params["callback_query_id"]) for c in api.calls[mark:]
+                       if c.method == "answerCallbackQuery")
+    return Counter({tap: answered[tap] for tap in taps})
+
+
+def post_activity(api: FakeBotApi):  # type: ignore[no-untyped-def]
+    mark = api.mark()
+    api.send("/remind 主题党日 学习党章", user_id=ADMIN, chat_id=GROUP)
+    return api.wait_for(lambda c: c.method == "sendMessage" and bool(c.buttons), since=mark,
+                        timeout=30)
+
+
+def check_single(tag: str) -> None:
+    volume = f"dangjian-check-{uuid.uuid4().hex[:8]}"
+    with FakeBotApi() as api:
+        bot = Container(tag, api)
+        try:
+            started = time.monotonic()
+            bot.run(f"{volume}:/app/data")
+            api.wait_polling(timeout=60)
+            check("single: polls Telegram", True, f"{time.monotonic() - started:.1f} s after run")
+            check("single: runs as uid 10001", bot.execute("id", "-u") == "10001")
+            fonts = bot.execute("fc-list", ":lang=zh", "family")
+            check("single: CJK font installed", bool(fonts), fonts.splitlines()[0] if fonts else "")
+            check("single: /start", "党建助手" in ask(api, "/start", user_id=1).text)
+            answer = ask(api, QUESTION, user_id=1).text
+            check("single: question answered from the plan", "主题党日" in answer, answer[:40])
+            post = post_activity(api)
+            check("single: tap answered once", set(tap_answers(api, post, range(1, 2)).values())
+                  == {1})
+            chart = ask(api, "/stats", user_id=ADMIN, chat_id=GROUP, method="sendPhoto")
+            check("single: /stats chart is a PNG", chart.files["photo"].startswith(b"\x89PNG"))
+            glyphs = [line for line in bot.logs().splitlines() if "missing from font" in line]
+            check("single: no missing glyphs in the chart", not glyphs, glyphs[:1])
+            check("single: HEALTHCHECK healthy", True, f"{bot.wait_healthy():.1f} s")
+            code, took = bot.stop()
+            check("single: docker stop exits 0", code == 0, f"code {code}, {took:.1f} s")
+            polls = api.get_updates_count
+            docker("start", bot.name)
+            api.wait_polling(after=polls, timeout=60)
+            mark = api.mark()
+            again = tap_answers(api, post, range(1, 2))
+            texts = {c.text for c in api.calls[mark:] if c.method == "answerCallbackQuery"}
+            check("single: after restart the volume still has the tap",
+                  all("已签到" in t for t in texts) and set(again.values()) == {1}, texts)
+            check("single: no message sent twice", not api.duplicate_sends())
+        finally:
+            bot.remove()
+            subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+
+
+def check_replicas(tag: str, postgres: str) -> None:
+    with postgres_database(postgres) as url, FakeBotApi() as api:
+        if url is None:
+            check("replicas: PostgreSQL reachable", False, postgres)
+            return
+        replicas = [Container(tag, api, DATABASE_URL=url, WEBHOOK_SECRET=SECRET)
+                    for _ in range(2)]
+        try:
+            for replica in replicas:
+                replica.env["WEBHOOK_URL"] = f"http://127.0.0.1:{replica.port}/telegram"
+                replica.run()
+                check(f"replicas: {replica.name} healthy", True,
+                      f"{replica.wait_healthy():.1f} s")  # bot2 waits for bot1, as in compose
+            api.webhook_targets = [f"http://127.0.0.1:{r.port}/telegram" for r in replicas]
+            post = post_activity(api)
+            answers = tap_answers(api, post, range(1, 21))
+            check("replicas: 40 taps answered once each", len(answers) == 40 and
+                  set(answers.values()) == {1})
+            mark = api.mark()
+            for member in range(1, 21):
+                api.send(QUESTION, user_id=member)
+            api.wait_for_all(lambda c: c.method == "sendMessage" and 0 < (c.chat_id or 0) <= 20,
+                             20, since=mark, timeout=60)
+            time.sleep(1)
+            replies = Counter(c.chat_id for c in api.calls[mark:] if c.method == "sendMessage")
+            check("replicas: 20 questions answered once each", replies == Counter(range(1, 21)))
+            check("replicas: both replicas got updates",
+                  all(api.webhook_posts[t] > 0 for t in api.webhook_targets),
+                  dict(api.webhook_posts))
+            rows = docker("exec", replicas[0].name, "python", "-c", _count_rows_script(url))
+            check("replicas: 20 attendance rows", rows == "20 20", rows)
+            check("replicas: no message sent twice", not api.duplicate_sends())
+            for replica in replicas:
+                code, took = replica.stop()
+                check(f"replicas: {replica.name} stops with 0", code == 0,
+                      f"code {code}, {took:.1f} s")
+        finally:
+            for replica in replicas:
+                replica.remove()
+
+
+def _count_rows_script(url: str) -> str:
+    """Python for inside a container: attendance rows and distinct members, through the
+    image's own SQLAlchemy and driver."""
+    return (f"import sqlalchemy as sa; e = sa.create_engine({url!r}); "
+            "print(*e.connect().execute(sa.text("
+            "'SELECT COUNT(*), COUNT(DISTINCT user_id) FROM attendance')).one())")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", default="dangjian-bot:check")
+    parser.add_argument("--no-build", action="store_true", help="check an image already built")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    args = parser.parse_args()
+    parts: dict[str, Callable[[], None]] = {
+        "single": lambda: check_single(args.tag),
+        "replicas": lambda: check_replicas(args.tag, args.postgres),
+    }
+    if not args.no_build:
+        started = time.monotonic()
+        docker("build", "-t", args.tag, str(ROOT), timeout=1800)
+        size = int(docker("image", "inspect", "-f", "{{.Size}}", args.tag)) / 1e6
+        check("build", True, f"{time.monotonic() - started:.0f} s, image {size:.0f} MB")
+    for name, part in parts.items():
+        try:
+            part()
+        except Exception as error:  # noqa: BLE001 - a part that breaks is a failed check
+            check(f"{name}: ran to the end", False, f"{type(error).__name__}: {error}")
+    print("all checks passed" if not failures else f"{len(failures)} failed: {failures}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
