@@ -141,4 +141,4 @@ async def on_stop(application: Application) -> None:
 
 async def on_shutdown(application: Application) -> None:
     """Release what the services hold."""
-    application.bot_data["services"].db.dispose()
+    await application.bot_data["services"].db.close()

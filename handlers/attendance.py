@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
@@ -19,6 +20,7 @@ from telegram.ext import (
 
 from bot.context import BotContext
 from bot.services import UserError, attendance
+from bot.services.posts import Outcome
 from bot.services.typed import number
 from handlers.common import actor_of, escape, reply
 from handlers.posts import button_id, local_zone, publish_new, refresh, tell
@@ -43,9 +45,8 @@ async def on_checkin(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     now = services.clock()
-    with services.db.autocommit() as session:
-        outcome = attendance.check_in(session, actor, activity_id, at=now, now=now,
-                                      tz=local_zone(services))
+    outcome = await services.db.autocommit_async(lambda session: attendance.check_in(
+        session, actor, activity_id, at=now, now=now, tz=local_zone(services)))
     await tell(update, context.application, Activity, outcome)
 
 
@@ -113,11 +114,14 @@ async def checkin(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     at = update.effective_message.date  # type: ignore[union-attr]
-    with services.db.autocommit() as session:
+
+    def check_in(session: Session) -> Outcome:
         activity_id = attendance.resolve_activity(session, actor, " ".join(context.args or []),
                                                   at=at)
-        outcome = attendance.check_in(session, actor, activity_id, at=at,
-                                      now=services.clock(), tz=local_zone(services))
+        return attendance.check_in(session, actor, activity_id, at=at, now=services.clock(),
+                                   tz=local_zone(services))
+
+    outcome = await services.db.autocommit_async(check_in)
     await tell(update, context.application, Activity, outcome)
 
 

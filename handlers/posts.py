@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
+from sqlmodel import Session
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
@@ -59,19 +60,21 @@ def markup(post: Post) -> InlineKeyboardMarkup | None:
     )
 
 
-def _render(services: Services, model: Kept, record_id: int) -> Post:
-    """The post of a record as it is now. Read without a transaction (on a database server that
-    saves a BEGIN and a COMMIT round trip): live counts render posts often."""
-    with services.db.autocommit() as session:
+async def _render(services: Services, model: Kept, record_id: int) -> Post:
+    """The post of a record as it is now. Read without a transaction and without blocking the
+    event loop on a database server: live counts render posts often."""
+    def read(session: Session) -> Post:
         if model is Activity:
             return attendance.activity_post(session, record_id, local_zone(services))
         return study.task_post(session, record_id)
+
+    return await services.db.autocommit_async(read)
 
 
 async def publish(bot: Bot, services: Services, model: Kept, record_id: int) -> Message:
     """Send an activity's (or study task's) post to its group and remember the message, so
     later counts edit it. The reminder engine calls this after `attendance.open_activity`."""
-    post = _render(services, model, record_id)
+    post = await _render(services, model, record_id)
     assert post.chat_id is not None, "activities and tasks belong to a group"
     message = await bot.send_message(post.chat_id, post.text, reply_markup=markup(post))
     with services.db.session() as session:
@@ -148,7 +151,7 @@ def refresh(application: Application, model: Kept, record_id: int) -> None:
     services: Services = application.bot_data["services"]
 
     async def edit() -> None:
-        post = _render(services, model, record_id)
+        post = await _render(services, model, record_id)
         if post.message_id is None:
             return
         try:

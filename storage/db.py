@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 IDLE_BEFORE_PING = 1.0
 """Seconds a pooled server connection may sit unused before it is tested on its way out: the
@@ -90,6 +94,11 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._async_engine: AsyncEngine | None = None
+        if self.dialect != "sqlite":
+            self._async_engine = create_async_engine(
+                url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT")
+            _ping_when_idle(self._async_engine.sync_engine)
 
     @property
     def dialect(self) -> str:
@@ -122,5 +131,26 @@ class Database:
             yield session
             session.commit()  # flushes what the ORM holds, each statement committing itself
 
-    def dispose(self) -> None:
+    async def autocommit_async(self, rule: Callable[[Session], T]) -> T:
+        """`rule(session)` in an autocommit session without blocking the event loop on a
+        database server: the rule's plain code runs in a greenlet and every round trip is
+        awaited (SQLAlchemy's asyncio extension), so other updates run meanwhile and their
+        commits overlap on the server. SQLite answers in microseconds and runs it in place."""
+        if self._async_engine is None:
+            with self.autocommit() as session:
+                return rule(session)
+        async with AsyncSession(self._async_engine, expire_on_commit=False) as session:
+            # run_sync passes session.sync_session, which is sqlmodel's Session
+            result = await session.run_sync(rule)  # type: ignore[arg-type]
+            await session.commit()
+            return result
+
+    async def close(self) -> None:
+        """Close every pooled connection, the awaited ones on the running event loop."""
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
         self.engine.dispose()
+
+    def dispose(self) -> None:
+        """Close every pooled connection, from code that runs no event loop (commands, tests)."""
+        asyncio.run(self.close())

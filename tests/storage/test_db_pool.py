@@ -58,3 +58,18 @@ def test_connections_in_steady_use_are_not_pinged(pings: tuple[Database, list[An
     for _ in range(20):
         backend_pid(database)
     assert calls == []
+
+
+async def test_an_awaited_session_replaces_a_connection_dropped_while_idle(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database(postgres_url)
+
+    def pid(session: Any) -> int:
+        return int(session.connection().execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    first = await database.autocommit_async(pid)
+    monkeypatch.setattr(storage.db, "IDLE_BEFORE_PING", 0.0)
+    terminate(database, first)
+    assert await database.autocommit_async(pid) != first  # tested, found dead, replaced
+    await database.close()
