@@ -8,9 +8,9 @@ import asyncio
 import time
 
 import pytest
-from sqlmodel import Session
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from storage.db import Database
 
