@@ -26,6 +26,15 @@ round trip per tap on the event loop; under load connections come back within mi
 are not tested."""
 
 
+def with_installed_driver(url: str) -> str:
+    """A PostgreSQL URL without a driver (postgres://, postgresql://, as hosting panels give
+    them) names psycopg 3, the driver installed; SQLAlchemy would look for psycopg2."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
 def create_db_engine(url: str) -> Engine:
     """Build an engine; SQLite files get their folder created, WAL and a busy timeout."""
     parsed = make_url(url)
@@ -91,11 +100,11 @@ class Database:
     """The one engine of a process and short sessions on it."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = url = with_installed_driver(url)
         self.engine = create_db_engine(url)
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._async_engine: AsyncEngine | None = None
-        if self.dialect != "sqlite":
+        if self.engine.url.drivername == "postgresql+psycopg":  # other servers: awaited in place
             self._async_engine = create_async_engine(
                 url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT")
             _ping_when_idle(self._async_engine.sync_engine)

@@ -98,3 +98,14 @@ async def test_an_awaited_rule_does_not_block_the_event_loop_on_postgresql(
     await database.close()
     assert took < 1.0
     assert ticks >= 10
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_url_without_a_driver_gets_the_installed_one(postgres_url: str) -> None:
+    """postgres:// as hosting panels write it (SQLAlchemy alone would want psycopg2)."""
+    database = Database(postgres_url.replace("postgresql+psycopg://", "postgres://", 1))
+    with database.session() as session:
+        assert session.connection().execute(text("SELECT 1")).scalar_one() == 1
+    assert await database.autocommit_async(
+        lambda session: session.connection().execute(text("SELECT 2")).scalar_one()) == 2
+    await database.close()
