@@ -25,6 +25,10 @@ server may have restarted meanwhile. pool_pre_ping tests every checkout, one mor
 round trip per tap on the event loop; under load connections come back within milliseconds and
 are not tested."""
 
+CONNECT_TIMEOUT = 5
+"""Seconds a database server gets to accept a new connection. One that hangs (a network cut,
+not a refusal) would otherwise hold a member's request, and a slot of the bot, for minutes."""
+
 
 def with_installed_driver(url: str) -> str:
     """A PostgreSQL URL without a driver (postgres://, postgresql://, as hosting panels give
@@ -39,7 +43,8 @@ def create_db_engine(url: str) -> Engine:
     """Build an engine; SQLite files get their folder created, WAL and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_size=10, max_overflow=20,
+                               connect_args=_server_connect_args(url))
         _ping_when_idle(engine)
         return engine
     database = parsed.database or ""
@@ -63,6 +68,14 @@ def create_db_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _server_connect_args(url: str) -> dict[str, Any]:
+    """CONNECT_TIMEOUT for psycopg, unless the URL sets its own ?connect_timeout=."""
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql+psycopg" or "connect_timeout" in parsed.query:
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
 
 
 def _ping_when_idle(engine: Engine) -> None:
@@ -106,7 +119,8 @@ class Database:
         self._async_engine: AsyncEngine | None = None
         if self.engine.url.drivername == "postgresql+psycopg":  # other servers: awaited in place
             self._async_engine = create_async_engine(
-                url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT")
+                url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT",
+                connect_args=_server_connect_args(url))
             _ping_when_idle(self._async_engine.sync_engine)
 
     @property

@@ -1,12 +1,18 @@
-"""Pooled PostgreSQL connections: one the server dropped while it sat idle is replaced before a
+"""PostgreSQL connections: a server that never answers a new one fails it within the connect
+timeout; a pooled one the server dropped while it sat idle is replaced before a
 request sees it; one in steady use is not tested on every checkout."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 import storage.db
@@ -72,4 +78,28 @@ async def test_an_awaited_session_replaces_a_connection_dropped_while_idle(
     monkeypatch.setattr(storage.db, "IDLE_BEFORE_PING", 0.0)
     terminate(database, first)
     assert await database.autocommit_async(pid) != first  # tested, found dead, replaced
+    await database.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A PostgreSQL URL whose server takes the TCP connection and never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"postgresql+psycopg://nobody@127.0.0.1:{listener.getsockname()[1]}/db"
+
+
+@pytest.mark.parametrize("awaited", [False, True])
+async def test_a_server_that_never_answers_fails_within_the_connect_timeout(
+    silent_server: str, monkeypatch: pytest.MonkeyPatch, awaited: bool
+) -> None:
+    monkeypatch.setattr(storage.db, "CONNECT_TIMEOUT", 1)
+    database = Database(silent_server)
+    started = time.monotonic()
+    attempt = (database.autocommit_async(lambda session: session.connection()) if awaited
+               else asyncio.to_thread(backend_pid, database))
+    with pytest.raises(OperationalError):  # not TimeoutError: that would be a hang
+        await asyncio.wait_for(attempt, 10)
+    assert time.monotonic() - started < 4
     await database.close()
