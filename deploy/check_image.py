@@ -2,6 +2,7 @@
 Bot API over HTTP (containers on the host network, so they reach it on 127.0.0.1).
 
     python deploy/check_image.py [--tag dangjian-bot:check] [--no-build] [--postgres URL]
+                                 [--part single|replicas|compose|all]
 
   single    one container, long polling, SQLite on a named volume: runs as uid 10001,
             answers /start and a question, posts an activity and records a tap, draws the
@@ -12,16 +13,24 @@ Bot API over HTTP (containers on the host network, so they reach it on 127.0.0.1
             containers in webhook mode, the second started once the first is healthy, behind
             the fake's round robin: every tap recorded and answered once, every question
             answered once, both replicas used, both stop cleanly.
+  compose   docker-compose.yml itself, from a clean export of HEAD: PostgreSQL, bot1, bot2 and
+            Caddy come up (bot2 only once bot1 is healthy), Telegram reaches the replicas
+            through Caddy over HTTPS (Caddy's own certificate for localhost, verified), both
+            replicas take updates, and with bot1 stopped bot2 carries on alone.
 
-Prints one line per check and exits 1 if any failed. Needs a Docker engine; the HEALTHCHECK
-runs every 2 s here instead of 30 s so the check takes a minute, not several.
+Prints one line per check and exits 1 if any failed. Needs a Docker engine (and
+docker-compose or the compose plugin for the last part, which also uses ports 80 and 443);
+in the first two parts the HEALTHCHECK runs every 2 s instead of 30 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import ssl
 import subprocess
+import tempfile
 import sys
 import time
 import uuid
@@ -210,6 +219,59 @@ def check_replicas(tag: str, postgres: str) -> None:
                 replica.remove()
 
 
+def compose_command() -> list[str]:
+    """`docker compose` (the plugin) where it is installed, else `docker-compose`."""
+    plugin = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    if plugin.returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
+
+
+def check_compose() -> None:
+    gateway = docker("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}")
+    with tempfile.TemporaryDirectory() as folder, FakeBotApi(bind="0.0.0.0") as api:
+        project = Path(folder)
+        subprocess.run(f"git -C {ROOT} archive HEAD | tar -x -C {project}", shell=True,
+                       check=True)
+        (project / ".env").write_text("\n".join([
+            f"TELEGRAM_BOT_TOKEN={api.token}", f"DANGJIAN_ADMINS={ADMIN}",
+            f"TELEGRAM_API_BASE_URL=http://{gateway}:{api.port}/bot",
+            f"TELEGRAM_API_FILE_URL=http://{gateway}:{api.port}/file/bot",
+            "WEBHOOK_DOMAIN=localhost", f"WEBHOOK_SECRET={SECRET}",
+            f"POSTGRES_PASSWORD={uuid.uuid4().hex}", ""]))
+        compose = [*compose_command(), "-p", f"djcheck{uuid.uuid4().hex[:6]}"]
+
+        def run(*args: str, timeout: float = 600) -> str:
+            return subprocess.run([*compose, *args], cwd=project, capture_output=True, text=True,
+                                  timeout=timeout, check=True).stdout
+
+        started = time.monotonic()
+        try:
+            run("up", "-d", "--build")
+            check("compose: up (db, bot1, then bot2 once bot1 is healthy, proxy)", True,
+                  f"{time.monotonic() - started:.0f} s")
+            root = run("exec", "-T", "proxy", "cat",
+                       "/data/caddy/pki/authorities/local/root.crt")
+            api.webhook_tls = ssl.create_default_context(cadata=root)
+            api.wait_for(lambda c: c.method == "setWebhook", timeout=60)
+            post = post_activity(api)
+            answers = tap_answers(api, post, range(1, 21))
+            check("compose: 40 taps through Caddy answered once each",
+                  len(answers) == 40 and set(answers.values()) == {1})
+            handled = {name: run("logs", name).count("outcome=") for name in ("bot1", "bot2")}
+            check("compose: both replicas handled updates", all(handled.values()), handled)
+            run("stop", "bot1")
+            answers = tap_answers(api, post, range(21, 31))
+            check("compose: with bot1 stopped, bot2 answers every tap once",
+                  len(answers) == 20 and set(answers.values()) == {1})
+            check("compose: no message sent twice", not api.duplicate_sends())
+        finally:
+            subprocess.run([*compose, "down", "-v"], cwd=project,
+                           capture_output=True, timeout=300)
+
+
 def _count_rows_script(url: str) -> str:
     """Python for inside a container: attendance rows and distinct members, through the
     image's own SQLAlchemy and driver."""
@@ -223,12 +285,17 @@ def main() -> None:
     parser.add_argument("--tag", default="dangjian-bot:check")
     parser.add_argument("--no-build", action="store_true", help="check an image already built")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    parser.add_argument("--part", choices=["single", "replicas", "compose", "all"],
+                        default="all")
     args = parser.parse_args()
     parts: dict[str, Callable[[], None]] = {
         "single": lambda: check_single(args.tag),
         "replicas": lambda: check_replicas(args.tag, args.postgres),
+        "compose": check_compose,
     }
-    if not args.no_build:
+    if args.part != "all":
+        parts = {args.part: parts[args.part]}
+    if not args.no_build and parts.keys() & {"single", "replicas"}:
         started = time.monotonic()
         docker("build", "-t", args.tag, str(ROOT), timeout=1800)
         size = int(docker("image", "inspect", "-f", "{{.Size}}", args.tag)) / 1e6

@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import math
+import ssl
 import threading
 import time
 from collections import Counter, defaultdict, deque
@@ -88,12 +89,17 @@ class FakeBotApi(LocalBotApi):
     """LocalBotApi's answers over HTTP, plus update delivery, faults and flood-limit checks."""
 
     def __init__(self, token: str = TOKEN, *, enforce_limits: bool = False,
-                 strict_private: bool = False, latency: float = 0.0) -> None:
+                 strict_private: bool = False, latency: float = 0.0, bind: str = "127.0.0.1",
+                 webhook_tls: ssl.SSLContext | None = None) -> None:
         """`enforce_limits`: answer 429 over the flood limits (they are counted either way).
         `strict_private`: as on Telegram, the bot may write to a user's private chat only after
         that user wrote to it there (otherwise 403). `latency`: seconds added to every answer
-        but getUpdates', the round trip to Telegram's servers."""
+        but getUpdates', the round trip to Telegram's servers. `bind`: the address to serve
+        on ("0.0.0.0" for bots in containers). `webhook_tls`: how to verify an HTTPS webhook's
+        certificate (by default, as the system trusts)."""
         super().__init__()
+        self.bind = bind
+        self.webhook_tls = webhook_tls
         self.token = token
         self.latency = latency
         self.enforce_limits = enforce_limits
@@ -282,7 +288,7 @@ class FakeBotApi(LocalBotApi):
         app.router.add_get("/file/bot{token}/{path:.+}", self._on_file)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.bind, 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         ready.set()
@@ -374,7 +380,8 @@ class FakeBotApi(LocalBotApi):
         assert self._new_update is not None and self._stopping is not None
         turn = itertools.count()
         in_flight: set[asyncio.Task[None]] = set()
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(ssl=self.webhook_tls or True)
+        async with aiohttp.ClientSession(connector=connector) as session:
             while self._webhook is not None and not self._stopping.is_set():
                 self._new_update.clear()
                 with self._changed:
