@@ -26,12 +26,13 @@ in the first two parts the HEALTHCHECK runs every 2 s instead of 30 s.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import shutil
 import ssl
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -229,8 +230,14 @@ def compose_command() -> list[str]:
     raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
 
 
+def host_address() -> str:
+    """This machine's address on Docker's default bridge, where containers reach the fake."""
+    config = json.loads(docker("network", "inspect", "bridge", "-f", "{{json .IPAM.Config}}"))[0]
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
 def check_compose() -> None:
-    gateway = docker("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}")
+    gateway = host_address()
     with tempfile.TemporaryDirectory() as folder, FakeBotApi(bind="0.0.0.0") as api:
         project = Path(folder)
         subprocess.run(f"git -C {ROOT} archive HEAD | tar -x -C {project}", shell=True,
@@ -244,8 +251,11 @@ def check_compose() -> None:
         compose = [*compose_command(), "-p", f"djcheck{uuid.uuid4().hex[:6]}"]
 
         def run(*args: str, timeout: float = 600) -> str:
-            return subprocess.run([*compose, *args], cwd=project, capture_output=True, text=True,
-                                  timeout=timeout, check=True).stdout
+            done = subprocess.run([*compose, *args], cwd=project, capture_output=True,
+                                  text=True, timeout=timeout)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()[-1500:]}")
+            return done.stdout
 
         started = time.monotonic()
         try:

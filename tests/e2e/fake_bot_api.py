@@ -380,8 +380,7 @@ class FakeBotApi(LocalBotApi):
         assert self._new_update is not None and self._stopping is not None
         turn = itertools.count()
         in_flight: set[asyncio.Task[None]] = set()
-        connector = aiohttp.TCPConnector(ssl=self.webhook_tls or True)
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession() as session:
             while self._webhook is not None and not self._stopping.is_set():
                 self._new_update.clear()
                 with self._changed:
@@ -408,6 +407,7 @@ class FakeBotApi(LocalBotApi):
             self.delivered_at.setdefault(update["update_id"], time.monotonic())
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.post(url, json=update, headers=secret,
+                                        ssl=self.webhook_tls or True,
                                         timeout=aiohttp.ClientTimeout(total=10)) as answer:
                     if 200 <= answer.status < 300:
                         with self._changed:
