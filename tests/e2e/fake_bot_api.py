@@ -113,6 +113,7 @@ class FakeBotApi(LocalBotApi):
         self.delivered_at: dict[int, float] = {}  # update_id -> first handed out (monotonic)
         self.webhook_targets: list[str] = []  # replicas behind a balancer; else the URL set
         self.webhook_posts: Counter[str] = Counter()  # URL -> updates it accepted
+        self.webhook_refusals: Counter[str] = Counter()  # URL -> deliveries not answered 2xx
         self._webhook: dict[str, Any] | None = None  # the last setWebhook's parameters
         self._pusher: asyncio.Task[None] | None = None
         self.port = 0
@@ -416,6 +417,8 @@ class FakeBotApi(LocalBotApi):
                                                            update["update_id"])
                             self._changed.notify_all()
                         return
+            with self._changed:
+                self.webhook_refusals[url] += 1
             await asyncio.sleep(WEBHOOK_RETRY)
 
     def _take_fault(self, method: str) -> Fault | None:
