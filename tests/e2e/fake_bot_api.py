@@ -410,8 +410,6 @@ class FakeBotApi(LocalBotApi):
                 async with session.post(url, json=update, headers=secret,
                                         ssl=self.webhook_tls or True,
                                         timeout=aiohttp.ClientTimeout(total=10)) as answer:
-                    if not 200 <= answer.status < 300:
-                        print("REFUSED", time.time(), answer.status, (await answer.text())[:100], flush=True)
                     if 200 <= answer.status < 300:
                         with self._changed:
                             self.webhook_posts[url] += 1
