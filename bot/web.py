@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, text
 from sqlmodel import select
 from telegram import Bot, Update
+from telegram.error import BadRequest, NetworkError
 
 from bot.config import Settings
 from bot.polling import poll
@@ -37,6 +38,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1024 * 1024  # Telegram's updates are a few KB; anything near this is not Telegram
 RECENT_UPDATES = 10_000  # update ids remembered to drop Telegram's re-deliveries
 DB_PING_SECONDS = 3.0
+START_RETRY_MOST = 30.0  # seconds between attempts to reach Telegram at start, at most
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 DEFAULT_WEBHOOK_PATH = "/telegram"
 
@@ -177,6 +179,29 @@ class BotWebApp:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def start_when_reachable(application: InstrumentedApplication,
+                               stop: asyncio.Event) -> bool:
+    """initialize() (getMe) and post_init, again while Telegram cannot be reached (a network or
+    proxy still coming up): the bot starts as soon as it can instead of exiting on a traceback.
+    False when told to stop first. A rejected token is not retried (InvalidToken)."""
+    delay = 1.0
+    while True:
+        try:
+            await application.initialize()
+            if application.post_init:
+                await application.post_init(application)
+            return True
+        except BadRequest:
+            raise
+        except NetworkError as exc:
+            log.warning("Telegram Bot API unreachable (%s): retrying in %.0f s", exc, delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+            return False
+        except TimeoutError:
+            delay = min(delay * 2, START_RETRY_MOST)
+
+
 async def serve(application: InstrumentedApplication, settings: Settings,
                 stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop`): webhook mode when WEBHOOK_URL is set, long polling
@@ -193,9 +218,8 @@ async def serve(application: InstrumentedApplication, settings: Settings,
     webhook = bool(settings.webhook_url)
     routes = BotWebApp(application, settings, webhook=webhook)
     runner = web.AppRunner(routes.build(), access_log=None, handle_signals=False)
-    await application.initialize()
-    if application.post_init:
-        await application.post_init(application)
+    if not await start_when_reachable(application, stop):
+        return
     await runner.setup()
     try:
         await web.TCPSite(runner, "0.0.0.0", settings.port).start()

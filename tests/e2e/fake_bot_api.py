@@ -90,12 +90,13 @@ class FakeBotApi(LocalBotApi):
 
     def __init__(self, token: str = TOKEN, *, enforce_limits: bool = False,
                  strict_private: bool = False, latency: float = 0.0, bind: str = "127.0.0.1",
-                 webhook_tls: ssl.SSLContext | None = None) -> None:
+                 port: int = 0, webhook_tls: ssl.SSLContext | None = None) -> None:
         """`enforce_limits`: answer 429 over the flood limits (they are counted either way).
         `strict_private`: as on Telegram, the bot may write to a user's private chat only after
         that user wrote to it there (otherwise 403). `latency`: seconds added to every answer
         but getUpdates', the round trip to Telegram's servers. `bind`: the address to serve
-        on ("0.0.0.0" for bots in containers). `webhook_tls`: how to verify an HTTPS webhook's
+        on ("0.0.0.0" for bots in containers), and `port` (0: any free one, known once
+        started). `webhook_tls`: how to verify an HTTPS webhook's
         certificate (by default, as the system trusts)."""
         super().__init__()
         self.bind = bind
@@ -116,7 +117,7 @@ class FakeBotApi(LocalBotApi):
         self.webhook_refusals: Counter[str] = Counter()  # URL -> deliveries not answered 2xx
         self._webhook: dict[str, Any] | None = None  # the last setWebhook's parameters
         self._pusher: asyncio.Task[None] | None = None
-        self.port = 0
+        self.port = port
         self._pending: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -289,7 +290,7 @@ class FakeBotApi(LocalBotApi):
         app.router.add_get("/file/bot{token}/{path:.+}", self._on_file)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.bind, 0)
+        site = web.TCPSite(self._runner, self.bind, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         ready.set()
