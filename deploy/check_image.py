@@ -108,7 +108,7 @@ class Container:
         return result.stdout + result.stderr
 
     def remove(self) -> None:
-        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", self.name], capture_output=True)  # and /app/data
 
 
 def ask(api: FakeBotApi, text: str, *, user_id: int, chat_id: int | None = None,
