@@ -47,7 +47,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
 from botproc import BotProcess  # noqa: E402
 from conftest import _fresh_postgres_database  # noqa: E402
-from fake_bot_api import FakeBotApi, HttpCall  # noqa: E402
+from fake_bot_api import FakeBotApi, HttpCall, exchange  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
 from bot.services import build_services  # noqa: E402
@@ -366,9 +366,9 @@ def part_outage(postgres_url: str, folder: Path) -> None:
         api.set_admin(group, secretary)
         bot = BotProcess(api, folder, database_url=url).start()
         try:
-            post = _exchange(api, "/remind 主题党日 数据库演练", secretary, group)
+            post = exchange(api, "/remind 主题党日 数据库演练", user_id=secretary, chat_id=group)
             for user in members[:5]:  # they have talked to the bot before
-                _exchange(api, "宣传主题多久定一次？", user, user)
+                exchange(api, "宣传主题多久定一次？", user_id=user)
             proxy.cut()
             cut_at = time.monotonic()
             asked = answered = writes = retry_replies = retry_to_questions = 0
@@ -414,14 +414,6 @@ def part_outage(postgres_url: str, folder: Path) -> None:
         finally:
             bot.stop()
             proxy.cut()
-
-
-def _exchange(api: FakeBotApi, text_: str, user: int, chat: int,
-              timeout: float = 10) -> HttpCall:
-    mark = api.mark()
-    api.send(text_, user_id=user, chat_id=chat)
-    return api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == chat, since=mark,
-                        timeout=timeout)
 
 
 def part_broadcast(folder: Path, groups: int = 300) -> None:

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e"), str(ROOT / "bench")]
 
 from botproc import free_port  # noqa: E402
-from fake_bot_api import FakeBotApi  # noqa: E402
+from fake_bot_api import FakeBotApi, exchange  # noqa: E402
 from load import DEFAULT_POSTGRES, postgres_database  # noqa: E402
 
 ADMIN = 900
@@ -111,16 +111,6 @@ class Container:
         subprocess.run(["docker", "rm", "-f", "-v", self.name], capture_output=True)  # and /app/data
 
 
-def ask(api: FakeBotApi, text: str, *, user_id: int, chat_id: int | None = None,
-        method: str = "sendMessage", timeout: float = 30):  # type: ignore[no-untyped-def]
-    """A user writes; the bot's first `method` call to that chat after it."""
-    chat = user_id if chat_id is None else chat_id
-    mark = api.mark()
-    api.send(text, user_id=user_id, chat_id=chat_id)
-    return api.wait_for(lambda c: c.method == method and c.chat_id == chat, since=mark,
-                        timeout=timeout)
-
-
 def tap_answers(api: FakeBotApi, post, members: range) -> Counter[str]:  # type: ignore[no-untyped-def]
     """Each member taps 签到 twice; how many answers each tap got once all are answered."""
     mark = api.mark()
@@ -151,13 +141,14 @@ def check_single(tag: str) -> None:
             api.wait_polling(timeout=60)
             check("single: polls Telegram", True, f"{time.monotonic() - started:.1f} s after run")
             check("single: runs as uid 10001", bot.execute("id", "-u") == "10001")
-            check("single: /start", "党建助手" in ask(api, "/start", user_id=1).text)
-            answer = ask(api, QUESTION, user_id=1).text
+            check("single: /start", "党建助手" in exchange(api, "/start", user_id=1, timeout=30).text)
+            answer = exchange(api, QUESTION, user_id=1, timeout=30).text
             check("single: question answered from the plan", "主题党日" in answer, answer[:40])
             post = post_activity(api)
             check("single: tap answered once", set(tap_answers(api, post, range(1, 2)).values())
                   == {1})
-            chart = ask(api, "/stats", user_id=ADMIN, chat_id=GROUP, method="sendPhoto")
+            chart = exchange(api, "/stats", user_id=ADMIN, chat_id=GROUP, method="sendPhoto",
+                             timeout=30)
             check("single: /stats chart is a PNG", chart.files["photo"].startswith(b"\x89PNG"))
             family = bot.execute("python", "-c",
                                  "from bot.services.stats import cjk_font; print(cjk_font())")

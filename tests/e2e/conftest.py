@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from botproc import BotProcess
-from fake_bot_api import FakeBotApi, HttpCall
+from fake_bot_api import FakeBotApi
 
 ADMIN = 900  # in DANGJIAN_ADMINS of every bot process started here
 
@@ -36,13 +36,3 @@ def bot(api: FakeBotApi, request: pytest.FixtureRequest,
     yield process
     if process.process is not None:  # a test may have killed it
         assert process.stop() == 0, process.log()[-3000:]
-
-
-def exchange(api: FakeBotApi, text: str, *, user_id: int, chat_id: int | None = None,
-             method: str = "sendMessage", timeout: float = 10.0, **kwargs: object) -> HttpCall:
-    """A user writes; returns the bot's first `method` call to that chat after it."""
-    chat = user_id if chat_id is None else chat_id
-    mark = api.mark()
-    api.send(text, user_id=user_id, chat_id=chat_id, **kwargs)
-    return api.wait_for(lambda c: c.method == method and c.chat_id == chat, since=mark,
-                        timeout=timeout)

@@ -96,8 +96,8 @@ class FakeBotApi(LocalBotApi):
         that user wrote to it there (otherwise 403). `latency`: seconds added to every answer
         but getUpdates', the round trip to Telegram's servers. `bind`: the address to serve
         on ("0.0.0.0" for bots in containers), and `port` (0: any free one, known once
-        started). `webhook_tls`: how to verify an HTTPS webhook's
-        certificate (by default, as the system trusts)."""
+        started). `webhook_tls`: how to verify an HTTPS webhook's certificate (by default, as
+        the system trusts)."""
         super().__init__()
         self.bind = bind
         self.webhook_tls = webhook_tls
@@ -486,6 +486,16 @@ class FakeBotApi(LocalBotApi):
         if method == "editMessageReplyMarkup":
             return self._message(params)
         return super()._answer(method, params)
+
+
+def exchange(api: FakeBotApi, text: str, *, user_id: int, chat_id: int | None = None,
+             method: str = "sendMessage", timeout: float = 10.0, **kwargs: object) -> HttpCall:
+    """A user writes; returns the bot's first `method` call to that chat after it."""
+    chat = user_id if chat_id is None else chat_id
+    mark = api.mark()
+    api.send(text, user_id=user_id, chat_id=chat_id, **kwargs)
+    return api.wait_for(lambda c: c.method == method and c.chat_id == chat, since=mark,
+                        timeout=timeout)
 
 
 async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from botproc import BotProcess
-from conftest import ADMIN, exchange
-from fake_bot_api import FakeBotApi
+from conftest import ADMIN
+from fake_bot_api import FakeBotApi, exchange
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 GROUP = -100500

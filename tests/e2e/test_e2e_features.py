@@ -9,8 +9,7 @@ import re
 
 import pytest
 from botproc import BotProcess
-from conftest import exchange
-from fake_bot_api import FakeBotApi, HttpCall
+from fake_bot_api import FakeBotApi, HttpCall, exchange
 from openpyxl import load_workbook
 
 GROUP, OTHER_GROUP = -100700, -100800

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from botproc import BotProcess
-from conftest import ADMIN, exchange
-from fake_bot_api import FakeBotApi, HttpCall
+from conftest import ADMIN
+from fake_bot_api import FakeBotApi, HttpCall, exchange
 
 from bot.config import Settings
 from bot.services import build_services

@@ -7,8 +7,7 @@ import time
 
 import pytest
 from botproc import BotProcess
-from conftest import exchange
-from fake_bot_api import FakeBotApi, HttpCall
+from fake_bot_api import FakeBotApi, HttpCall, exchange
 
 GROUP, SECRETARY = -100900, 901
 GROUP_ADMINS = {GROUP: SECRETARY}

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from botproc import BotProcess, free_port
-from conftest import exchange
-from fake_bot_api import FakeBotApi
+from fake_bot_api import FakeBotApi, exchange
 
 
 def waiting_bot(tmp_path: Path) -> tuple[FakeBotApi, BotProcess]:
