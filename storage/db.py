@@ -98,7 +98,7 @@ def _ping_when_idle(engine: Engine) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every migration branch (Alembic)."""
+    """Bring the schema to the newest revision (Alembic; one history, one head)."""
     from alembic import command  # imported here: a read-only start (`dangjian ask`) skips it
     from alembic.config import Config
 
@@ -106,7 +106,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "heads")
+        command.upgrade(config, "head")
 
 
 class Database:
