@@ -4,10 +4,9 @@ who may see what, the private non-responder list and the chart."""
 from __future__ import annotations
 
 import warnings
-
-import pytest
 from datetime import timedelta
 
+import pytest
 from attendance_world import (
     ADMIN,
     AFTER,
