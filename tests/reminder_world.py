@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from attendance_bot import Clock
+from real_plans import PLANS
 
 from bot.services.duties import DutyService
 from bot.services.people import Actor
@@ -25,7 +25,6 @@ SECRETARY = 501
 MEMBER = 502
 ADMIN = 900
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # Friday 10:00 in Shanghai
-PLANS = Path(__file__).resolve().parents[2] / "shared" / "plans"
 
 __all__ = ["ADMIN", "BRANCH", "MEMBER", "NOW", "SECRETARY", "TZ", "Clock", "FakeSender",
            "World", "actor", "secretary"]
@@ -70,11 +69,12 @@ class FakeSender:
 
 
 class World:
-    """The services under test on `db`, with the real plans and a settable clock."""
+    """The services under test on `db`, with the real plans (when here) and a settable clock."""
 
     def __init__(self, db: Database, now: datetime = NOW) -> None:
         self.db = db
         self.clock = Clock(now)
+        # the real plans' duties when they are beside the project, else the built-in cadence
         plans = [parse_plan(p.name, read_document(p)) for p in sorted(PLANS.glob("*.txt"))]
         self.duties = DutyService(lambda: plans, TZ)
         self.reminders = ReminderService(db, TZ, self.duties, self.clock)

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from real_plans import DEV_SET, PLANS, needs_real_plans
 
 ROOT = Path(__file__).resolve().parents[2]
-PLANS = ROOT.parent / "shared" / "plans"
 SETS = {
-    "dev": ROOT.parent / "shared" / "eval" / "qa_dev.jsonl",
+    "dev": DEV_SET,
     "heldout": ROOT / "tests" / "content" / "qa_heldout.jsonl",
     "heldout2": ROOT / "tests" / "content" / "qa_heldout2.jsonl",
 }
@@ -39,7 +39,7 @@ def ask_all(questions: list[str], tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-@pytest.mark.skipif(not PLANS.is_dir(), reason="the real plans (../shared/plans) are not here")
+@needs_real_plans
 @pytest.mark.parametrize("name", list(SETS))
 def test_question_set_meets_its_targets(name: str, tmp_path: Path):
     rows = [json.loads(line) for line in SETS[name].read_text("utf-8").splitlines() if line]
