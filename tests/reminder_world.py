@@ -43,17 +43,27 @@ def secretary(chat_id: int = BRANCH) -> Actor:
 
 @dataclass
 class FakeSender:
-    """Records sends; chats can be made unreachable, sends slow or cut off."""
+    """Records sends; chats can be made unreachable, sends cut off, or held: a held send waits
+    until `release` is set (for ever when it never is, as in a process about to be killed)."""
 
     admins: dict[int, list[int]] = field(default_factory=lambda: {BRANCH: [SECRETARY]})
     unreachable: set[int] = field(default_factory=set)
     cut_off: set[int] = field(default_factory=set)
     delay: float = 0.0
+    """Each send awaits this long, so concurrent workers interleave."""
+    hold_after: int | None = None
+    """Sends after this many completed ones are held."""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     sent: list[tuple[int, Post]] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)
+    """The chats whose send is (or was) held."""
 
     async def send(self, chat_id: int, post: Post) -> int:
         if chat_id in self.unreachable:
             raise ChatUnreachable("Forbidden: bot was kicked from the supergroup chat")
+        if self.hold_after is not None and len(self.sent) >= self.hold_after:
+            self.held.append(chat_id)
+            await self.release.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if chat_id in self.cut_off:
