@@ -31,7 +31,7 @@ async def schedule(update: Update, context: BotContext) -> None:
     reminder, first = await services.db.run(lambda session: services.reminders.schedule(
         session, actor, text, now=services.clock(),
         message_id=update.effective_message.message_id if update.effective_message else None))
-    services.scheduler.refresh(reminder.id or 0)
+    await services.scheduler.refresh(reminder.id or 0)
     tz = services.reminders.tz
     target = "（发往全部支部）" if reminder.scope == "branches" else ""
     lines = [
@@ -70,7 +70,7 @@ async def cancel(update: Update, context: BotContext) -> None:
     services = context.services
     reminder = await services.db.run(lambda session: services.reminders.cancel(
         session, actor, " ".join(context.args or []), now=services.clock()))
-    services.scheduler.refresh(reminder.id or 0)
+    await services.scheduler.refresh(reminder.id or 0)
     await reply(update, escape(f"已取消提醒 #{reminder.id}：{reminder.rule}｜{reminder.text[:60]}"))
 
 

@@ -255,7 +255,7 @@ async def test_refresh_takes_a_new_reminder_in_at_once(world: World) -> None:
     """/schedule in the leading process adds the job without waiting for the next sync."""
     async with running(world, renew_every=60) as instance:
         rid = world.schedule("每月最后一个周五 15:00 主题党日")
-        instance.refresh(rid)
+        await instance.refresh(rid)
         fire = instance.next_fire(rid)
         assert fire is not None and fire.astimezone(TZ).strftime("%d %H:%M")[-5:] == "15:00"
         assert fire.astimezone(TZ).weekday() == 4
