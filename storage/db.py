@@ -131,6 +131,7 @@ class Database:
         # transactions would mix. A thread may nest sessions (the lock is reentrant).
         self._turn: AbstractContextManager[Any] = (
             threading.RLock() if isinstance(self.engine.pool, StaticPool) else nullcontext())
+        self._worker: ThreadPoolExecutor | None = None  # SQLite's, started on first use
         self._async_engine: AsyncEngine | None = None
         self._async_autocommit: AsyncEngine | None = None
         if self.engine.url.drivername == "postgresql+psycopg":  # other servers: in a thread
@@ -176,23 +177,31 @@ class Database:
         """`rule(session)` in one transaction (committed when it returns, rolled back when it
         raises) without blocking the event loop: on a database server the rule's plain code
         runs in a greenlet and every round trip is awaited (SQLAlchemy's asyncio extension);
-        on SQLite it runs in a worker thread."""
+        on SQLite it runs in the database's worker thread."""
         if self._async_engine is None:
-            return await asyncio.to_thread(self._in_thread, self.session, rule)
+            return await self._in_thread(self.session, rule)
         return await self._awaited(self._async_engine, rule)
 
     async def autocommit_async(self, rule: Callable[[Session], T]) -> T:
         """`rule(session)` as `run` does, in an autocommit session (see `autocommit`): for the
         hot paths, where the commits of concurrent rules then overlap on the server."""
         if self._async_autocommit is None:
-            return await asyncio.to_thread(self._in_thread, self.autocommit, rule)
+            return await self._in_thread(self.autocommit, rule)
         return await self._awaited(self._async_autocommit, rule)
 
-    @staticmethod
-    def _in_thread(opening: Callable[[], AbstractContextManager[Session]],
-                   rule: Callable[[Session], T]) -> T:
-        with opening() as session:
-            return rule(session)
+    async def _in_thread(self, opening: Callable[[], AbstractContextManager[Session]],
+                         rule: Callable[[Session], T]) -> T:
+        """The rule in this database's one worker thread. One, not a pool: SQLite takes one
+        writer at a time, and writers of one process waiting on each other would sleep in
+        its busy handler (milliseconds, then tens of them) where one thread simply queues."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+
+        def in_session() -> T:
+            with opening() as session:
+                return rule(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self._worker, in_session)
 
     @staticmethod
     async def _awaited(engine: AsyncEngine, rule: Callable[[Session], T]) -> T:
@@ -203,10 +212,14 @@ class Database:
             return result
 
     async def close(self) -> None:
-        """Close every pooled connection, the awaited ones on the running event loop."""
+        """Close every pooled connection, the awaited ones on the running event loop, and let
+        the worker thread go (a later rule starts another)."""
         if self._async_engine is not None:
             await self._async_engine.dispose()
         self.engine.dispose()
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
 
     def dispose(self) -> None:
         """Close every pooled connection, from plain code, whether or not an event loop runs in
