@@ -89,7 +89,7 @@ def open_activities(api: FakeBotApi, world: World, per_group: int) -> list[HttpC
     mark = api.mark()
     for k in range(per_group):
         for group in world.ids:
-            api.send(f"/remind 主题党日 第{k + 1}次学习", user_id=world.secretary(group),
+            api.send(f"/remind 现在 主题党日 第{k + 1}次学习", user_id=world.secretary(group),
                      chat_id=group)
     return api.wait_for_all(lambda c: c.method == "sendMessage" and bool(c.buttons),
                             per_group * world.groups, since=mark, timeout=300)
@@ -366,7 +366,7 @@ def part_outage(postgres_url: str, folder: Path) -> None:
         api.set_admin(group, secretary)
         bot = BotProcess(api, folder, database_url=url).start()
         try:
-            post = exchange(api, "/remind 主题党日 数据库演练", user_id=secretary, chat_id=group)
+            post = exchange(api, "/remind 现在 主题党日 数据库演练", user_id=secretary, chat_id=group)
             for user in members[:5]:  # they have talked to the bot before
                 exchange(api, "宣传主题多久定一次？", user_id=user)
             proxy.cut()

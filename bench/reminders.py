@@ -40,13 +40,15 @@ from bot.app import build_application  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.scheduler import ReminderScheduler  # noqa: E402
 from bot.services import build_services  # noqa: E402
-from content.timerules import TimeRule, parse_rule  # noqa: E402
+from content.timerules import TimeRule  # noqa: E402
+from content.when import parse_when  # noqa: E402
 from storage.models import Chat, Delivery, Reminder  # noqa: E402
 
 TELEGRAM_RATE = 30.0
 FORMS = ("每天 {h}:{m}", "每周{w} {h}:{m}", "每周{w}、{v} {h}:{m}", "每月{d}日 {h}:{m}",
          "每月最后一个周{w} {h}:{m}", "每月第{n}个周{w} {h}:{m}", "每季度末 {h}:{m}", "工作日 {h}:{m}",
-         "每月{d}日 {h}:{m} 遇节假日提前", "2027-{mo}-{d} {h}:{m}")
+         "每月{d}日 {h}:{m} 遇节假日提前", "2027-{mo}-{d} {h}:{m}", "每两周周{w} {h}:{m}",
+         "每月最后一个工作日 {h}:{m}", "每月{d}日 {h}:{m}（遇节假日顺延）")
 WEEKDAYS = "一二三四五六日"
 
 
@@ -114,7 +116,9 @@ def rebuild(label: str, database_url: str, count: int) -> None:
     texts = varied_rules(count)
     rows = []
     for n, rule_text in enumerate(texts):
-        rule = parse_rule(f"{rule_text} 学习", now, services.reminders.tz)[0]
+        when = parse_when(f"{rule_text} 学习", now, services.reminders.tz, want="rule")
+        assert when is not None and when.rule is not None, rule_text
+        rule = when.rule
         created = now - timedelta(days=pick.uniform(1, 60))
         fired = created + (now - created) * pick.random() if n % 2 else None
         rows.append({"chat_id": -1 - n % 500, "scope": "chat",

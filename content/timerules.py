@@ -1,83 +1,42 @@
-"""Chinese time rules for reminders, and the APScheduler triggers they become.
+"""Time rules for reminders, China's working-day calendar, and the APScheduler triggers.
 
-`parse_rule("每月最后一个周五 15:00 主题党日", now, tz)` -> (rule, "主题党日"). A rule is a single
-moment (`2026-12-01 09:00`, `明天 15:00`, `下周一 8:30`, `周五下午三点`) or a recurrence (`每天 08:00`,
-`每周一 08:30`, `每月15日`, `每月最后一个周五`, `每月第二个周三`, `每季度末`, `工作日 …`). `工作日`
-follows China's official holiday and make-up working-day calendar (chinese-calendar); a rule can
-ask that a date falling on a holiday move to the previous working day.
+A rule is a single moment or a cron recurrence in the bot's time zone, optionally bent to the
+calendar: only China's working days (`工作日`), every second week (`每两周周五`), the first or last
+working day of a month, or dates that fall on a holiday moved to the working day before (提前) or
+after (顺延). The calendar is China's official holiday and make-up working-day arrangement
+(chinese-calendar). content/when.py reads the rules people write into these objects.
 """
 
 from __future__ import annotations
 
 import calendar
 import json
-import logging
-import re
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
 import chinese_calendar
-import cn2an
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
-log = logging.getLogger(__name__)
-
-EXAMPLES = (
-    "2026-12-01 09:00｜明天 15:00｜下周一 8:30｜周五下午三点｜每天 08:00｜每周一 08:30｜"
-    "每月15日 09:00｜每月最后一个周五 15:00｜每月第二个周三｜每季度末 10:00｜工作日 08:30"
-    "（可加“遇节假日提前”）"
-)
-DEFAULT_TIME = time(9, 0)
-WEEKDAY_NAMES = "一二三四五六日"
-CRON_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Statutory holidays on fixed solar dates (《全国年节及纪念日放假办法》), for years chinese-calendar
 # does not know yet; lunar holidays and make-up days are then unknown.
 FIXED_HOLIDAYS = {(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)}
 MAX_SCAN = 800
-_HALF_WIDTH = str.maketrans("０１２３４５６７８９：", "0123456789:")
-
-CN = r"[零〇一二两三四五六七八九十]"
-NUM = rf"(?:\d{{1,2}}|{CN}{{1,3}})"
-WD = r"(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
-
-_DATE_FORMS: list[tuple[str, re.Pattern[str]]] = [
-    ("ymd", re.compile(r"(?P<y>\d{4})\s*[-/.年]\s*(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?")),
-    ("md", re.compile(rf"(?P<mo>{NUM})\s*月\s*(?P<d>{NUM})\s*[日号]")),
-    ("rel", re.compile(r"(?P<rel>大后天|后天|明天|明日|今天|今日)")),
-    ("weekday", re.compile(rf"(?P<wk>下下|下个?|本|这个?)?{WD}")),
-    ("daily", re.compile(r"每天|每日|天天")),
-    ("workday", re.compile(r"(?:每个?)?工作日")),
-    ("weekly", re.compile(
-        r"每个?(?:周|星期|礼拜)(?P<wds>[一二三四五六日天1-7](?:[、,，和及]?(?:周|星期)?[一二三四五六日天1-7])*)")),
-    ("month_last_wd", re.compile(rf"每个?月的?(?:最后一个?|倒数第一个){WD}")),
-    ("month_nth_wd", re.compile(rf"每个?月的?第(?P<n>[一二三四五1-5])个?{WD}")),
-    ("month_last", re.compile(r"每个?月的?(?:最后一天|月末|月底|末|底)")),
-    ("month_day", re.compile(rf"每个?月的?(?P<d>{NUM})\s*[日号]")),
-    ("quarter_last_wd", re.compile(rf"每个?季度?的?(?:最后一个?|倒数第一个){WD}")),
-    ("quarter_end", re.compile(r"每个?季度?的?(?:末|最后一天|底)")),
-    ("quarter_start", re.compile(r"每个?季度?的?(?:初|第一天|首日)")),
-    ("yearly", re.compile(rf"每年的?(?P<mo>{NUM})\s*月\s*(?P<d>{NUM})\s*[日号]")),
-]
-_TIME = re.compile(
-    r"(?P<ap>上午|早上|早晨|早|中午|下午|傍晚|晚上|晚|凌晨)?\s*"
-    rf"(?P<h>\d{{1,2}}|{CN}{{1,3}})\s*(?:[:：]\s*(?P<mi>\d{{2}})(?!\d)"
-    rf"|[点时](?:(?P<half>半)|(?P<mi2>\d{{1,2}}|{CN}{{1,3}})分?|整)?)"
-)
-_SHIFT = re.compile(
-    r"[（(]?(?:遇|逢)?(?:法定)?(?:节假日|假日|节假|休息日)(?:则|就)?(?:提前|前移)(?:到|至)?(?:前一个?工作日)?[）)]?"
-)
+POSTPONE_REACH = timedelta(days=16)
+"""How far before a floor to look for dates that 顺延 moves past it: longer than any run of rest
+days (the longest, Spring Festival, is 9 or 10)."""
+MONTH_REACH = timedelta(days=32)
+"""The same for the n-th working day of a month, which can lie a month after the month's first."""
+SHIFTS = ("", "earlier", "later")
 
 
-class RuleError(ValueError):
-    """A time rule that cannot be understood; the message says why, in Chinese."""
-
-
+@lru_cache(maxsize=8192)
 def is_workday(day: date) -> bool:
-    """China's official working days; for a year not yet published, Monday–Friday minus fixed holidays."""
+    """China's official working days; for a year not yet published, Monday–Friday minus fixed
+    holidays."""
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
@@ -94,11 +53,34 @@ def calendar_known(day: date) -> bool:
 
 
 def previous_workday(day: date) -> date:
+    """`day` itself when it is a working day, else the last working day before it."""
+    return _step_to_workday(day, -1)
+
+
+def next_workday(day: date) -> date:
+    """`day` itself when it is a working day, else the first working day after it."""
+    return _step_to_workday(day, 1)
+
+
+def _step_to_workday(day: date, step: int) -> date:
     for _ in range(MAX_SCAN):
         if is_workday(day):
             return day
-        day -= timedelta(days=1)
+        day += timedelta(days=step)
     return day
+
+
+def working_days_around(day: date) -> tuple[date, date]:
+    """The nearest working days strictly before and after `day` (提前 and 顺延 of a rest day)."""
+    return previous_workday(day - timedelta(days=1)), next_workday(day + timedelta(days=1))
+
+
+def nth_workday_of_month(day: date, nth: int) -> date | None:
+    """The `nth` working day of `day`'s month (-1: the last); None when the month has fewer."""
+    last = calendar.monthrange(day.year, day.month)[1]
+    workdays = [d for d in (day.replace(day=n) for n in range(1, last + 1)) if is_workday(d)]
+    index = nth - 1 if nth > 0 else nth
+    return workdays[index] if -len(workdays) <= index < len(workdays) else None
 
 
 @dataclass(frozen=True)
@@ -107,14 +89,16 @@ class TimeRule:
 
     kind: str  # "once" | "cron"
     label: str
-    at: datetime | None = None
+    at: datetime | None = None  # once: the moment; every_weeks > 1: the first fire (the anchor)
     month: str = "*"
     day: str = "*"
     day_of_week: str = "*"
     hour: int = 9
     minute: int = 0
     workdays: bool = False  # only on China's working days
-    shift: bool = False  # a date on a holiday moves to the previous working day
+    shift: str = ""  # a date on a rest day moves to the working day "earlier" or "later"
+    every_weeks: int = 1  # 2: every second week counted from `at`
+    nth_workday: int = 0  # the cron's months on their n-th working day (-1: the last)
 
     def to_spec(self) -> dict[str, Any]:
         spec = asdict(self)
@@ -124,7 +108,10 @@ class TimeRule:
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> TimeRule:
         at = datetime.fromisoformat(spec["at"]) if spec.get("at") else None
-        return cls(**{**spec, "at": at})
+        shift = spec.get("shift", "")
+        if isinstance(shift, bool):  # rules stored before 顺延 existed: True meant earlier
+            shift = "earlier" if shift else ""
+        return cls(**{**spec, "at": at, "shift": shift})
 
     @classmethod
     def from_json(cls, text: str) -> TimeRule:
@@ -169,8 +156,11 @@ def _trigger(rule: TimeRule, tz: tzinfo) -> BaseTrigger:
         return DateTrigger(run_date=rule.at, timezone=tz)
     cron = CronTrigger(month=rule.month, day=rule.day, day_of_week=rule.day_of_week,
                        hour=rule.hour, minute=rule.minute, timezone=tz)
-    if rule.workdays or rule.shift:
-        return WorkdayTrigger(cron, shift=rule.shift)
+    if rule.workdays or rule.shift or rule.every_weeks > 1 or rule.nth_workday:
+        anchor = rule.at.astimezone(tz).date() if rule.at else None
+        return CalendarTrigger(cron, workdays=rule.workdays, shift=rule.shift,
+                               every_weeks=rule.every_weeks, anchor=anchor,
+                               nth_workday=rule.nth_workday)
     return cron
 
 
@@ -190,212 +180,57 @@ class StoredTrigger(BaseTrigger):
         return TimeRule.from_json(self.spec).label
 
 
-class WorkdayTrigger(BaseTrigger):
-    """A cron trigger kept to China's working days, or whose holiday dates move earlier."""
+class CalendarTrigger(BaseTrigger):
+    """A cron trigger bent to the calendar: each base date the cron gives is kept, dropped or
+    moved (working days only, every n-th week from an anchor, the n-th working day of its month,
+    off a rest day earlier or later). Placement never reorders dates, so the first base whose
+    placed date is after the floor gives the next fire."""
 
-    def __init__(self, cron: CronTrigger, shift: bool = False) -> None:
+    def __init__(self, cron: CronTrigger, *, workdays: bool = False, shift: str = "",
+                 every_weeks: int = 1, anchor: date | None = None, nth_workday: int = 0) -> None:
+        if shift not in SHIFTS or (every_weeks > 1 and anchor is None):
+            raise ValueError(f"bad calendar rule: shift={shift!r} every_weeks={every_weeks}")
         self.cron = cron
+        self.workdays = workdays
         self.shift = shift
+        self.every_weeks = every_weeks
+        self.anchor = anchor
+        self.nth_workday = nth_workday
+
+    def place(self, day: date) -> date | None:
+        """Where a base date of the cron fires, or None when it does not."""
+        if self.every_weeks > 1:
+            assert self.anchor is not None
+            if (day - self.anchor).days // 7 % self.every_weeks:
+                return None
+        placed: date | None = day
+        if self.nth_workday:
+            placed = nth_workday_of_month(day, self.nth_workday)
+        if placed is None or (self.workdays and not is_workday(placed)):
+            return None
+        if self.shift == "earlier":
+            return previous_workday(placed)
+        if self.shift == "later":
+            return next_workday(placed)
+        return placed
 
     def get_next_fire_time(self, previous_fire_time: datetime | None,
                            now: datetime) -> datetime | None:
-        if not self.shift:
-            fire = self.cron.get_next_fire_time(previous_fire_time, now)
-            for _ in range(MAX_SCAN):
-                if fire is None or is_workday(fire.date()):
-                    return fire
-                fire = self.cron.get_next_fire_time(fire, fire)
-            return None
-        # Shifting never moves a date later, so scan base dates from the floor upwards.
         floor = previous_fire_time or now
-        base = (self.cron.get_next_fire_time(floor, floor) if previous_fire_time
-                else self.cron.get_next_fire_time(None, now))
+        reach = (MONTH_REACH if self.nth_workday
+                 else POSTPONE_REACH if self.shift == "later" else timedelta(0))
+        base = self.cron.get_next_fire_time(None, floor - reach)
         for _ in range(MAX_SCAN):
             if base is None:
                 return None
-            moved = datetime.combine(previous_workday(base.date()), base.timetz())
-            if moved > floor or (previous_fire_time is None and moved == floor):
-                return moved
+            day = self.place(base.date())
+            if day is not None:
+                fire = datetime.combine(day, base.timetz())
+                if fire > floor or (previous_fire_time is None and fire == floor):
+                    return fire
             base = self.cron.get_next_fire_time(base, base)
         return None
 
     def __str__(self) -> str:
-        return f"workdays[{self.cron}]" if not self.shift else f"shifted[{self.cron}]"
-
-
-# --- parsing ---------------------------------------------------------------------------------
-
-def _int(text: str) -> int:
-    return int(text) if text.isdigit() else int(cn2an.cn2an(text, "smart"))
-
-
-def _weekday(char: str) -> int:
-    if char.isdigit():
-        return int(char) - 1
-    return 6 if char in "日天" else WEEKDAY_NAMES.index(char)
-
-
-def _clock(match: re.Match[str] | None) -> time:
-    if match is None:
-        return DEFAULT_TIME
-    hour = _int(match.group("h"))
-    minute = 30 if match.group("half") else _int(match.group("mi") or match.group("mi2") or "0")
-    ap = match.group("ap") or ""
-    evening = ap in ("下午", "傍晚", "晚上", "晚") and hour < 12
-    if evening or (ap == "中午" and hour < 11):
-        hour += 12
-    elif ap == "凌晨" and hour == 12:
-        hour = 0
-    if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        raise RuleError(f"时间不对：{match.group().strip()}（小时 0–23，分钟 0–59）。")
-    return time(hour, minute)
-
-
-def _date(year: int, month: int, day: int) -> date:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise RuleError(f"日期不存在：{year}年{month}月{day}日。") from None
-
-
-def _day_label(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日（周{WEEKDAY_NAMES[day.weekday()]}）"
-
-
-def _clock_label(moment: time) -> str:
-    return f"{moment.hour:02d}:{moment.minute:02d}"
-
-
-def parse_rule(text: str, now: datetime, tz: tzinfo) -> tuple[TimeRule, str]:
-    """Split '时间规则 内容' into the rule and the content; raises RuleError with the reason."""
-    original = text.strip()
-    source = original.translate(_HALF_WIDTH)  # same length: positions stay valid in `original`
-    local_now = now.astimezone(tz)
-    form, match = _match_date(source)
-    position = match.end() if match else 0
-    clock_match = _TIME.match(source, _skip(source, position))
-    if clock_match and _int(clock_match.group("h")) > 24 and not clock_match.group("mi"):
-        clock_match = None
-    if form is None and clock_match is None:
-        raise RuleError(f"无法识别时间规则“{_head(source)}”。示例：{EXAMPLES}")
-    moment = _clock(clock_match)
-    if clock_match:
-        position = clock_match.end()
-    shift_match = _SHIFT.match(source, _skip(source, position))
-    if shift_match:
-        position = shift_match.end()
-    content = original[position:].strip(" \t,，、：:;；")
-    if not content:
-        raise RuleError("请在时间规则后写上提醒内容，例如：/schedule 每周一 08:30 支部学习")
-    rule = _build(form or "time", match, moment, local_now, tz, bool(shift_match))
-    return rule, content
-
-
-def _skip(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t,，、":
-        position += 1
-    return position
-
-
-def _head(text: str) -> str:
-    return text.split()[0][:20] if text.split() else text[:20]
-
-
-def _match_date(text: str) -> tuple[str | None, re.Match[str] | None]:
-    for form, pattern in _DATE_FORMS:
-        match = pattern.match(text)
-        if match:
-            return form, match
-    return None, None
-
-
-def _build(form: str, match: re.Match[str] | None, moment: time, now: datetime, tz: tzinfo,
-           shift: bool) -> TimeRule:
-    clock = _clock_label(moment)
-    groups = match.groupdict() if match else {}
-    cron = TimeRule(kind="cron", label="", hour=moment.hour, minute=moment.minute, shift=shift)
-    suffix = "（遇节假日提前到前一工作日）" if shift else ""
-    if form == "daily":
-        return replace(cron, label=f"每天 {clock}")
-    if form == "workday":
-        note = "" if calendar_known(now.date() + timedelta(days=1)) else "（当年法定节假日安排未公布前按周一至周五）"
-        return replace(cron, workdays=True, shift=False, label=f"工作日 {clock}{note}")
-    if form == "weekly":
-        days = sorted({_weekday(c) for c in re.sub(r"[^一二三四五六日天1-7]", "", groups["wds"])})
-        names = "、".join(f"周{WEEKDAY_NAMES[d]}" for d in days)
-        return replace(cron, day_of_week=",".join(CRON_DAYS[d] for d in days),
-                       label=f"每{names} {clock}{suffix}")
-    if form in ("month_last_wd", "month_nth_wd", "quarter_last_wd"):
-        weekday = _weekday(groups["wd"])
-        months, unit = ("3,6,9,12", "每季度末月") if form == "quarter_last_wd" else ("*", "每月")
-        if form == "month_nth_wd":
-            nth = _int(groups["n"])
-            ordinal = {1: "1st", 2: "2nd", 3: "3rd"}.get(nth, f"{nth}th")
-            return replace(cron, day=f"{ordinal} {CRON_DAYS[weekday]}",
-                           label=f"{unit}第{WEEKDAY_NAMES[nth - 1]}个周{WEEKDAY_NAMES[weekday]} {clock}{suffix}")
-        return replace(cron, month=months, day=f"last {CRON_DAYS[weekday]}",
-                       label=f"{unit}最后一个周{WEEKDAY_NAMES[weekday]} {clock}{suffix}")
-    if form == "month_last":
-        return replace(cron, day="last", label=f"每月最后一天 {clock}{suffix}")
-    if form == "month_day":
-        day = _int(groups["d"])
-        if not 1 <= day <= 31:
-            raise RuleError(f"日期不对：每月{day}日（应为 1–31）。")
-        note = "（无此日的月份不提醒）" if day > 28 else ""
-        return replace(cron, day=str(day), label=f"每月{day}日 {clock}{suffix}{note}")
-    if form == "quarter_end":
-        return replace(cron, month="3,6,9,12", day="last", label=f"每季度末 {clock}{suffix}")
-    if form == "quarter_start":
-        return replace(cron, month="1,4,7,10", day="1", label=f"每季度第一天 {clock}{suffix}")
-    if form == "yearly":
-        month, day = _int(groups["mo"]), _int(groups["d"])
-        _date(2024, month, day)  # 2024 is a leap year: 2月29日 is a valid yearly date
-        return replace(cron, month=str(month), day=str(day),
-                       label=f"每年{month}月{day}日 {clock}{suffix}")
-    return _once(form, groups, moment, now, tz, shift)
-
-
-def _once(form: str, groups: dict[str, Any], moment: time, now: datetime, tz: tzinfo,
-          shift: bool) -> TimeRule:
-    today = now.date()
-    if form == "ymd":
-        day = _date(int(groups["y"]), int(groups["mo"]), int(groups["d"]))
-    elif form == "md":
-        month, number = _int(groups["mo"]), _int(groups["d"])
-        _date(2024, month, number)
-        day = _date(today.year, month, number) if (month, number) != (2, 29) else _leap(today, 0)
-        if datetime.combine(day, moment, tz) <= now:
-            day = _date(day.year + 1, month, number) if (month, number) != (2, 29) else _leap(day, 1)
-    elif form == "rel":
-        offset = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}[groups["rel"]]
-        day = today + timedelta(days=offset)
-    elif form == "weekday":
-        weekday, week = _weekday(groups["wd"]), groups.get("wk") or ""
-        monday = today - timedelta(days=today.weekday())
-        if week.startswith("下下"):
-            day = monday + timedelta(days=14 + weekday)
-        elif week.startswith("下"):
-            day = monday + timedelta(days=7 + weekday)
-        elif week:
-            day = monday + timedelta(days=weekday)
-        else:
-            day = monday + timedelta(days=weekday)
-            if datetime.combine(day, moment, tz) <= now:
-                day += timedelta(days=7)
-    else:  # a bare time: today, or tomorrow once it has passed
-        day = today if datetime.combine(today, moment, tz) > now else today + timedelta(days=1)
-    if shift:
-        day = previous_workday(day)
-    local = datetime.combine(day, moment, tz)
-    if local <= now:
-        raise RuleError(f"这个时间已经过去了：{_day_label(day)} {_clock_label(moment)}。")
-    return TimeRule(kind="once", label=f"{_day_label(day)} {_clock_label(moment)}",
-                    at=local.astimezone(UTC), hour=moment.hour, minute=moment.minute,
-                    shift=shift)
-
-
-def _leap(after: date, years: int) -> date:
-    year = after.year + years
-    while not calendar.isleap(year):
-        year += 1
-    return date(year, 2, 29)
+        return (f"calendar[{self.cron}, workdays={self.workdays}, shift={self.shift!r}, "
+                f"every_weeks={self.every_weeks}, nth_workday={self.nth_workday}]")

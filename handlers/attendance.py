@@ -35,8 +35,12 @@ ACTIVITIES_USAGE = "用法：/activities 查看本支部活动；/activities 取
 
 
 async def remind(update: Update, context: BotContext) -> None:
-    """/remind [时间] 内容: a secretary posts an activity with [签到] [请假]."""
-    await publish_new(update, context, Activity, attendance.remind)
+    """/remind 时间 内容: a secretary posts an activity with [签到] [请假]; a meeting on a rest
+    day gets a note on how to move it."""
+    activity = await publish_new(update, context, Activity, attendance.remind)
+    services = context.services
+    if note := attendance.rest_day_note(activity, services.clock(), local_zone(services)):
+        await reply(update, escape(note))
 
 
 async def on_checkin(update: Update, context: BotContext) -> None:

@@ -37,6 +37,7 @@ NOT_REACHABLE = "请先私聊我发送 /start，我才能把结果私信给您�
 
 Kept = type[Activity] | type[StudyTask]
 T = TypeVar("T")
+Record = TypeVar("Record", Activity, StudyTask)
 
 
 def local_zone(services: Services) -> ZoneInfo:
@@ -83,9 +84,9 @@ async def publish(bot: Bot, services: Services, model: Kept, record_id: int) -> 
 
 
 async def publish_new(update: Update, context: BotContext, model: Kept,
-                      make: Callable[..., Activity | StudyTask]) -> None:
+                      make: Callable[..., Record]) -> Record:
     """Run /remind or /task (`make` is `attendance.remind` or `study.post_task`) and post what
-    it made, once: a redelivered command finds its record already posted."""
+    it made, once: a redelivered command finds its record already posted. Returns the record."""
     actor = await actor_of(update, context)
     services = context.services
     message = update.effective_message
@@ -95,6 +96,7 @@ async def publish_new(update: Update, context: BotContext, model: Kept,
         tz=local_zone(services), source_message_id=message.message_id))
     if record.message_id is None:
         await publish(context.bot, services, model, record.id)  # type: ignore[arg-type]
+    return record
 
 
 class LiveCounts:

@@ -8,7 +8,7 @@ from telegram.ext import ChatMemberHandler, CommandHandler
 
 from bot.context import BotContext
 from bot.services.localtime import fmt_when
-from bot.services.reminders import KIND_LABELS, SCHEDULE_USAGE
+from bot.services.reminders import KIND_LABELS, SCHEDULE_USAGE, rest_day_note
 from handlers.common import actor_of, escape, reply
 
 WHAT_HAPPENS = {
@@ -40,6 +40,7 @@ async def schedule(update: Update, context: BotContext) -> None:
         f"下次提醒：{fmt_when(first, tz)}" if first else "",
         WHAT_HAPPENS.get(reminder.kind, ""),
         f"取消请发送 /cancel {reminder.id}",
+        rest_day_note(text, first, reminder.id or 0, tz),
     ]
     await reply(update, escape("\n".join(line for line in lines if line)))
 

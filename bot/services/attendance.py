@@ -18,10 +18,12 @@ from sqlmodel import Session, col, select
 
 from bot.services import roster
 from bot.services.errors import UserError
-from bot.services.localtime import fmt_when, local, parse_start
+from bot.services.localtime import fmt_when, local
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Outcome, Post, add_once
 from bot.services.typed import MAX_RECORD_ID, clean, number
+from content.timerules import is_workday, working_days_around
+from content.when import RuleError, parse_when
 from storage.models import ACTIVITY_KINDS, Activity, Attendance, AuditLog, LeaveRequest
 from storage.upsert import upsert
 
@@ -39,8 +41,9 @@ METHOD_LABELS = {"self": "本人签到", "late": "迟到签到", "proxy": "补�
 PROXY_STATUSES = {"签到": "present", "出席": "present", "请假": "leave", "缺席": "absent"}
 
 REMIND_USAGE = (
-    "用法：/remind [日期] [时间] 内容，例如 /remind 15:00-17:00 主题党日 学习党章 地点：三楼会议室"
-    " 主持人：张三 记录人：李四（可加“迟到：不予签到”）"
+    "用法：/remind 时间 内容，例如 /remind 明天下午3点 主题党日 学习党章 地点：三楼会议室"
+    " 主持人：张三 记录人：李四（时间也可写 15:00-17:00、周五上午9点到11点，立即开始写“现在”；"
+    "可加“迟到：不予签到”）"
 )
 CHECKIN_USAGE = "用法：/checkin [活动号或活动名称]"
 LEAVE_USAGE = "用法：/leave [活动号] 请假原因，例如 /leave 12 出差在外"
@@ -81,15 +84,21 @@ def kind_of(text: str) -> str:
     return "其他"
 
 
-def parse_remind(text: str, now: datetime, tz: ZoneInfo) -> Draft:
-    """`[日期] [HH:MM[-HH:MM]] 内容 [地点：…] [主持人：…] [记录人：…] [迟到：不予签到]`."""
+def parse_remind(text: str, now: datetime, tz: ZoneInfo, *,
+                 start_at: datetime | None = None) -> Draft:
+    """`时间 内容 [地点：…] [主持人：…] [记录人：…] [迟到：不予签到]`. Without a time it asks,
+    never taking "now" for a time it could not read; `start_at` is the start of a scheduled
+    meeting, whose text needs none."""
     text = clean(text)
     if not text:
         raise UserError("请写明活动内容。" + REMIND_USAGE)
     try:
-        start, end, rest = parse_start(text, now, tz)
-    except ValueError as exc:
-        raise UserError(f"{exc}。{REMIND_USAGE}") from exc
+        when = parse_when(text, now, tz, want="once")
+    except RuleError as exc:
+        raise UserError(f"{exc}{REMIND_USAGE}") from exc
+    start, end, rest = (when.start, when.end, when.rest) if when else (start_at, None, text)
+    if start is None:
+        raise UserError("请在内容前写明活动时间，例如“明天下午3点”。" + REMIND_USAGE)
     fields: dict[str, str] = {}
 
     def take(match: re.Match[str]) -> str:
@@ -99,7 +108,7 @@ def parse_remind(text: str, now: datetime, tz: ZoneInfo) -> Draft:
     body = " ".join(_FIELD.sub(take, rest).split()).strip(" ；;，,")
     if not body:
         raise UserError("请写明活动内容。" + REMIND_USAGE)
-    starts_at = (start or now).astimezone(UTC)
+    starts_at = start.astimezone(UTC)
     ends_at = end.astimezone(UTC) if end else starts_at + LENGTH
     if ends_at < now:
         raise UserError(f"活动时间 {fmt_when(starts_at, tz)} 已经过去，请检查时间。{REMIND_USAGE}")
@@ -111,6 +120,23 @@ def parse_remind(text: str, now: datetime, tz: ZoneInfo) -> Draft:
         late_policy="refuse" if refuse_late else "late",
         content=body if body != title else "",
     )
+
+
+def rest_day_note(activity: Activity, now: datetime, tz: ZoneInfo) -> str:
+    """For a meeting yet to start on a rest day: say so, with the /remind that moves it to the
+    working day before (提前) or after (顺延); empty otherwise."""
+    start, end = local(activity.starts_at, tz), local(activity.ends_at, tz)
+    if is_workday(start.date()) or activity.starts_at <= now:
+        return ""
+    people = (("地点", activity.place), ("主持人", activity.host), ("记录人", activity.recorder))
+    body = (activity.content or activity.title) + "".join(
+        f" {label}：{name}" for label, name in people if name)
+    body += " 迟到：不予签到" if activity.late_policy == "refuse" else ""
+    moves = [f"/remind {day.month}月{day.day}日 {start:%H:%M}-{end:%H:%M} {body}（{label}）"
+             for label, day in zip(("提前", "顺延"), working_days_around(start.date()), strict=True)
+             if datetime.combine(day, start.timetz()) > now]
+    return (f"注意：{fmt_when(activity.starts_at, tz)} 不是工作日（节假日或周末）。如需改期，请发送"
+            f" /activities 取消 {activity.id}，再发送 {' 或 '.join(moves)}。")
 
 
 def open_activity(

@@ -32,7 +32,8 @@ from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, fmt_when
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Post, attach_message
-from content.timerules import EXAMPLES, RuleError, TimeRule, parse_rule
+from content.timerules import TimeRule, is_workday, working_days_around
+from content.when import EXAMPLES, RuleError, parse_when
 from storage.db import Database
 from storage.models import (
     Activity,
@@ -120,12 +121,24 @@ class Schedule:
     version: datetime
 
 
+def rest_day_note(command: str, first: datetime | None, reminder_id: int, tz: ZoneInfo) -> str:
+    """For a reminder first firing on a rest day: say so, with the /schedule that moves such
+    dates to the working day after (顺延) or before (提前); empty on a working day."""
+    if first is None or is_workday(day := first.astimezone(tz).date()):
+        return ""
+    before, after = working_days_around(day)
+    return (f"注意：首次提醒日 {fmt_day(day)} 不是工作日（节假日或周末）。如需避开，请发送"
+            f" /cancel {reminder_id}，再发送 /schedule {command}（遇节假日顺延）（改到 {fmt_day(after)}）"
+            f"或 /schedule {command}（遇节假日提前）（改到 {fmt_day(before)}）。")
+
+
 def kind_of(content: str) -> tuple[str, str]:
     """The kind a reminder's content asks for ('会议：…' or by its words) and the content."""
     for word, kind in _EXPLICIT.items():
         for opening, closing in (("", "：:"), ("【", "】"), ("[", "]")):
-            if content.startswith(opening + word) and content[len(opening + word):][:1] in closing:
-                return kind, content[len(opening + word) + 1:].strip()
+            after = content[len(opening + word):]
+            if content.startswith(opening + word) and after and after[0] in closing:
+                return kind, after[1:].strip()
     if attendance.kind_of(content) != "其他" or any(w in content for w in _MEETING_WORDS):
         return "meeting", content
     if "学习" in content:
@@ -167,14 +180,16 @@ class ReminderService:
         else:
             require_secretary(session, actor, actor.chat_id)
         try:
-            rule, content = parse_rule(body, now, self.tz)
+            when = parse_when(body, now, self.tz, want="rule")
         except RuleError as exc:
-            raise UserError(f"{exc}\n{SCHEDULE_USAGE}" if "示例" not in str(exc) else str(exc)) from None
-        kind, content = kind_of(content)
+            raise UserError(f"{exc}\n{SCHEDULE_USAGE}") from None
+        if when is None or when.rule is None:
+            raise UserError(f"无法识别时间规则“{body.split()[0][:20]}”。示例：{EXAMPLES}")
+        rule, (kind, content) = when.rule, kind_of(when.rest)
         if not content:
-            raise UserError("请写明提醒内容。" + SCHEDULE_USAGE)
-        if kind == "meeting":
-            attendance.parse_remind(content, now, self.tz)  # place/host/recorder are read alike
+            raise UserError("请在时间规则后写上提醒内容。" + SCHEDULE_USAGE)
+        if kind == "meeting":  # place/host/recorder are read alike
+            attendance.parse_remind(content, now, self.tz, start_at=when.start)
         active = session.exec(select(Reminder.id).where(
             Reminder.chat_id == actor.chat_id, col(Reminder.active))).all()
         if len(active) >= MAX_PER_CHAT:
@@ -239,7 +254,9 @@ class ReminderService:
 
     def ensure_digest(self, session: Session, now: datetime) -> None:
         """The one system reminder that sends each branch's duty deadlines every morning."""
-        rule, _ = parse_rule(f"{DIGEST_RULE} 工作职责提醒", now, self.tz)
+        when = parse_when(DIGEST_RULE, now, self.tz, want="rule")
+        assert when is not None and when.rule is not None
+        rule = when.rule
         upsert(session, Reminder, {
             "chat_id": 0, "scope": "duties", "kind": "duty", "text": "工作职责提醒",
             "rule": rule.label, "spec": json.dumps(rule.to_spec()), "created_at": now,
@@ -421,7 +438,7 @@ class ReminderService:
     def _post(self, session: Session, reminder: Reminder, chat_id: int, fire_time: datetime,
               text: str) -> tuple[Post, int | None]:
         if reminder.kind == "meeting":
-            draft = attendance.parse_remind(text, fire_time, self.tz)
+            draft = attendance.parse_remind(text, fire_time, self.tz, start_at=fire_time)
             activity = attendance.open_activity(
                 session, chat_id, draft.title, draft.kind, draft.starts_at, None,
                 ends_at=draft.ends_at, place=draft.place, host=draft.host,

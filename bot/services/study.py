@@ -15,10 +15,11 @@ from sqlmodel import Session, col, select
 
 from bot.services import roster
 from bot.services.errors import UserError
-from bot.services.localtime import fmt_day, local, parse_due
+from bot.services.localtime import fmt_day
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Outcome, Post, add_once
 from bot.services.typed import MAX_RECORD_ID, clean, number
+from content.when import RuleError, parse_when
 from storage.models import StudyRecord, StudyTask
 from storage.upsert import upsert
 
@@ -42,14 +43,12 @@ def post_task(
     require_secretary(session, actor, actor.chat_id)
     text = clean(text)
     try:
-        due, content = parse_due(text, now, tz)
-    except ValueError as exc:
-        raise UserError(f"{exc}。{TASK_USAGE}") from exc
-    content = content.strip()
+        when = parse_when(text, now, tz, want="date")
+    except RuleError as exc:
+        raise UserError(f"{exc}{TASK_USAGE}") from exc
+    due, content = (when.day, when.rest) if when else (None, text)
     if not content:
         raise UserError("请写明学习内容。" + TASK_USAGE)
-    if due is not None and due < local(now, tz).date():
-        raise UserError(f"截止日期 {fmt_day(due)} 已过，请检查日期。{TASK_USAGE}")
     return add_once(session, StudyTask(
         chat_id=actor.chat_id, content=content[:2000], due_date=due, created_by=actor.user_id,
         created_at=now, source_message_id=source_message_id,

@@ -24,7 +24,7 @@ STRICT_PRIVATE = True  # the bot cannot write first to someone privately, as on 
 def activity(api: FakeBotApi, bot: BotProcess) -> HttpCall:
     """The post of an activity the secretary opened with /remind (starting now)."""
     api.send("/start", user_id=SECRETARY)
-    post = exchange(api, "/remind 主题党日 学习党章 地点：三楼会议室", user_id=SECRETARY,
+    post = exchange(api, "/remind 现在 主题党日 学习党章 地点：三楼会议室", user_id=SECRETARY,
                     chat_id=GROUP)
     assert [label for label, _ in post.buttons] == ["签到", "请假"]
     return post

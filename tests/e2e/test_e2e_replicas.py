@@ -45,7 +45,7 @@ def test_two_webhook_replicas_share_the_work_and_survive_one_dying(postgres_url:
         api.webhook_targets = [f"http://127.0.0.1:{r.port}/telegram" for r in replicas]
         try:
             mark = api.mark()
-            api.send("/remind 主题党日 学习党章", user_id=SECRETARY, chat_id=GROUP)
+            api.send("/remind 现在 主题党日 学习党章", user_id=SECRETARY, chat_id=GROUP)
             post = api.wait_for(lambda c: c.method == "sendMessage" and bool(c.buttons),
                                 since=mark, timeout=30)
 

@@ -33,7 +33,7 @@ def answered(api: FakeBotApi) -> set[str]:
 
 @pytest.fixture(scope="module")
 def post(api: FakeBotApi, bot: BotProcess) -> HttpCall:
-    return exchange(api, "/remind 主题党日 重温入党誓词", user_id=SECRETARY, chat_id=GROUP)
+    return exchange(api, "/remind 现在 主题党日 重温入党誓词", user_id=SECRETARY, chat_id=GROUP)
 
 
 def test_sigkill_in_a_burst_loses_nothing(api: FakeBotApi, bot: BotProcess,

@@ -41,6 +41,22 @@ async def test_remind_posts_buttons_and_taps_edit_the_counts(settings: Settings)
     assert attendance_rows(bot) == [(2, "present", "self", "")]
 
 
+async def test_remind_on_a_rest_day_posts_and_says_how_to_move_it(settings: Settings) -> None:
+    """A meeting set for Sunday is posted, and the secretary is told it is a rest day, with the
+    commands that move it; without a time nothing is posted and the bot asks."""
+    async with attendance_bot(settings, BEFORE) as bot:  # Friday 14:50 in Beijing
+        calls = await bot.say("/remind 后天上午9点 主题党日", SECRETARY, BRANCH)
+        asked = await bot.say("/remind 主题党日 学习党章", SECRETARY, BRANCH)
+    post, note = texts(calls, chat_id=BRANCH)
+    assert post.startswith("📢 主题党日") and "11月22日（周日）09:00" in post
+    assert "不是工作日" in note and "/remind 11月23日 09:00-11:00 主题党日（顺延）" in note
+    assert "/remind 11月20日" not in note  # Friday 09:00 has passed: no 提前
+    [question] = texts(asked)
+    assert "写明活动时间" in question
+    with bot.services.db.session() as session:
+        assert len(session.exec(select(Activity)).all()) == 1
+
+
 async def test_double_tap_and_redelivered_update_record_once(settings: Settings) -> None:
     async with attendance_bot(settings, BEFORE) as bot:
         post = await post_meeting(bot)
@@ -56,7 +72,7 @@ async def test_double_tap_and_redelivered_update_record_once(settings: Settings)
 
 async def test_a_redelivered_remind_posts_once(settings: Settings) -> None:
     async with attendance_bot(settings, BEFORE) as bot:
-        payload = bot.updates.message("/remind 主题党日", user_id=SECRETARY, chat_id=BRANCH,
+        payload = bot.updates.message("/remind 15:00 主题党日", user_id=SECRETARY, chat_id=BRANCH,
                                       date=int(BEFORE.timestamp()))
         first = await bot.process(payload)
         again = await bot.process(payload)

@@ -17,7 +17,7 @@ ROLES = {"member": 2, "secretary": SECRETARY, "other-secretary": OTHER_SECRETARY
          "global-admin": ADMIN}
 REFUSAL = "抱歉，此操作仅限本支部书记（群管理员）或授权人员使用。"
 COMMANDS = {
-    "/remind 主题党日": lambda s: s.exec(select(func.count()).select_from(Activity)).one() == 2,
+    "/remind 现在 主题党日": lambda s: s.exec(select(func.count()).select_from(Activity)).one() == 2,
     "/task 学习党章": lambda s: s.exec(select(func.count()).select_from(StudyTask)).one() == 1,
     "/proxy 1 3 补签": lambda s: s.exec(select(func.count()).select_from(AuditLog)).one() == 1,
     "/activities 取消 1": lambda s: s.get(Activity, 1).status == "cancelled",
@@ -36,7 +36,7 @@ async def test_privileged_commands_in_the_branch_group(settings: Settings, comma
     async with attendance_bot(settings, START - timedelta(minutes=10)) as bot:
         with bot.services.db.session() as session:
             session.add(RoleGrant(chat_id=OTHER, user_id=OTHER_SECRETARY))
-        await bot.say("/remind 支委会", SECRETARY, BRANCH)
+        await bot.say("/remind 现在 支委会", SECRETARY, BRANCH)
         await bot.say("大家好", 3, BRANCH)
         calls = await bot.say(command, ROLES[role], BRANCH)
         calls += await bot.settle()
@@ -61,7 +61,7 @@ async def test_a_secretary_cannot_reach_into_another_branch(settings: Settings,
     async with attendance_bot(settings, START - timedelta(minutes=10)) as bot:
         with bot.services.db.session() as session:
             session.add(RoleGrant(chat_id=OTHER, user_id=OTHER_SECRETARY))
-        await bot.say("/remind 支委会", SECRETARY, BRANCH)
+        await bot.say("/remind 现在 支委会", SECRETARY, BRANCH)
         await bot.say("大家好", 3, BRANCH)
         calls = await bot.say(command, OTHER_SECRETARY, OTHER)
     [refusal] = texts(calls)
@@ -73,7 +73,7 @@ async def test_a_secretary_cannot_reach_into_another_branch(settings: Settings,
 
 async def test_member_commands_need_no_role(settings: Settings) -> None:
     async with attendance_bot(settings, START - timedelta(minutes=10)) as bot:
-        await bot.say("/remind 支委会", SECRETARY, BRANCH)
+        await bot.say("/remind 现在 支委会", SECRETARY, BRANCH)
         calls = []
         for command in ("/checkin", "/study 学习党章", "/me", "/leave 1 出差"):
             calls += await bot.say(command, 4 if command.startswith("/leave") else 2, BRANCH)

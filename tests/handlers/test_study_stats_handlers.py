@@ -19,7 +19,7 @@ BEFORE = START - timedelta(minutes=10)
 
 async def meeting_with_responses(bot) -> None:
     """A meeting where 2 checks in, 3 takes leave and 4 (who spoke in the group) does not."""
-    calls = await bot.say("/remind 主题党日 学习党章", SECRETARY, BRANCH)
+    calls = await bot.say("/remind 现在 主题党日 学习党章", SECRETARY, BRANCH)
     [post] = [c for c in calls if c.method == "sendMessage"]
     await bot.say("收到", 4, BRANCH)
     await bot.tap(post, "签到", user_id=2)
@@ -148,7 +148,7 @@ async def test_grant_makes_a_secretary(settings: Settings) -> None:
         refused = await bot.say("/grant 3", 2, BRANCH)
         granted = await bot.say("/grant 3", SECRETARY, BRANCH)
         again = await bot.say("/grant 3", SECRETARY, BRANCH)
-        now_allowed = await bot.say("/remind 支委会", 3, BRANCH)
+        now_allowed = await bot.say("/remind 现在 支委会", 3, BRANCH)
         usage = await bot.say("/grant", SECRETARY, BRANCH)
     assert texts(refused) == ["抱歉，此操作仅限本支部书记（群管理员）或授权人员使用。"]
     assert texts(granted) == ["已授予 用户3 本支部书记权限。"]

@@ -74,26 +74,75 @@ def test_remind_parses_time_place_people_and_rule(world: Database) -> None:
 def test_a_redelivered_remind_opens_one_activity(world: Database) -> None:
     """The same /remind message handled twice (Telegram redelivery) opens one activity."""
     with world.session() as session:
-        first = attendance.remind(session, secretary(), "主题党日", now=ON_TIME, tz=TZ,
+        first = attendance.remind(session, secretary(), "现在 主题党日", now=ON_TIME, tz=TZ,
                                   source_message_id=42)
     with world.session() as session:
-        again = attendance.remind(session, secretary(), "主题党日", now=ON_TIME, tz=TZ,
+        again = attendance.remind(session, secretary(), "现在 主题党日", now=ON_TIME, tz=TZ,
                                   source_message_id=42)
-        other = attendance.remind(session, secretary(), "主题党日", now=ON_TIME, tz=TZ,
+        other = attendance.remind(session, secretary(), "现在 主题党日", now=ON_TIME, tz=TZ,
                                   source_message_id=43)
         assert len(session.exec(select(Activity)).all()) == 2
     assert again.id == first.id != other.id
 
 
-def test_remind_without_time_starts_now_and_rejects_a_time_long_gone(world: Database) -> None:
+def test_remind_asks_for_a_time_and_rejects_a_time_long_gone(world: Database) -> None:
+    """Without a time (or with a day but no hour) /remind asks instead of posting for now;
+    现在 is how a meeting starts now."""
     now = START + timedelta(hours=5)
     with world.session() as session:
-        activity = attendance.remind(session, secretary(), "党课 学习党史", now=now, tz=TZ)
-        assert (activity.starts_at, activity.kind) == (now, "党课")
-        with pytest.raises(UserError, match="已经过去"):
-            attendance.remind(session, secretary(), "09:00 党课", now=now, tz=TZ)
-        with pytest.raises(UserError, match="用法"):
-            attendance.remind(session, secretary(), "  ", now=now, tz=TZ)
+        for text, reason in (("党课 学习党史", "写明活动时间"), ("明天 党课", "具体时间"),
+                             ("周五上午15点 党课", "上午没有15点"), ("09:00 党课", "已经过去"),
+                             ("  ", "用法")):
+            with pytest.raises(UserError, match=reason):
+                attendance.remind(session, secretary(), text, now=now, tz=TZ)
+        activity = attendance.remind(session, secretary(), "现在 党课 学习党史", now=now, tz=TZ)
+        assert (activity.starts_at, activity.kind, activity.title) == (now, "党课", "党课 学习党史")
+    with world.session() as session:
+        assert len(session.exec(select(Activity)).all()) == 1
+
+
+def test_remind_reads_the_times_secretaries_write(world: Database) -> None:
+    """明天下午3点, 明晚7点半, 下周三下午 …: the meeting opens then, never at the time of posting."""
+    now = datetime(2026, 12, 5, 11, 34, tzinfo=UTC)  # Saturday 19:34 in Beijing
+    text = "明天下午3点 主题党日：学习二十大报告 地点：三楼会议室 主持人：王书记"
+    with world.session() as session:
+        activity = attendance.remind(session, secretary(), text, now=now, tz=TZ)
+        assert activity.starts_at == datetime(2026, 12, 6, 15, 0, tzinfo=TZ)
+        assert activity.ends_at == activity.starts_at + attendance.LENGTH
+        assert (activity.title, activity.place, activity.host) == (
+            "主题党日：学习二十大报告", "三楼会议室", "王书记")
+        ranged = attendance.remind(session, secretary(), "下周三下午2点到4点半 党课", now=now, tz=TZ)
+        assert (ranged.starts_at, ranged.ends_at) == (datetime(2026, 12, 9, 14, 0, tzinfo=TZ),
+                                                      datetime(2026, 12, 9, 16, 30, tzinfo=TZ))
+
+
+def test_a_meeting_on_a_rest_day_says_how_to_move_it(world: Database) -> None:
+    """A Sunday meeting gets a note with the /remind commands that move it to the working day
+    before or after, and each, sent back, opens the same meeting on that day; a working day
+    already past is not offered."""
+    text = "明天上午9点到11点 主题党日 学习党章 地点：三楼会议室 主持人：张三 迟到：不予签到"
+    thursday = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+    saturday = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    with world.session() as session:
+        sunday = attendance.remind(session, secretary(), "大后天上午9点到11点 主题党日 学习党章"
+                                   " 地点：三楼会议室 主持人：张三 迟到：不予签到", now=thursday, tz=TZ)
+        note = attendance.rest_day_note(sunday, thursday, TZ)
+        assert "12月6日（周日）09:00 不是工作日" in note and f"/activities 取消 {sunday.id}" in note
+        commands = [part.split("（")[0] for part in note.split("再发送 ")[1].split(" 或 ")]
+        moved = [attendance.remind(session, secretary(), command.removeprefix("/remind "),
+                                   now=thursday, tz=TZ) for command in commands]
+        assert [m.starts_at for m in moved] == [datetime(2026, 12, day, 9, 0, tzinfo=TZ)
+                                                for day in (4, 7)]
+        for copy in moved:
+            assert (copy.title, copy.place, copy.host, copy.late_policy) == (
+                sunday.title, sunday.place, sunday.host, "refuse")
+            assert copy.ends_at - copy.starts_at == timedelta(hours=2)
+        assert attendance.rest_day_note(moved[1], thursday, TZ) == ""
+        late = attendance.rest_day_note(
+            attendance.remind(session, secretary(), text, now=saturday, tz=TZ), saturday, TZ)
+        assert "（顺延）" in late and "（提前）" not in late
+        started = attendance.remind(session, secretary(), "现在 临时支委会", now=saturday, tz=TZ)
+        assert attendance.rest_day_note(started, saturday, TZ) == ""
 
 
 @pytest.mark.parametrize(
@@ -109,10 +158,10 @@ def test_remind_without_time_starts_now_and_rejects_a_time_long_gone(world: Data
 def test_only_this_branchs_secretaries_open_activities(world: Database, who, allowed) -> None:
     with world.session() as session:
         if allowed:
-            assert attendance.remind(session, who, "主题党日", now=ON_TIME, tz=TZ).id
+            assert attendance.remind(session, who, "现在 主题党日", now=ON_TIME, tz=TZ).id
         else:
             with pytest.raises(UserError, match="仅限本支部书记"):
-                attendance.remind(session, who, "主题党日", now=ON_TIME, tz=TZ)
+                attendance.remind(session, who, "现在 主题党日", now=ON_TIME, tz=TZ)
 
 
 def test_double_tap_and_redelivered_update_make_one_row(world: Database) -> None:

@@ -1,4 +1,4 @@
-"""Local time: the date forms secretaries type, display, and reporting periods."""
+"""Local time: display and reporting periods (what people type: tests/content/test_when.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.services.localtime import fmt_when, parse_due, parse_start, period_of, zone
+from bot.services.localtime import fmt_when, period_of, zone
 
 TZ = zone("Asia/Shanghai")
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
@@ -14,43 +14,6 @@ NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 
 def at(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=TZ)
-
-
-@pytest.mark.parametrize(
-    ("text", "start", "end", "rest"),
-    [
-        ("15:00 主题党日", at(2026, 11, 20, 15, 0), None, "主题党日"),
-        ("明天 9:30-11:00 支委会", at(2026, 11, 21, 9, 30), at(2026, 11, 21, 11, 0), "支委会"),
-        ("12月1日 09:00 党课", at(2026, 12, 1, 9, 0), None, "党课"),
-        ("2027-01-05 14：30~16:00 x", at(2027, 1, 5, 14, 30), at(2027, 1, 5, 16, 0), "x"),
-        ("23:00-01:00 夜", at(2026, 11, 20, 23, 0), at(2026, 11, 21, 1, 0), "夜"),
-        ("主题党日 15:00", None, None, "主题党日 15:00"),
-        ("2026年度总结", None, None, "2026年度总结"),
-    ],
-)
-def test_parse_start(text, start, end, rest) -> None:
-    assert parse_start(text, NOW, TZ) == (start, end, rest)
-
-
-def test_parse_start_rejects_impossible_times() -> None:
-    with pytest.raises(ValueError, match="时间不存在"):
-        parse_start("25:00 会", NOW, TZ)
-
-
-@pytest.mark.parametrize(
-    ("text", "due", "rest"),
-    [
-        ("学习党章 12月31日", date(2026, 12, 31), "学习党章"),
-        ("学习党章 截止12-31前", date(2026, 12, 31), "学习党章"),
-        ("学习党章 1月5日", date(2027, 1, 5), "学习党章"),
-        ("学习党章 2026/11/25", date(2026, 11, 25), "学习党章"),
-        ("学习党章 明天", date(2026, 11, 21), "学习党章"),
-        ("学习第1.2节", None, "学习第1.2节"),
-        ("学习党章", None, "学习党章"),
-    ],
-)
-def test_parse_due(text, due, rest) -> None:
-    assert parse_due(text, NOW, TZ) == (due, rest)
 
 
 @pytest.mark.parametrize(

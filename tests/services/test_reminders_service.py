@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -25,7 +26,7 @@ from reminder_world import (
 from sqlmodel import select
 
 from bot.services import UserError
-from bot.services.reminders import SEND_CONCURRENCY
+from bot.services.reminders import SEND_CONCURRENCY, rest_day_note
 from storage.db import Database
 from storage.models import Activity, AuditLog, Chat, Delivery, Reminder, StudyTask
 
@@ -86,6 +87,35 @@ def test_kind_from_the_content(world: World, content: str, kind: str) -> None:
     """Meetings get check-in buttons, study gets 已学习; a '会议：' prefix says so explicitly."""
     rid = world.schedule(f"每周一 08:30 {content}")
     assert reminder(world, rid).kind == kind
+
+
+def test_a_word_alone_is_the_content(world: World) -> None:
+    """`每周五 15:00 学习`: 学习 is the reminder's content (a study reminder), not a bare prefix."""
+    row = reminder(world, world.schedule("每周五 15:00 学习"))
+    assert (row.kind, row.text) == ("study", "学习")
+    with world.db.session() as session, pytest.raises(UserError, match="写上提醒内容"):
+        world.reminders.schedule(session, secretary(), "每周五 15:00", now=NOW)
+
+
+def test_a_rule_first_firing_on_a_rest_day_says_how_to_move_it(world: World) -> None:
+    """The note names the rest day and the two /schedule commands; sent back, they fire on the
+    working day after (顺延) and before (提前)."""
+    command = "每月5号 9:00 收缴党费"
+    with world.db.session() as session:
+        made, first = world.reminders.schedule(session, secretary(), command, now=NOW)
+    note = rest_day_note(command, first, made.id or 0, TZ)
+    assert "12月5日（周六）" in note and f"/cancel {made.id}" in note
+    moved = re.findall(r"/schedule (.+?（遇节假日(?:顺延|提前)）)", note)
+    assert len(moved) == 2
+    firsts = []
+    for text in moved:
+        with world.db.session() as session:
+            again, fire = world.reminders.schedule(session, secretary(), text, now=NOW)
+        assert again.text == "收缴党费" and fire is not None
+        firsts.append(fire.astimezone(TZ).strftime("%m-%d %H:%M"))
+        assert rest_day_note(text, fire, again.id or 0, TZ) == ""
+    assert firsts == ["12-07 09:00", "12-04 09:00"]
+    assert rest_day_note("每月7号 9:00 收缴党费", first + timedelta(days=2), 1, TZ) == ""
 
 
 def test_only_secretaries_schedule_and_rules_are_explained(world: World) -> None:

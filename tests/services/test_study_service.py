@@ -62,6 +62,20 @@ def test_task_with_due_date_and_its_post(world: Database) -> None:
     assert rendered.buttons == ((("已学习", f"study:done:{task_id}"),),)
 
 
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [("学习党章，截止到下周五", date(2026, 11, 27)), ("学习党章 明天下午5点前", date(2026, 11, 21)),
+     ("学习党章 截止：月底", date(2026, 11, 30)), ("学习党章", None)],
+)
+def test_deadlines_as_secretaries_write_them(world: Database, text: str, due: date | None) -> None:
+    """The deadline is read off the end of the task (a time in it dropped); the rest is the
+    task."""
+    task_id = post(world, text)
+    with world.session() as session:
+        task = session.get(study.StudyTask, task_id)
+    assert (task.content, task.due_date) == ("学习党章", due)  # type: ignore[union-attr]
+
+
 def test_a_redelivered_task_command_posts_one_task(world: Database) -> None:
     with world.session() as session:
         first = study.post_task(session, secretary(), "学习党章", now=START, tz=TZ,
