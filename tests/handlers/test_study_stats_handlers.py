@@ -121,8 +121,8 @@ async def test_me_of_a_member_of_two_branches_shows_a_secretary_only_their_own(
     async with attendance_bot(settings, BEFORE) as bot:
         for chat_id in (BRANCH, OTHER):
             await bot.say("大家好", 7, chat_id)
-        here = await bot.say("/remind 主题党日 学习党章", SECRETARY, BRANCH)
-        there = await bot.say("/remind 党课 保密教育", OTHER_SECRETARY, OTHER)
+        here = await bot.say("/remind 现在 主题党日 学习党章", SECRETARY, BRANCH)
+        there = await bot.say("/remind 现在 党课 保密教育", OTHER_SECRETARY, OTHER)
         for calls in (here, there):
             [post] = [c for c in calls if c.method == "sendMessage"]
             await bot.tap(post, "签到", user_id=7)
