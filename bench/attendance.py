@@ -12,7 +12,8 @@ and dropped; URL from --postgres or TEST_DATABASE_URL, skipped when neither is g
   * taps during /export (`--only export-taps`): the real `dangjian run` (webhook mode, as
     deployed with replicas; `--polling` for long polling) against the fake Bot API, 500 members
     of 50 other groups tapping 签到, first on their own, then while a secretary's /export of
-    100,000 rows runs: tap-to-answer p50/p99 side by side (target p99 ≤ 200 ms during it).
+    100,000 rows runs (in a process of its own, at a lower CPU priority): tap-to-answer
+    p50/p99 side by side (target p99 ≤ 200 ms during it).
 """
 
 from __future__ import annotations
