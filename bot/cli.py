@@ -109,8 +109,8 @@ def ask(settings: Settings, args: argparse.Namespace) -> int:
         try:
             result = qa.ask(question, k=args.k)
         except UserError as exc:
-            refusal: dict[str, object] = {"question": question, "abstained": True,
-                                          "answers": [], "error": str(exc)}
+            refusal: dict[str, object] = {"question": question, "confidence": "none",
+                                          "abstained": True, "answers": [], "error": str(exc)}
             print(json.dumps(refusal, ensure_ascii=False) if args.as_json else str(exc),
                   flush=True)
             continue
