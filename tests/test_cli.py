@@ -54,6 +54,18 @@ def test_ask_json_follows_the_contract_for_answers_refusals_and_abstentions(tmp_
     assert "问题太长" in refused["error"]
 
 
+def test_ask_on_a_new_database_answers_from_the_plans_without_creating_tables(tmp_path):
+    """`ask` only reads: a database never migrated holds no documents, so it is left alone
+    (migrating it would cost the first answer a second and a half)."""
+    from storage.db import Database
+
+    asked = dangjian("ask", "--json", "主题党日多久开展一次", tmp_path=tmp_path)
+    assert json.loads(asked.stdout)["confidence"] == "high"
+    database = Database(f"sqlite:///{tmp_path / 'cli.db'}")
+    assert not database.has_schema()
+    database.dispose()
+
+
 def test_ask_json_abstains_exactly_when_the_confidence_is_none(tmp_path):
     questions = ["三会一课多久开一次", "食堂几点开饭", "公积金缴存比例", "主题党日咋安排的",
                  "意识形态这块我们支部该怎么弄", "今年重点抓啥"]

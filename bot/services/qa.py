@@ -95,9 +95,9 @@ class QAService:
     RELOAD_CHECK_SECONDS and rebuilds its own index.
     """
 
-    def __init__(self, db: Database, plans_dir: Path | None = None,
+    def __init__(self, db: Database | None, plans_dir: Path | None = None,
                  tokenizer: Tokenizer | None = None) -> None:
-        self.db = db
+        self.db = db  # None: a database never migrated, so no stored documents (`ask`)
         self.plans_dir = plans_dir
         self._tokenizer = tokenizer
         # the index and the document id of each of its plans (None: the plans directory),
@@ -136,6 +136,8 @@ class QAService:
         id of the document each comes from (None: the plans directory)."""
         plans: dict[str, tuple[ParsedPlan, int | None]] = {
             plan.name: (plan, None) for plan in self._directory_plans()}
+        if self.db is None:
+            return [p for p, _ in plans.values()], [None] * len(plans), (0, None)
         with self.db.session() as session:
             stamp = self._db_stamp(session)
             documents = {d.id: d for d in session.exec(select(Document).order_by(col(Document.id)))}
@@ -182,7 +184,7 @@ class QAService:
         return list(self._plans)
 
     def _refresh_if_changed(self) -> None:
-        if time.monotonic() - self._checked_at < RELOAD_CHECK_SECONDS:
+        if self.db is None or time.monotonic() - self._checked_at < RELOAD_CHECK_SECONDS:
             return
         self._checked_at = time.monotonic()
         with self.db.session() as session:
@@ -225,7 +227,7 @@ class QAService:
             raise UserError(f"无法读取「{name}」：{exc}") from exc
         if not plan.sections:
             raise UserError(f"「{name}」中没有识别出任何段落，请检查文件内容。")
-        with self.db.session() as session:
+        with self._database().session() as session:
             self._store(session, plan)
         self.load()
         return UploadReport(title=f"《{plan.title}》", sections=len(plan.sections))
@@ -242,7 +244,7 @@ class QAService:
         for path in iterator:
             try:
                 plan = parse_plan(path.name, read_document(path))
-                with self.db.session() as session:
+                with self._database().session() as session:
                     self._store(session, plan)
                 report.added.append((path.name, len(plan.sections)))
             except (UnreadableDocument, OSError) as exc:
@@ -250,6 +252,11 @@ class QAService:
         if report.added:
             self.load()
         return report
+
+    def _database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("storing documents needs a database")
+        return self.db
 
     @staticmethod
     def _store(session: Session, plan: ParsedPlan) -> None:
