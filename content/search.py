@@ -33,7 +33,14 @@ from content.lexicon import (
     is_question_word,
     question_intents,
 )
-from content.tokenize import Tokenizer, bigram_keys, normalize, syllables, text_slices
+from content.tokenize import (
+    Tokenizer,
+    bigram_keys,
+    is_content,
+    normalize,
+    syllables,
+    text_slices,
+)
 
 MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
@@ -43,6 +50,7 @@ _ORDINAL = re.compile(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:块|�
 _QUOTED = re.compile(r"“([^”]{2,16})”(工程|行动|赋能行动|活动|计划)?")
 _YEAR = re.compile(r"(20\d\d)\s*年")
 _ORDINAL_WORD = re.compile(r"第?[0-9一二三四五六七八九十]+")
+_CJK_WORD = re.compile("[\u4e00-\u9fff]+")
 
 WEIGHTS = {
     "item_words": 1.0,
@@ -248,7 +256,7 @@ class KnowledgeBase:
             for name, name_sounds in self.name_sounds.get(sounds[start:start + 2], ()):
                 end = start + len(name)
                 if sounds[start:end] == name_sounds and name not in found and (
-                        len(name) > 2 or text[start:end] == name):
+                        text[start:end] == name or (len(name) > 2 and -1 not in name_sounds)):
                     found.append(name)
         return [n for n in found if not any(n != other and n in other for other in found)]
 
@@ -284,9 +292,11 @@ class KnowledgeBase:
 
     def parse_query(self, question: str) -> Query:
         text = normalize(question)[:MAX_QUESTION_CHARS]
+        counted = _ORDINAL.search(text)  # 第六部分 points at a part; it says nothing of a topic
         spans = self._spans(text)
         content = [(w, start) for w, start in _join_single_characters(spans)
-                   if w not in STOPWORDS and not (is_question_word(w) and not self._known(w))]
+                   if is_content(w) and not (is_question_word(w) and not self._known(w))
+                   and not (counted and counted.start() <= start < counted.end())]
         words: dict[str, float] = {}
         for word, _ in content:
             # a compound the plans never use is searched by its parts (组织学 -> 组织)
@@ -307,7 +317,8 @@ class KnowledgeBase:
             for target, weight in self._translations(key):
                 for token in self._words_of_term(target):
                     words[token] = max(words.get(token, 0.0), weight)
-        stripped = text
+        stripped = text if counted is None else (
+            text[:counted.start()] + " " + text[counted.end():])
         for stop in _LONG_STOPWORDS:
             stripped = stripped.replace(stop, " ")
         own_bigrams = bigram_keys(stripped)[0].tolist()
@@ -317,10 +328,7 @@ class KnowledgeBase:
         for target, weight in alternatives:
             for gram in self._grams_of_term(target):
                 query_bigrams[gram] = max(query_bigrams.get(gram, 0.0), weight)
-        ordinal = None
-        match = _ORDINAL.search(text)
-        if match:
-            ordinal = _to_int(match.group(1))
+        ordinal = _to_int(counted.group(1)) if counted else None
         which_part = bool(WHICH_PART.search(text))
         asks_part = ordinal is not None or which_part or any(w in text for w in PART_ASK_WORDS)
         concepts = self._concepts(content, phrases, homophones)
@@ -386,7 +394,8 @@ class KnowledgeBase:
     def _homophones(self, word: str) -> tuple[tuple[str, float], ...]:
         """Plan words that sound like a word the plans never use, or like a piece of it:
         a typo made with a pinyin keyboard (竟赛 -> 竞赛, 道德将堂 -> 讲堂)."""
-        if self._known(word) or len(word) < 2 or self.tokenizer.in_dictionary(word):
+        if (self._known(word) or len(word) < 2 or self.tokenizer.in_dictionary(word)
+                or not _CJK_WORD.fullmatch(word)):
             return ()
         found = []
         for size in range(min(len(word), 4), 1, -1):
@@ -410,8 +419,8 @@ class KnowledgeBase:
         k visible passages come back whenever that many match."""
         query = self.parse_query(question)
         visible = None if plans is None else np.isin(self.unit_plan, list(plans))
-        if not self.units or (not query.words and not query.bigrams) or (
-                visible is not None and not visible.any()):
+        if not self.units or (not query.words and not query.bigrams and query.ordinal is None
+                              ) or (visible is not None and not visible.any()):
             return Found([], Evidence.nothing(), "none")
         components, sentence_score = self._rank_components(query, visible)
         item_scores = sum(components.values())

@@ -123,7 +123,8 @@ def text_slices(texts: list[str], chars: int = SLICE_CHARS) -> Iterator[tuple[in
         first = last
 
 
-def _is_content(token: str) -> bool:
+def is_content(token: str) -> bool:
+    """Not a stopword, not whitespace or punctuation."""
     return bool(token.strip()) and token not in STOPWORDS and not _NOISE.fullmatch(token)
 
 
@@ -151,7 +152,7 @@ class Tokenizer:
     def words(self, text: str, *, normalized: bool = False) -> list[str]:
         """Content words of `text` (stopwords and punctuation dropped)."""
         text = text if normalized else normalize(text)
-        return [token for token in self._jieba.cut(text, False) if _is_content(token)]
+        return [token for token in self._jieba.cut(text, False) if is_content(token)]
 
     def index_words(self, texts: list[str]) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
         """(vocabulary, term id, text id) of every content word of many normalised one-line
@@ -168,7 +169,7 @@ class Tokenizer:
         breaks = all_ids == 0
         text_of = np.cumsum(breaks, dtype=np.int32)
         text_of -= breaks  # the text each token belongs to
-        content = [t for t in every if _is_content(t)]
+        content = [t for t in every if is_content(t)]
         new_id = np.full(len(every), -1, dtype=np.int32)
         new_id[[every[t] for t in content]] = np.arange(len(content), dtype=np.int32)
         mapped = new_id[all_ids]
@@ -241,10 +242,11 @@ def _numerals_as_digits(codes: np.ndarray) -> None:
 
 
 def syllables(word: str) -> tuple[int, ...]:
-    """Toneless pinyin syllable ids of a Chinese word (0 for other characters)."""
+    """Toneless pinyin syllable ids of a Chinese word (-1 for other characters, which sound
+    like no Chinese character)."""
     table = pinyin_table()
     return tuple(
-        int(table[ord(ch) - CJK_FIRST]) if CJK_FIRST <= ord(ch) <= CJK_LAST else 0
+        int(table[ord(ch) - CJK_FIRST]) if CJK_FIRST <= ord(ch) <= CJK_LAST else -1
         for ch in word
     )
 

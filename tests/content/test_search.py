@@ -190,3 +190,18 @@ def test_the_citation_names_the_enumeration_clause_that_answers(tokenizer: Token
     hit = kb.search("作风督查多久开展一次", 1).hits[0]
     assert hit.source.endswith("8.加强作风建设 › 二是每季度开展一次作风督查")
     assert hit.unit.kind == "item" and hit.text.startswith("8.加强作风建设")
+
+
+@pytest.mark.parametrize("question", ["<script>alert(1)</script>", "第9部分讲什么"])
+def test_markup_and_parts_no_plan_has_are_not_answered_with_confidence(kb: KnowledgeBase,
+                                                                      question: str):
+    """Punctuation is not a content word, and 第九部分 only points at a part this plan lacks."""
+    assert kb.search(question, 3).confidence != "high"
+
+
+def test_latin_letters_and_digits_sound_like_no_chinese_word(kb: KnowledgeBase):
+    """They had all had syllable 0, yi's: script and 1234 matched 意义 (yi-yi)."""
+    plan = PLAN + "8.深化主题教育。讲清学习的意义。\n"
+    words = KnowledgeBase([parse_plan("plan.txt", plan)], kb.tokenizer).parse_query(
+        "script 1234").words
+    assert "意义" not in words
