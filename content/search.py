@@ -632,10 +632,6 @@ class KnowledgeBase:
                    and not _ORDINAL_WORD.fullmatch(c.text) and c.text != query.year
                    for c in query.concepts)
 
-    def _plan_of(self, item_scores: np.ndarray) -> int:
-        """The plan the question is about: the one whose items match it best overall."""
-        return int(np.argmax(np.bincount(self.unit_plan, weights=item_scores)))
-
     def _partial_match(self, word: str, unit_text: str, unit_sounds: set[int]) -> float:
         """A word the unit lacks may still be half there: its dictionary parts (IDF-weighted),
         or most of its character bigrams (a typo, a homophone)."""
