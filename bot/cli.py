@@ -98,9 +98,8 @@ def ask(settings: Settings, args: argparse.Namespace) -> int:
     from storage.db import Database
 
     db = Database(settings.database_url)
-    if not db.has_schema():
-        db.migrate()
-    qa = QAService(db, plans_dir=settings.plans_dir)
+    # a database never migrated holds no documents: answer from the plans directory at once
+    qa = QAService(db if db.has_schema() else None, plans_dir=settings.plans_dir)
     qa.load()
     questions = [" ".join(args.question)] if args.question else (
         line.strip() for line in sys.stdin if line.strip()
@@ -109,8 +108,8 @@ def ask(settings: Settings, args: argparse.Namespace) -> int:
         try:
             result = qa.ask(question, k=args.k)
         except UserError as exc:
-            refusal: dict[str, object] = {"question": question, "abstained": True,
-                                          "answers": [], "error": str(exc)}
+            refusal: dict[str, object] = {"question": question, "confidence": "none",
+                                          "abstained": True, "answers": [], "error": str(exc)}
             print(json.dumps(refusal, ensure_ascii=False) if args.as_json else str(exc),
                   flush=True)
             continue

@@ -18,6 +18,7 @@ import numpy as np
 
 Tokenize = Callable[[str], list[str]]
 M_MMAP_THRESHOLD = -3
+NEGLIGIBLE_IDF = 0.1
 
 
 @functools.cache
@@ -51,8 +52,9 @@ class Bm25Index:
             term_ids.extend(vocabulary.setdefault(t, len(vocabulary)) for t in doc_tokens)
             doc_ids.extend([doc_id] * len(doc_tokens))
         self.tokenize = tokenize
-        self._build(vocabulary, np.asarray(term_ids, dtype=np.int64),
-                    np.asarray(doc_ids, dtype=np.int64), n_docs, k1, b)
+        docs = np.asarray(doc_ids, dtype=np.int64)
+        keys = np.asarray(term_ids, dtype=np.int64) * max(n_docs, 1) + docs
+        self._build(vocabulary, keys, n_docs, np.bincount(docs, minlength=n_docs), k1, b)
 
     @classmethod
     def from_pairs(
@@ -64,21 +66,32 @@ class Bm25Index:
         `vocabulary` maps terms to ids; it may be shared between indexes (it is not copied),
         or be a sorted array of integer terms whose positions are their ids (compact for the
         hundreds of thousands of character bigrams of a large corpus)."""
-        index = cls.__new__(cls)
-        index.tokenize = str.split
-        index._build(vocabulary, term_ids, doc_ids, n_docs, k1, b)
-        return index
-
-    def _build(self, vocabulary: Mapping[Any, int] | np.ndarray, term_ids: np.ndarray,
-               doc_ids: np.ndarray, n_docs: int, k1: float, b: float) -> None:
-        self.k1, self.b, self.size = k1, b, n_docs
-        self.vocabulary = vocabulary
-        self.lengths = np.bincount(doc_ids, minlength=n_docs).astype(np.float32)
-        avgdl = float(self.lengths.mean()) if n_docs else 1.0
-        # sort (term, doc) keys in place; runs of equal keys are term frequencies
         keys = term_ids.astype(np.int64)
         keys *= max(n_docs, 1)
         keys += doc_ids
+        return cls.from_keys(vocabulary, keys, n_docs, np.bincount(doc_ids, minlength=n_docs),
+                             k1=k1, b=b)
+
+    @classmethod
+    def from_keys(
+        cls, vocabulary: Mapping[Any, int] | np.ndarray, keys: np.ndarray, n_docs: int,
+        lengths: np.ndarray, *, k1: float = 1.2, b: float = 0.75,
+    ) -> Bm25Index:
+        """Build from one key (term id × n_docs + document id) per token occurrence, and each
+        document's length. `keys` is sorted in place and consumed: one array is all a large
+        corpus needs besides the index itself."""
+        index = cls.__new__(cls)
+        index.tokenize = str.split
+        index._build(vocabulary, keys, n_docs, lengths, k1, b)
+        return index
+
+    def _build(self, vocabulary: Mapping[Any, int] | np.ndarray, keys: np.ndarray,
+               n_docs: int, lengths: np.ndarray, k1: float, b: float) -> None:
+        self.k1, self.b, self.size = k1, b, n_docs
+        self.vocabulary = vocabulary
+        self.lengths = lengths.astype(np.float32)
+        avgdl = float(self.lengths.mean()) if n_docs else 1.0
+        # sorted (term, doc) keys: runs of equal keys are term frequencies
         keys.sort()
         first_of_run = np.empty(len(keys), dtype=bool)
         if len(keys):
@@ -86,18 +99,21 @@ class Bm25Index:
             np.not_equal(keys[1:], keys[:-1], out=first_of_run[1:])
         starts = np.flatnonzero(first_of_run)
         del first_of_run
+        distinct = keys[starts]
+        total = len(keys)
+        if keys.flags.owndata:
+            keys.resize(0, refcheck=False)  # consumed: freed now, not when the caller lets go
         # run lengths, term and document ids written straight into 32-bit arrays
         tf = np.empty(len(starts), dtype=np.float32)
         np.subtract(starts[1:], starts[:-1], out=tf[:-1], casting="unsafe")
         if len(starts):
-            tf[-1] = len(keys) - starts[-1]
-        keys = keys[starts]
+            tf[-1] = total - starts[-1]
         del starts
-        terms = np.empty(len(keys), dtype=np.int32)
-        np.floor_divide(keys, max(n_docs, 1), out=terms, casting="unsafe")
-        self.doc_ids = np.empty(len(keys), dtype=np.int32)
-        np.remainder(keys, max(n_docs, 1), out=self.doc_ids, casting="unsafe")
-        del keys
+        terms = np.empty(len(distinct), dtype=np.int32)
+        np.floor_divide(distinct, max(n_docs, 1), out=terms, casting="unsafe")
+        self.doc_ids = np.empty(len(distinct), dtype=np.int32)
+        np.remainder(distinct, max(n_docs, 1), out=self.doc_ids, casting="unsafe")
+        del distinct
         n_terms = len(vocabulary)
         df = np.bincount(terms, minlength=n_terms)
         self.offsets = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
@@ -135,7 +151,9 @@ class Bm25Index:
         return math.log(1 + (self.size - 1 + 0.5) / 1.5) if self.size else 0.0
 
     def scores(self, query: Sequence[Any] | Mapping[Any, float]) -> np.ndarray:
-        """BM25 score of every document; a mapping weights its terms."""
+        """BM25 score of every document; a mapping weights its terms. The postings of all the
+        query's terms are gathered and summed in one count, whatever their number (a question
+        has dozens of character bigrams)."""
         weighted: Mapping[Any, float]
         if isinstance(query, Mapping):
             weighted = query
@@ -143,13 +161,48 @@ class Bm25Index:
             weighted = {}
             for term in query:
                 weighted[term] = weighted.get(term, 0.0) + 1.0  # type: ignore[index]
-        scores = np.zeros(self.size, dtype=np.float32)
-        for term, weight in weighted.items():
-            row = self._row(term)
-            if row is not None:
-                start, end = self.offsets[row], self.offsets[row + 1]
-                scores[self.doc_ids[start:end]] += weight * self.weights[start:end]
+        rows, term_weights = self._rows(weighted)
+        if not rows.size:
+            return np.zeros(self.size, dtype=np.float64)
+        bounds = zip(self.offsets[rows].tolist(), self.offsets[rows + 1].tolist(), strict=True)
+        docs, weights = [], []
+        for (start, end), weight in zip(bounds, term_weights.tolist(), strict=True):
+            docs.append(self.doc_ids[start:end])
+            weights.append(self.weights[start:end] * np.float32(weight))
+        return np.bincount(np.concatenate(docs), weights=np.concatenate(weights),
+                           minlength=self.size)
+
+    def scores_of(self, query: Mapping[Any, float], docs: np.ndarray) -> np.ndarray:
+        """BM25 scores of the given documents only (ascending ids): each term's postings are
+        sorted by document, so they are found by binary search instead of scoring the whole
+        corpus."""
+        scores = np.zeros(len(docs), dtype=np.float64)
+        rows, term_weights = self._rows(query)
+        for row, weight in zip(rows.tolist(), term_weights.tolist(), strict=True):
+            start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+            postings = self.doc_ids[start:end]
+            found = np.searchsorted(postings, docs)
+            found[found == len(postings)] = 0
+            present = postings[found] == docs
+            scores[present] += weight * self.weights[start + found[present]]
         return scores
+
+    def _rows(self, weighted: Mapping[Any, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (term ids with postings) of the weighted terms this index knows, and weights."""
+        if isinstance(self.vocabulary, np.ndarray):
+            terms = np.fromiter(weighted.keys(), dtype=np.int64, count=len(weighted))
+            weights = np.fromiter(weighted.values(), dtype=np.float64, count=len(weighted))
+            rows = np.searchsorted(self.vocabulary, terms)
+            found = rows < len(self.vocabulary)
+            found[found] = self.vocabulary[rows[found]] == terms[found]
+            rows, weights = rows[found], weights[found]
+        else:
+            pairs = [(self.vocabulary.get(t), w) for t, w in weighted.items()]
+            rows = np.fromiter((r for r, _ in pairs if r is not None), dtype=np.int64)
+            weights = np.fromiter((w for r, w in pairs if r is not None), dtype=np.float64)
+        # a term in (nearly) every document adds (nearly) nothing, and costs the most
+        telling = self.idf_array[rows] >= NEGLIGIBLE_IDF
+        return rows[telling], weights[telling]
 
     def get_scores(self, text: str) -> np.ndarray:
         return self.scores(self.tokenize(text))

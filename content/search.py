@@ -1,52 +1,72 @@
-"""Ranked retrieval over the plans' structure: which item answers, and which sentence in it.
+"""Ranked retrieval over the plans' structure: which item answers, which sentence in it, and how
+sure the answer is.
 
-Several rankers are fused: BM25 over jieba words of items and of their sentences, BM25 over
-character bigrams (typos, homophones, partial words), question-intent bonuses (a 多久 question
-wants the sentence with 每年/定期/至少…), colloquial -> formal expansion, and a part ranker for
-questions about a whole part or programme. An IDF-weighted coverage test decides abstention.
+Several rankers are fused: BM25 over jieba words of items and of the headings above them (a
+heading's terms apply to its items), BM25 over character bigrams (typos, partial words), names
+the plans quote, and BM25 over the words of sentences, which re-ranks the best items (a 多久
+question wants the sentence with 每年/定期/至少…). Questions are expanded through the lexicon
+(colloquial words, wordings of numbers and frequencies, synonym sets) and pinyin (homophone
+typos). Questions about a whole part or a named programme get the part. The evidence of the
+ranking (margin, the rankers' agreement, weighted coverage, intent met, out-of-domain words)
+goes to a calibrated model (content.confidence) that says high, low or none.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from content import confidence
+from content.confidence import Evidence
 from content.index import Bm25Index, tune_allocator
 from content.ingest import ParsedPlan, Section
 from content.lexicon import (
-    COLLOQUIAL,
     INTENT_PATTERNS,
     PART_ASK_WORDS,
     PART_NOISE,
     STOPWORDS,
-    colloquial_keys_in,
+    WHICH_PART,
+    Lexicon,
     is_question_word,
     question_intents,
 )
-from content.tokenize import Tokenizer, bigram_keys, normalize, syllables
+from content.tokenize import (
+    Tokenizer,
+    bigram_keys,
+    is_content,
+    normalize,
+    syllables,
+    text_slices,
+)
 
 MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
 _LONG_STOPWORDS = sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True)
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？；!?;])")
 _ORDINAL = re.compile(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:块|部分|方面|大项|章|项|条|点|个方面|节)")
+_QUOTED = re.compile(r"“([^”]{2,16})”(工程|行动|赋能行动|活动|计划)?")
+_YEAR = re.compile(r"(20\d\d)\s*年")
+_ORDINAL_WORD = re.compile(r"第?[0-9一二三四五六七八九十]+")
+_CJK_WORD = re.compile("[\u4e00-\u9fff]+")
 
 WEIGHTS = {
     "item_words": 1.0,
     "sentence_words": 0.8,
     "item_bigrams": 0.6,
-    "sentence_bigrams": 0.5,
-    "item_sounds": 0.3,
+    "item_context": 0.3,
+    "names": 1.0,
     "intent": 0.35,
 }
-ABSTAIN_BELOW = 0.40
 PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
+SYNONYM = 0.5
 KNOWN_PHRASE = 0.5
-PAIR_SLICE_CHARS = 500_000
+MAX_CACHED_WORDS = 100_000
+RERANK = 100
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,15 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Found:
+    """Hits best first, the evidence about the first, and the confidence it earns."""
+
+    hits: list[Hit]
+    evidence: Evidence
+    confidence: str
+
+
+@dataclass(frozen=True)
 class Concept:
     """One thing the question is about: a content word, or a colloquial phrase (which stands
     for the words it spans and is matched through its formal equivalents)."""
@@ -87,6 +116,7 @@ class Concept:
     text: str
     weight: float
     targets: tuple[tuple[str, float], ...] = ()
+    known: bool = True
 
 
 @dataclass
@@ -97,10 +127,13 @@ class Query:
     words: dict[str, float]
     concepts: list[Concept]
     bigrams: dict[int, float]
-    sounds: dict[int, float]
     intents: set[str] = field(default_factory=set)
     asks_part: bool = False
     ordinal: int | None = None
+    names: list[str] = field(default_factory=list)
+    own_bigrams: list[int] = field(default_factory=list)
+    which_part: bool = False
+    year: str | None = None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -108,16 +141,23 @@ def split_sentences(text: str) -> list[str]:
 
 
 class KnowledgeBase:
-    """All plans, indexed; `search` returns hits best first, or nothing when it should abstain."""
+    """All plans, indexed; `search` returns hits best first with their confidence."""
 
-    def __init__(self, plans: list[ParsedPlan], tokenizer: Tokenizer) -> None:
+    def __init__(self, plans: list[ParsedPlan], tokenizer: Tokenizer,
+                 lexicon: Lexicon | None = None,
+                 judge: Callable[[Evidence], str] = confidence.level) -> None:
         self.plans = plans
         self.tokenizer = tokenizer
+        self.lexicon = lexicon if lexicon is not None else Lexicon.default()
+        self.judge = judge
         self._term_words: dict[str, tuple[str, ...]] = {}
+        self._term_grams: dict[str, list[int]] = {}
+        self._word_pieces: dict[str, tuple[list[tuple[str, float]], list[int]]] = {}
         self.units: list[Unit] = []
         self.part_units: list[Unit] = []
         self.clauses: dict[tuple[int, int | None], list[Section]] = {}
-        self.sentences: list[str] = []
+        sentences: list[str] = []  # of every unit in turn; each unit re-splits its own text
+        contexts: list[str] = []
         unit_starts: list[int] = []
         for plan_no, plan in enumerate(plans):
             for section in plan.sections:
@@ -126,44 +166,106 @@ class KnowledgeBase:
                 if section.level == "clause":  # its text is part of its item's
                     self.clauses.setdefault((plan_no, section.parent), []).append(section)
                     continue
-                sentences = [] if _is_heading_only(section) else split_sentences(section.text)
-                if not sentences:
+                own = [] if _is_heading_only(section) else split_sentences(section.text)
+                if not own:
                     continue
-                unit_starts.append(len(self.sentences))
-                self.sentences.extend(sentences)
+                unit_starts.append(len(sentences))
+                sentences.extend(own)
                 self.units.append(Unit(plan_no, section.ordinal, section.level, section.text,
                                        plan.title, section.path_text))
+                contexts.append(" ".join(_ancestor_headings(plan, section)))
+        self.unit_plan = np.fromiter((u.plan for u in self.units), dtype=np.int32,
+                                     count=len(self.units))
+        self.part_plan = np.fromiter((u.plan for u in self.part_units), dtype=np.int32,
+                                     count=len(self.part_units))
         self.unit_starts = np.asarray(unit_starts, dtype=np.int64)
-        sentence_unit = np.repeat(
+        self.sentence_unit = np.repeat(
             np.arange(len(self.units), dtype=np.int32),
-            np.diff(np.append(self.unit_starts, len(self.sentences))),
+            np.diff(np.append(self.unit_starts, len(sentences))),
         )
         tune_allocator()
-        normalized = _normalize_all(self.sentences)
-        n_sentences, n_units = len(self.sentences), len(self.units)
-        # each kind of pairs is dropped once its indexes are built: a large corpus stays lean
+        normalized = _normalize_all(sentences)
+        n_sentences, n_units = len(sentences), len(self.units)
+        del sentences
+        self.names = self._quoted_names(normalized)
+        self.intent_flags = {intent: _sentences_matching(pattern, normalized)
+                             for intent, pattern in INTENT_PATTERNS.items()}
+        sentence_unit = self.sentence_unit
+        # the largest index first, while the least is held; pairs dropped once indexed
+        self.item_bigrams = _bigram_index(normalized, sentence_unit, n_units)
         words = tokenizer.index_words(normalized)
+        del normalized
         vocabulary = words[0]
         self.sentence_words = Bm25Index.from_pairs(*words, n_sentences)
         self.item_words = Bm25Index.from_pairs(*words[:2], sentence_unit[words[2]], n_units)
         del words
-        grams = _bigram_pairs(normalized)
-        self.sentence_bigrams = Bm25Index.from_pairs(*grams, n_sentences)
-        self.item_bigrams = Bm25Index.from_pairs(*grams[:2], sentence_unit[grams[2]], n_units)
-        del grams
-        sounds = _bigram_pairs(normalized, sounds=True)
-        del normalized
-        self.item_sounds = Bm25Index.from_pairs(*sounds[:2], sentence_unit[sounds[2]], n_units)
-        del sounds
+        self.item_context = Bm25Index.from_pairs(
+            *tokenizer.index_words(_normalize_all(contexts)), n_units)
         part_texts = _normalize_all([u.text.replace("\n", " ") for u in self.part_units])
-        self.part_words = Bm25Index.from_pairs(*tokenizer.index_words(part_texts),
-                                               len(part_texts))
-        self.part_bigrams = Bm25Index.from_pairs(*_bigram_pairs(part_texts), len(part_texts))
+        part_words = tokenizer.index_words(part_texts)
+        self.part_words = Bm25Index.from_pairs(*part_words, len(part_texts))
+        self.known_words = frozenset(vocabulary).union(part_words[0])
+        self.part_bigrams = _bigram_index(part_texts, np.arange(len(part_texts)),
+                                          len(part_texts))
         self.sound_alikes: dict[tuple[int, ...], list[str]] = {}
         for word in self._plan_words(vocabulary):
             self.sound_alikes.setdefault(syllables(word), []).append(word)
-        self.intent_flags = {intent: _sentences_matching(pattern, self.sentences)
-                             for intent, pattern in INTENT_PATTERNS.items()}
+        self.programmes = self._programmes()
+        self.part_number = {(u.plan, u.section): n for n, u in enumerate(self.part_units)}
+        self.top_parts: list[list[int]] = [[] for _ in plans]
+        for number, unit in enumerate(self.part_units):
+            if plans[unit.plan].sections[unit.section].level == "part":
+                self.top_parts[unit.plan].append(number)
+        self.name_sounds: dict[tuple[int, ...], list[tuple[str, tuple[int, ...]]]] = {}
+        for name in {**self.names, **self.programmes}:
+            sounds = syllables(name)
+            self.name_sounds.setdefault(sounds[:2], []).append((name, sounds))
+        self.plan_years = [_YEAR.findall(normalize(p.title + p.text[:300])) for p in plans]
+
+    def _quoted_names(self, sentences: list[str]) -> dict[str, np.ndarray]:
+        """Every name the plans put in quotes (“七大工程”, “两个一以贯之”) -> the items that
+        use it: a question that names one wants one of those."""
+        units: dict[str, list[int]] = {}
+        for number, sentence in zip(self.sentence_unit.tolist(), sentences, strict=True):
+            if "“" not in sentence:
+                continue
+            for match in _QUOTED.finditer(sentence):
+                listed = units.setdefault(match.group(1), [])
+                if not listed or listed[-1] != number:
+                    listed.append(number)
+        return {name: np.asarray(found, dtype=np.int64) for name, found in units.items()}
+
+    def _programmes(self) -> dict[str, int]:
+        """Named programmes of the plans (“领航工程”, “星火堡垒”行动) that title a part or a
+        subsection -> that part unit, so a question naming one gets its heading and items."""
+        named: dict[str, int] = {}
+        for number, unit in enumerate(self.part_units):
+            heading = normalize(unit.text.split("\n", 1)[0])
+            for match in _QUOTED.finditer(heading):
+                named.setdefault(match.group(1), number)
+                if match.group(2):
+                    named.setdefault(match.group(1) + match.group(2), number)
+        return named
+
+    def _names_in(self, text: str) -> list[str]:
+        """Quoted names and programmes the question says, as written or, from three characters
+        on, as it sounds (typed with a pinyin keyboard: 清风户航 for 清风护航)."""
+        sounds = syllables(text)
+        found: list[str] = []
+        for start in range(len(text) - 1):
+            for name, name_sounds in self.name_sounds.get(sounds[start:start + 2], ()):
+                end = start + len(name)
+                if sounds[start:end] == name_sounds and name not in found and (
+                        text[start:end] == name or (len(name) > 2 and -1 not in name_sounds)):
+                    found.append(name)
+        return [n for n in found if not any(n != other and n in other for other in found)]
+
+    def _grams_of_term(self, term: str) -> list[int]:
+        """Character bigrams of a lexicon term, computed once per knowledge base."""
+        grams = self._term_grams.get(term)
+        if grams is None:
+            grams = self._term_grams[term] = bigram_keys(normalize(term))[0].tolist()
+        return grams
 
     def _words_of_term(self, term: str) -> tuple[str, ...]:
         """Words of a lexicon term, segmented once per knowledge base."""
@@ -178,7 +280,7 @@ class KnowledgeBase:
             "\u4e00" <= ch <= "\u9fff" for ch in w)]
 
     def _known(self, word: str) -> bool:
-        return word in self.item_words or word in self.part_words
+        return word in self.known_words
 
     @staticmethod
     def _part_unit(plan_no: int, plan: ParsedPlan, section: Section) -> Unit:
@@ -190,9 +292,11 @@ class KnowledgeBase:
 
     def parse_query(self, question: str) -> Query:
         text = normalize(question)[:MAX_QUESTION_CHARS]
+        counted = _ORDINAL.search(text)  # 第六部分 points at a part; it says nothing of a topic
         spans = self._spans(text)
         content = [(w, start) for w, start in _join_single_characters(spans)
-                   if not is_question_word(w) and w not in STOPWORDS]
+                   if is_content(w) and not (is_question_word(w) and not self._known(w))
+                   and not (counted and counted.start() <= start < counted.end())]
         words: dict[str, float] = {}
         for word, _ in content:
             # a compound the plans never use is searched by its parts (组织学 -> 组织)
@@ -201,33 +305,37 @@ class KnowledgeBase:
             ]
             for term in parts or [word]:
                 words[term] = words.get(term, 0.0) + 1.0
+        for word, _ in content:
+            for synonym in self._synonyms(word):
+                words[synonym] = max(words.get(synonym, 0.0), SYNONYM)
         homophones = {word: self._homophones(word) for word, _ in content}
         for alikes in homophones.values():
             for alike, weight in alikes:
                 words[alike] = max(words.get(alike, 0.0), weight)
-        phrases = [p for p in colloquial_keys_in(text) if _said_as_words(p[1], p[2], spans)]
+        phrases = [p for p in self.lexicon.keys_in(text) if _said_as_words(p[1], p[2], spans)]
         for key, _, _ in phrases:
             for target, weight in self._translations(key):
                 for token in self._words_of_term(target):
                     words[token] = max(words.get(token, 0.0), weight)
-        stripped = text
+        stripped = text if counted is None else (
+            text[:counted.start()] + " " + text[counted.end():])
         for stop in _LONG_STOPWORDS:
             stripped = stripped.replace(stop, " ")
-        query_bigrams = dict.fromkeys(bigram_keys(stripped)[0].tolist(), 1.0)
-        query_sounds = dict.fromkeys(bigram_keys(stripped, sounds=True)[0].tolist(), 1.0)
+        own_bigrams = bigram_keys(stripped)[0].tolist()
+        query_bigrams = dict.fromkeys(own_bigrams, 1.0)
         alternatives = [t for key, _, _ in phrases for t in self._translations(key)] + [
             t for alikes in homophones.values() for t in alikes]
         for target, weight in alternatives:
-            for gram in bigram_keys(normalize(target))[0].tolist():
+            for gram in self._grams_of_term(target):
                 query_bigrams[gram] = max(query_bigrams.get(gram, 0.0), weight)
-        ordinal = None
-        match = _ORDINAL.search(text)
-        if match:
-            ordinal = _to_int(match.group(1))
-        asks_part = ordinal is not None or any(w in text for w in PART_ASK_WORDS)
+        ordinal = _to_int(counted.group(1)) if counted else None
+        which_part = bool(WHICH_PART.search(text))
+        asks_part = ordinal is not None or which_part or any(w in text for w in PART_ASK_WORDS)
         concepts = self._concepts(content, phrases, homophones)
-        return Query(text, words, concepts, query_bigrams, query_sounds,
-                     question_intents(text), asks_part, ordinal)
+        year = _YEAR.search(text)
+        return Query(text, words, concepts, query_bigrams,
+                     question_intents(text), asks_part, ordinal, self._names_in(text),
+                     own_bigrams, which_part, year.group(1) if year else None)
 
     def _spans(self, text: str) -> list[tuple[str, int]]:
         """jieba's tokens with their start offsets."""
@@ -244,7 +352,7 @@ class KnowledgeBase:
         def inside(word: str, start: int, first: int, end: int) -> bool:
             return start < end and start + len(word) > first
 
-        concepts = [Concept(word, self._weight(word), homophones[word])
+        concepts = [Concept(word, self._weight(word), homophones[word], self._reachable(word))
                     for word, start in content
                     if not any(inside(word, start, first, end) for _, first, end in phrases)]
         for key, first, end in phrases:
@@ -253,14 +361,27 @@ class KnowledgeBase:
             inside_weights = [self._weight(word) for word, start in content
                               if inside(word, start, first, end)]
             weight = max(inside_weights, default=self.item_words.max_idf() * 0.5)
-            concepts.append(Concept(key, weight, self._translations(key)))
+            concepts.append(Concept(key, weight, tuple(
+                (normalize(target), w) for target, w in self._translations(key))))
         return concepts
+
+    def _reachable(self, word: str) -> bool:
+        """Whether the plans say the word, a part of it, or something that sounds like it:
+        a word none of them reaches is out of the plans' domain (加班费, 公积金)."""
+        return (self._known(word) or bool(self._homophones(word)) or bool(self._synonyms(word))
+                or any(self._known(w) for w in self.tokenizer.subwords(word)))
+
+    def _synonyms(self, word: str) -> list[str]:
+        """The plans' words in the synonym sets of a word they never use (年轻人 -> 青年)."""
+        if len(word) < 2 or self._known(word):
+            return []
+        return [w for w in self.lexicon.synonyms(word) if len(w) >= 2 and self._known(w)]
 
     def _translations(self, key: str) -> tuple[tuple[str, float], ...]:
         """The plan's words for a colloquial phrase; at half weight when the plans use the
         phrase themselves (道德, 看齐), whose own matches then count most."""
         scale = KNOWN_PHRASE if self._known(key) else 1.0
-        return tuple((target, weight * scale) for target, weight in COLLOQUIAL[key])
+        return tuple((target, weight * scale) for target, weight in self.lexicon.targets(key))
 
     def _weight(self, word: str) -> float:
         """How much a word says about the topic: its idf in the plans (the highest for a word
@@ -273,7 +394,8 @@ class KnowledgeBase:
     def _homophones(self, word: str) -> tuple[tuple[str, float], ...]:
         """Plan words that sound like a word the plans never use, or like a piece of it:
         a typo made with a pinyin keyboard (竟赛 -> 竞赛, 道德将堂 -> 讲堂)."""
-        if self._known(word) or len(word) < 2 or self.tokenizer.in_dictionary(word):
+        if (self._known(word) or len(word) < 2 or self.tokenizer.in_dictionary(word)
+                or not _CJK_WORD.fullmatch(word)):
             return ()
         found = []
         for size in range(min(len(word), 4), 1, -1):
@@ -288,21 +410,24 @@ class KnowledgeBase:
 
     # -- ranking ----------------------------------------------------------------------------
 
-    def search(self, question: str, k: int = 3) -> list[Hit]:
+    def search(self, question: str, k: int = 3,
+               plans: Collection[int] | None = None) -> Found:
+        """The best k passages for a question, with their confidence.
+
+        `plans` restricts the answer to those plans (by position in the list the knowledge base
+        was built from); None means every plan. The restriction applies inside the ranking, so
+        k visible passages come back whenever that many match."""
         query = self.parse_query(question)
-        if not query.words and not query.bigrams:
-            return []
-        if not self.units:
-            return []
-        item_scores, sentence_score = self._rank_items(query)
+        visible = None if plans is None else np.isin(self.unit_plan, list(plans))
+        if not self.units or (not query.words and not query.bigrams and query.ordinal is None
+                              ) or (visible is not None and not visible.any()):
+            return Found([], Evidence.nothing(), "none")
+        components, sentence_score = self._rank_components(query, visible)
+        item_scores = sum(components.values())
         order = _top_k(item_scores, k + 1)
-        top = int(order[0])
         hits: list[Hit] = []
-        part_hit = self._part_answer(query, item_scores)
-        if part_hit is not None:
-            hits.append(part_hit)
-        elif self.coverage(query, normalize(self.units[top].text)) < ABSTAIN_BELOW:
-            return []
+        part_hits, named_part = self._part_answers(query, item_scores, order, plans, k)
+        hits.extend(part_hits)
         for unit_no in order[: k + 1]:
             unit_no = int(unit_no)
             if item_scores[unit_no] <= 0 or len(hits) >= k:
@@ -313,24 +438,82 @@ class KnowledgeBase:
                            if sentence in c.text), "")
             hits.append(Hit(unit, float(item_scores[unit_no]), sentence,
                             trim_around(unit.text, sentence), clause))
-        return hits[:k]
+        hits = hits[:k]
+        evidence = self._evidence(query, hits, item_scores, order, components, named_part)
+        return Found(hits, evidence, self.judge(evidence))
 
-    def _rank_items(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
-        sentence_score = (
-            WEIGHTS["sentence_words"] * _max_norm(self.sentence_words.scores(query.words))
-            + WEIGHTS["sentence_bigrams"] * _max_norm(self.sentence_bigrams.scores(query.bigrams))
-        )
-        if query.intents and sentence_score.size:
-            relevant = sentence_score > 0.25 * sentence_score.max()
+    def _rank_components(self, query: Query, visible: np.ndarray | None
+                         ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Each ranker's weighted, max-normalised item scores (only visible items count), and
+        the sentence scores. The sentence ranker re-ranks the best RERANK items of the others:
+        a large corpus is not scored sentence by sentence."""
+        def norm(scores: np.ndarray) -> np.ndarray:
+            return _max_norm(scores if visible is None else scores * visible)
+
+        components = {
+            "item_words": WEIGHTS["item_words"] * norm(self.item_words.scores(query.words)),
+            "item_bigrams": WEIGHTS["item_bigrams"] * norm(
+                self.item_bigrams.scores(query.bigrams)),
+            "item_context": WEIGHTS["item_context"] * norm(
+                self.item_context.scores(query.words)),
+        }
+        named = [self.names[n] for n in query.names if n in self.names]
+        if named:
+            bonus = np.zeros(len(self.units))
+            bonus[np.concatenate(named)] = WEIGHTS["names"]
+            components["names"] = bonus if visible is None else bonus * visible
+        first_stage = sum(components.values())
+        candidates = np.sort(_top_k(first_stage, RERANK))
+        candidates = candidates[first_stage[candidates] > 0]
+        starts = self.unit_starts[candidates]
+        ends = np.append(self.unit_starts, len(self.sentence_unit))[candidates + 1]
+        lengths = ends - starts
+        sentences = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(
+            int(lengths.sum()))
+        local = WEIGHTS["sentence_words"] * _max_norm(
+            self.sentence_words.scores_of(query.words, sentences))
+        if query.intents and local.size:
+            relevant = local > 0.25 * local.max()
             for intent in query.intents:
-                sentence_score += WEIGHTS["intent"] * (relevant & self.intent_flags[intent])
-        item = (
-            WEIGHTS["item_words"] * _max_norm(self.item_words.scores(query.words))
-            + WEIGHTS["item_bigrams"] * _max_norm(self.item_bigrams.scores(query.bigrams))
-            + WEIGHTS["item_sounds"] * _max_norm(self.item_sounds.scores(query.sounds))
-            + np.maximum.reduceat(sentence_score, self.unit_starts)
+                local += WEIGHTS["intent"] * (relevant & self.intent_flags[intent][sentences])
+        sentence_score = np.zeros(len(self.sentence_unit))
+        sentence_score[sentences] = local
+        best_sentences = np.zeros(len(self.units))
+        if local.size:
+            best_sentences[candidates] = np.maximum.reduceat(
+                local, np.cumsum(lengths) - lengths)
+        components["sentences"] = best_sentences
+        return components, sentence_score
+
+    def _evidence(self, query: Query, hits: list[Hit], item_scores: np.ndarray,
+                  order: np.ndarray, components: dict[str, np.ndarray],
+                  named_part: bool) -> Evidence:
+        """What the ranking knows about its first answer, for the confidence model. A part the
+        question names (by programme or number) has no competitor."""
+        if not hits:
+            return Evidence.nothing()
+        top = int(order[0])
+        first = float(item_scores[top])
+        second = float(item_scores[int(order[1])]) if len(order) > 1 else 0.0
+        agreement = float(np.mean([
+            scores[top] / scores.max() if scores.max() > 0 else 0.0
+            for scores in components.values()]))
+        best = hits[0]
+        total = sum(c.weight for c in query.concepts)
+        unknown = sum(c.weight for c in query.concepts if not c.known)
+        intent_met = any(INTENT_PATTERNS[intent].search(best.sentence)
+                         for intent in query.intents)
+        text = normalize(best.unit.text)
+        own = set(query.own_bigrams)
+        return Evidence(
+            margin=1.0 if named_part else (first - second) / first if first > 0 else 0.0,
+            agreement=1.0 if named_part else agreement,
+            coverage=self.coverage(query, text),
+            intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
+            unknown=unknown / total if total else 1.0,
+            part=best.unit.kind == "part",
+            said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
         )
-        return item, sentence_score
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
         """The sentence to highlight: the best match, and for a 多久/几个/谁 question the best
@@ -338,61 +521,147 @@ class KnowledgeBase:
         the sentence that actually answers)."""
         first = int(self.unit_starts[unit_no])
         last = int(self.unit_starts[unit_no + 1]) if unit_no + 1 < len(self.units) else len(
-            self.sentences)
+            self.sentence_unit)
         local = sentence_score[first:last].copy()
         for intent in query.intents:
             local += HIGHLIGHT_INTENT * self.intent_flags[intent][first:last]
-        return self.sentences[first + int(np.argmax(local))]
+        return split_sentences(self.units[unit_no].text)[int(np.argmax(local))]
 
-    def _part_answer(self, query: Query, item_scores: np.ndarray) -> Hit | None:
-        """A question about a whole part or programme gets its heading and item titles."""
-        if not query.asks_part or not self.part_units:
-            return None
+    def _part_answers(self, query: Query, item_scores: np.ndarray, order: np.ndarray,
+                      plans: Collection[int] | None, k: int) -> tuple[list[Hit], bool]:
+        """A question about a whole part gets its heading and item titles: the part it counts
+        to (第六块, in each plan that has one), the part that holds the best item (哪个工程
+        管…), the programme it names (领航工程), or the part whose heading it says. Also
+        whether the question named the part (by programme or number)."""
+        if not self.part_units:
+            return [], False
+        visible = None if plans is None else np.isin(self.part_plan, list(plans))
+        named = [self.programmes[n] for n in query.names if n in self.programmes
+                 and (visible is None or visible[self.programmes[n]])]
+        if named:
+            unit = self.part_units[named[0]]
+            if query.asks_part or (not query.intents
+                                   and self._rest_covered(query, normalize(unit.text))):
+                return [self._part_hit(unit)], True
         if query.ordinal is not None:
-            plan_no = self._plan_of(item_scores)
-            parts = [u for u in self.part_units if u.plan == plan_no and u.kind == "part"
-                     and self.plans[u.plan].sections[u.section].level == "part"]
-            if 1 <= query.ordinal <= len(parts):
-                unit = parts[query.ordinal - 1]
-                return Hit(unit, 1.0, unit.text.split("\n")[0], unit.text[:MAX_ANSWER_CHARS])
-            return None
+            counted = self._parts_counted(query, item_scores, visible)
+            return [self._part_hit(unit) for unit in counted[:k]], bool(counted)
+        if query.which_part:
+            above = self._part_of_best_item(query, item_scores)
+            return ([] if above is None else [self._part_hit(above)]), False
+        if not query.asks_part:
+            return [], False
         scores = _max_norm(self.part_words.scores(query.words)) + _max_norm(
             self.part_bigrams.scores(query.bigrams)
         )
+        if visible is not None:
+            scores = scores * visible
         best = int(np.argmax(scores))
         heading = normalize(self.part_units[best].text.split("\n")[0])
         if scores[best] <= 0 or self.coverage(query, heading, PART_NOISE) < PART_NAMED_AT_LEAST:
+            return [], False
+        return [self._part_hit(self.part_units[best], float(scores[best]))], False
+
+    @staticmethod
+    def _part_hit(unit: Unit, score: float = 1.0) -> Hit:
+        return Hit(unit, score, unit.text.split("\n")[0], unit.text[:MAX_ANSWER_CHARS])
+
+    def _parts_counted(self, query: Query, item_scores: np.ndarray,
+                       visible: np.ndarray | None) -> list[Unit]:
+        """The query.ordinal-th top-level part of each plan that has that many: first the plan
+        the question names by year, then one whose parts are numbered as the question says
+        (第六部分), then the plan its other words match best, else the plans in order."""
+        assert query.ordinal is not None
+        mass = np.bincount(self.unit_plan, weights=item_scores, minlength=len(self.plans))
+        by_words = self._says_more_than_names(query)
+        ordinal = _ORDINAL.search(query.text)
+        found = []
+        for plan_no, parts in enumerate(self.top_parts):
+            if not 1 <= query.ordinal <= len(parts):
+                continue
+            number = parts[query.ordinal - 1]
+            if visible is not None and not visible[number]:
+                continue
+            part = self.part_units[number]
+            named_year = query.year is not None and query.year in self.plan_years[plan_no]
+            as_numbered = bool(ordinal) and part.text.startswith(ordinal.group(0))
+            found.append((not named_year, not as_numbered, -mass[plan_no] if by_words else 0.0,
+                          plan_no, part))
+        return [unit for *_, unit in sorted(found, key=lambda f: f[:4])]
+
+    def _part_of_best_item(self, query: Query, item_scores: np.ndarray) -> Unit | None:
+        """The part holding the best matching item; when the question says what kind of part
+        it wants (哪个工程, 哪项行动), the best item in a part of that kind."""
+        kinds = [m.group(0)[-2:] for m in WHICH_PART.finditer(query.text)]
+        wanted = next((kind for kind in kinds if kind in ("工程", "行动")), "")
+        for unit_no in _top_k(item_scores, 20):
+            if item_scores[unit_no] <= 0:
+                break
+            above = self._part_above(self.units[int(unit_no)])
+            if above is not None and wanted in above.text.split("\n", 1)[0]:
+                return above
+        return None
+
+    def _part_above(self, unit: Unit) -> Unit | None:
+        """The top-level part an item belongs to."""
+        plan = self.plans[unit.plan]
+        section, top = plan.sections[unit.section], None
+        while section.parent is not None:
+            section = plan.sections[section.parent]
+            if section.level == "part":
+                top = section
+        if top is None:
             return None
-        unit = self.part_units[best]
-        return Hit(unit, float(scores[best]), unit.text.split("\n")[0],
-                   unit.text[:MAX_ANSWER_CHARS])
+        return self.part_units[self.part_number[(unit.plan, top.ordinal)]]
 
-    def _plan_of(self, item_scores: np.ndarray) -> int:
-        """The plan the question is about: the one whose items match it best overall."""
-        plan_of_unit = np.fromiter((u.plan for u in self.units), dtype=np.int64)
-        return int(np.argmax(np.bincount(plan_of_unit, weights=item_scores)))
+    def _rest_covered(self, query: Query, part_text: str) -> bool:
+        """Whether what the question says besides the names is in the part's heading and item
+        titles (灵魂工程要提升什么力: 提升…力 is in its heading)."""
+        rest = [c for c in query.concepts if not any(c.text in n or n in c.text
+                                                     for n in query.names)]
+        if not rest:
+            return True
+        remainder = Query(query.text, query.words, rest, query.bigrams)
+        return self.coverage(remainder, part_text, PART_NOISE) >= PART_NAMED_AT_LEAST
 
-    def _partial_match(self, word: str, unit_text: str, unit_sounds: np.ndarray) -> float:
+    def _says_more_than_names(self, query: Query) -> bool:
+        """Whether the question has content words besides the names it says and the words
+        that point at a part (部分, 主题, 内容…)."""
+        return any(not any(c.text in n or n in c.text for n in query.names)
+                   and not any(noise in c.text for noise in PART_NOISE)
+                   and not _ORDINAL_WORD.fullmatch(c.text) and c.text != query.year
+                   for c in query.concepts)
+
+    def _partial_match(self, word: str, unit_text: str, unit_sounds: set[int]) -> float:
         """A word the unit lacks may still be half there: its dictionary parts (IDF-weighted),
         or most of its character bigrams (a typo, a homophone)."""
-        parts = self.tokenizer.subwords(word)
-        if parts:
-            weights = [self.item_words.idf(p) or self.item_words.max_idf() for p in parts]
-            found = sum(w for p, w in zip(parts, weights, strict=True) if p in unit_text)
-            by_parts = found / sum(weights)
-        else:
-            by_parts = 0.0
-        grams = bigram_keys(word, sounds=True)[0]
-        if not grams.size:
+        parts, grams = self._pieces(word)
+        by_parts = sum(weight for part, weight in parts if part in unit_text)
+        if not grams:
             return by_parts
-        by_sounds = float(np.isin(grams, unit_sounds).mean())
+        by_sounds = len(unit_sounds.intersection(grams)) / len(grams)
         return max(by_parts, by_sounds if by_sounds >= 0.5 else 0.0)
+
+    def _pieces(self, word: str) -> tuple[list[tuple[str, float]], list[int]]:
+        """A word's dictionary parts with their share of its idf, and its sound bigrams;
+        computed once per word."""
+        pieces = self._word_pieces.get(word)
+        if pieces is None:
+            if len(self._word_pieces) > MAX_CACHED_WORDS:  # questions bring endless words
+                self._word_pieces.clear()
+            parts = self.tokenizer.subwords(word)
+            weights = [self.item_words.idf(p) or self.item_words.max_idf() for p in parts]
+            total = sum(weights)
+            pieces = self._word_pieces[word] = (
+                [(p, w / total) for p, w in zip(parts, weights, strict=True)],
+                list(set(bigram_keys(word, sounds=True)[0].tolist())))
+        return pieces
 
     def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
         """Weighted share of the question's concepts that a (normalised) text contains: a word
         itself, its parts or a near spelling; a colloquial phrase by its formal equivalents."""
         total = matched = 0.0
-        unit_sounds: np.ndarray | None = None  # computed once, when a concept needs it
+        unit_sounds: set[int] | None = None  # computed once, when a concept needs it
         for concept in query.concepts:
             if any(noise in concept.text for noise in ignore):
                 continue
@@ -401,11 +670,23 @@ class KnowledgeBase:
                 found = 1.0
             else:
                 if unit_sounds is None:
-                    unit_sounds = bigram_keys(unit_text, sounds=True)[0]
-                found = max([w for t, w in concept.targets if normalize(t) in unit_text]
+                    unit_sounds = set(bigram_keys(unit_text, sounds=True)[0].tolist())
+                found = max([w for t, w in concept.targets if t in unit_text]
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
             matched += concept.weight * found
         return matched / total if total else 0.0
+
+
+def _ancestor_headings(plan: ParsedPlan, section: Section) -> list[str]:
+    """Headings of the parts and subsections above a section: their terms apply to it."""
+    headings = []
+    parent = section.parent
+    while parent is not None:
+        above = plan.sections[parent]
+        if above.level in ("part", "subsection"):
+            headings.append(above.heading)
+        parent = above.parent
+    return headings
 
 
 def _said_as_words(first: int, end: int, spans: list[tuple[str, int]]) -> bool:
@@ -442,10 +723,14 @@ def _join_single_characters(tokens: list[tuple[str, int]]) -> list[tuple[str, in
 
 
 def _normalize_all(texts: list[str]) -> list[str]:
-    """`normalize` of many one-line texts in one call (NFKC never adds or removes newlines in
-    practice; if it ever did, fall back to one call per text)."""
-    lines = normalize("\n".join(texts)).split("\n")
-    return lines if len(lines) == len(texts) else [normalize(t) for t in texts]
+    """`normalize` of many one-line texts, a slice of them per call (normalising never adds or
+    removes newlines in practice; if it ever did, fall back to one call per text)."""
+    normalized: list[str] = []
+    for first, last in text_slices(texts):
+        lines = normalize("\n".join(texts[first:last])).split("\n")
+        normalized.extend(lines if len(lines) == last - first
+                          else [normalize(t) for t in texts[first:last]])
+    return normalized
 
 
 def _sentences_matching(pattern: re.Pattern[str], sentences: list[str]) -> np.ndarray:
@@ -458,29 +743,31 @@ def _sentences_matching(pattern: re.Pattern[str], sentences: list[str]) -> np.nd
     return flags
 
 
-def _bigram_pairs(texts: list[str], sounds: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted distinct keys, term id, text id) of every character (or sound) bigram; the
-    texts are read in slices, so the temporaries stay small on a large corpus."""
-    keys, docs = [], []
-    first = 0
-    while first < len(texts):
-        last, size = first, 0
-        while last < len(texts) and size < PAIR_SLICE_CHARS:
-            size += len(texts[last]) + 1
-            last += 1
+def _bigram_index(texts: list[str], owners: np.ndarray, n_owners: int) -> Bm25Index:
+    """BM25 over the character bigrams of the texts, each counted for its owner (the item a
+    sentence belongs to). Two passes over slices: the distinct bigrams first, then one int64
+    key per occurrence, straight into the array the index is built from."""
+    distinct, total = [], 0
+    for first, last in text_slices(texts):
+        grams = bigram_keys("\n".join(texts[first:last]))[0]
+        distinct.append(np.unique(grams))
+        total += len(grams)
+    vocabulary = np.unique(np.concatenate(distinct)) if distinct else np.zeros(0, np.int64)
+    del distinct
+    keys = np.empty(total, dtype=np.int64)
+    lengths = np.zeros(n_owners, dtype=np.int64)
+    filled = 0
+    for first, last in text_slices(texts):
         chunk = texts[first:last]
-        chunk_keys, positions = bigram_keys("\n".join(chunk), sounds)
+        grams, positions = bigram_keys("\n".join(chunk))
         starts = np.cumsum([0] + [len(t) + 1 for t in chunk[:-1]])
-        docs.append((np.searchsorted(starts, positions, side="right") - 1 + first)
-                    .astype(np.int32))
-        keys.append(chunk_keys)
-        first = last
-    if not keys:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, np.int32)
-    unique = np.unique(np.concatenate([np.unique(k) for k in keys]))
-    term_ids = np.concatenate([np.searchsorted(unique, k).astype(np.int32) for k in keys])
-    return unique, term_ids, np.concatenate(docs)
+        owner = owners[np.searchsorted(starts, positions, side="right") - 1 + first]
+        lengths += np.bincount(owner, minlength=n_owners)
+        part = keys[filled:filled + len(grams)]
+        np.multiply(np.searchsorted(vocabulary, grams), max(n_owners, 1), out=part)
+        part += owner
+        filled += len(grams)
+    return Bm25Index.from_keys(vocabulary, keys, n_owners, lengths)
 
 
 def _max_norm(scores: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.services.qa import QAResult
+from bot.services.qa import LOW_CONFIDENCE_TEXT, QAResult
 from handlers.common import actor_of, escape, reply
 
 MORE_PATTERN = r"^qa:more:(\d+)$"
@@ -103,7 +103,9 @@ def _more_button(result: QAResult, shown: int) -> InlineKeyboardMarkup | None:
 
 
 def render_answer(result: QAResult, position: int) -> str:
-    """The passage with its answering sentence in bold and its citation; Telegram-safe HTML."""
+    """The passage with its answering sentence in bold and its citation; Telegram-safe HTML.
+    A `low` answer is shown under a line saying the plan does not say it directly; `none`
+    says so and suggests the branch secretary."""
     if result.abstained or not result.answers:
         return (
             "抱歉，工作要点中没有找到与这个问题直接相关的内容。"
@@ -120,6 +122,8 @@ def render_answer(result: QAResult, position: int) -> str:
     header = f"📖 出处：{escape(answer.source)}"
     if position:
         header = f"（第{position + 1}条相关内容）\n" + header
+    elif result.confidence == "low":
+        header = f"{escape(LOW_CONFIDENCE_TEXT)}\n" + header
     return f"{header}\n\n{body}"
 
 

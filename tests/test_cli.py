@@ -41,14 +41,41 @@ def test_ask_json_follows_the_contract_for_answers_refusals_and_abstentions(tmp_
     result = dangjian("ask", "--json", "-k", "2", tmp_path=tmp_path, stdin=questions)
     assert result.returncode == 0, result.stderr
     answered, abstained, refused = (json.loads(line) for line in result.stdout.splitlines())
-    assert answered["question"] == "主题党日多久开展一次" and not answered["abstained"]
+    assert answered["question"] == "主题党日多久开展一次"
+    assert answered["confidence"] == "high" and answered["abstained"] is False
     assert 1 <= len(answered["answers"]) <= 2
     first = answered["answers"][0]
     assert set(first) == {"text", "source", "score"} and len(first["text"]) <= 600
     assert first["source"].startswith("《2026年党建工作要点》")
     assert answered["answers"][0]["score"] >= answered["answers"][-1]["score"]
-    assert abstained == {"question": "加班费怎么算", "abstained": True, "answers": []}
-    assert refused["abstained"] and "问题太长" in refused["error"]
+    assert abstained == {"question": "加班费怎么算", "confidence": "none", "abstained": True,
+                         "answers": []}
+    assert refused["abstained"] and refused["confidence"] == "none"
+    assert "问题太长" in refused["error"]
+
+
+def test_ask_on_a_new_database_answers_from_the_plans_without_creating_tables(tmp_path):
+    """`ask` only reads: a database never migrated holds no documents, so it is left alone
+    (migrating it would cost the first answer a second and a half)."""
+    from storage.db import Database
+
+    asked = dangjian("ask", "--json", "主题党日多久开展一次", tmp_path=tmp_path)
+    assert json.loads(asked.stdout)["confidence"] == "high"
+    database = Database(f"sqlite:///{tmp_path / 'cli.db'}")
+    assert not database.has_schema()
+    database.dispose()
+
+
+def test_ask_json_abstains_exactly_when_the_confidence_is_none(tmp_path):
+    questions = ["三会一课多久开一次", "食堂几点开饭", "公积金缴存比例", "主题党日咋安排的",
+                 "意识形态这块我们支部该怎么弄", "今年重点抓啥"]
+    result = dangjian("ask", "--json", tmp_path=tmp_path, stdin="\n".join(questions))
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["question"] for a in answers] == questions
+    for answer in answers:
+        assert answer["confidence"] in ("high", "low", "none")
+        assert answer["abstained"] == (answer["confidence"] == "none")
+        assert (answer["answers"] == []) == answer["abstained"]
 
 
 def test_ingest_reports_unreadable_files_by_name_and_keeps_the_rest(tmp_path):

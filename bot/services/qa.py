@@ -1,11 +1,12 @@
-"""Questions about the plans: load the knowledge base, answer, abstain honestly, ingest files."""
+"""Questions about the plans: load the knowledge base, answer with a confidence (high, low or
+none: content.confidence), restrict answers to the documents a user may see, ingest files."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from storage.models import Document, Passage
 
 RELOAD_CHECK_SECONDS = 10.0
 ABSTAIN_TEXT = "工作要点中没有找到与这个问题直接相关的内容，建议向支部书记咨询。"
+LOW_CONFIDENCE_TEXT = "工作要点中没有直接写到这一点，最相关的是："
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,21 @@ class Answer:
 
 @dataclass(frozen=True)
 class QAResult:
+    """Answers best first and how sure the first is: `high` (it answers), `low` (the most
+    related passage, which may not answer) or `none` (nothing related: no answers)."""
+
     question: str
-    abstained: bool
+    confidence: str
     answers: list[Answer]
+
+    @property
+    def abstained(self) -> bool:
+        return self.confidence == "none"
 
     def to_json(self) -> dict[str, object]:
         return {
             "question": self.question,
+            "confidence": self.confidence,
             "abstained": self.abstained,
             "answers": [
                 {"text": a.text, "source": a.source, "score": round(a.score, 4)}
@@ -59,6 +69,8 @@ class QAResult:
         if self.abstained:
             return f"问：{self.question}\n答：{ABSTAIN_TEXT}\n"
         lines = [f"问：{self.question}"]
+        if self.confidence == "low":
+            lines.append(LOW_CONFIDENCE_TEXT)
         for number, answer in enumerate(self.answers, 1):
             lines.append(f"[{number}] {answer.source}\n{answer.text}")
         return "\n".join(lines) + "\n"
@@ -83,12 +95,14 @@ class QAService:
     RELOAD_CHECK_SECONDS and rebuilds its own index.
     """
 
-    def __init__(self, db: Database, plans_dir: Path | None = None,
+    def __init__(self, db: Database | None, plans_dir: Path | None = None,
                  tokenizer: Tokenizer | None = None) -> None:
-        self.db = db
+        self.db = db  # None: a database never migrated, so no stored documents (`ask`)
         self.plans_dir = plans_dir
         self._tokenizer = tokenizer
-        self._kb: KnowledgeBase | None = None
+        # the index and the document id of each of its plans (None: the plans directory),
+        # replaced together so that a reload never pairs one with the other's predecessor
+        self._loaded: tuple[KnowledgeBase, list[int | None]] | None = None
         self._plans: list[ParsedPlan] = []
         self._stamp: tuple[int, object] | None = None
         self._checked_at = 0.0
@@ -102,21 +116,28 @@ class QAService:
 
     @property
     def knowledge_base(self) -> KnowledgeBase:
-        if self._kb is None:
+        return self._index()[0]
+
+    def _index(self) -> tuple[KnowledgeBase, list[int | None]]:
+        if self._loaded is None:
             self.load()
-        assert self._kb is not None
-        return self._kb
+        assert self._loaded is not None
+        return self._loaded
 
     def load(self) -> None:
         """(Re)build the index from the plans directory and the stored documents."""
         with self._lock:
-            self._plans, self._stamp = self._gather()
-            self._kb = KnowledgeBase(self._plans, self.tokenizer)
+            self._plans, plan_documents, self._stamp = self._gather()
+            self._loaded = (KnowledgeBase(self._plans, self.tokenizer), plan_documents)
             self._checked_at = time.monotonic()
 
-    def _gather(self) -> tuple[list[ParsedPlan], tuple[int, object]]:
-        """The directory's plans, overridden by name by those stored in the database."""
-        plans = {plan.name: plan for plan in self._directory_plans()}
+    def _gather(self) -> tuple[list[ParsedPlan], list[int | None], tuple[int, object]]:
+        """The directory's plans, overridden by name by those stored in the database, with the
+        id of the document each comes from (None: the plans directory)."""
+        plans: dict[str, tuple[ParsedPlan, int | None]] = {
+            plan.name: (plan, None) for plan in self._directory_plans()}
+        if self.db is None:
+            return [p for p, _ in plans.values()], [None] * len(plans), (0, None)
         with self.db.session() as session:
             stamp = self._db_stamp(session)
             documents = {d.id: d for d in session.exec(select(Document).order_by(col(Document.id)))}
@@ -125,8 +146,8 @@ class QAService:
             )
             for document_id, rows in itertools.groupby(passages, key=lambda p: p.document_id):
                 document = documents[document_id]
-                plans[document.name] = _plan_from_rows(document, list(rows))
-        return list(plans.values()), stamp
+                plans[document.name] = (_plan_from_rows(document, list(rows)), document_id)
+        return [p for p, _ in plans.values()], [d for _, d in plans.values()], stamp
 
     def _directory_plans(self) -> Iterable[ParsedPlan]:
         if not self.plans_dir or not Path(self.plans_dir).is_dir():
@@ -157,13 +178,13 @@ class QAService:
     def plans(self) -> list[ParsedPlan]:
         """The plans the answers come from (directory and database), for the duty calendar;
         read without building the index when it is not loaded (the CLI)."""
-        if self._kb is None:
+        if self._loaded is None:
             return self._gather()[0]
         self._refresh_quietly()
         return list(self._plans)
 
     def _refresh_if_changed(self) -> None:
-        if time.monotonic() - self._checked_at < RELOAD_CHECK_SECONDS:
+        if self.db is None or time.monotonic() - self._checked_at < RELOAD_CHECK_SECONDS:
             return
         self._checked_at = time.monotonic()
         with self.db.session() as session:
@@ -171,17 +192,30 @@ class QAService:
         if stamp != self._stamp:
             self.load()
 
-    def ask(self, question: str, k: int = 3) -> QAResult:
-        """The best passages for a question, or an abstention when the plans do not say."""
+    def ask(self, question: str, k: int = 3,
+            documents: Collection[int] | None = None) -> QAResult:
+        """The best passages for a question and how sure the first is; no passages when the
+        plans say nothing related.
+
+        `documents` limits the answers to those stored documents (ids), e.g. the organization's
+        and the asker's branch's; plans read from the plans directory are organization
+        documents and always count. None: every document. The limit applies inside the
+        ranking, so k visible passages come back whenever that many match."""
         question = (question or "").strip()
         if not question:
             raise UserError("请输入问题，例如：/ask 宣传主题多久定一次？")
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(f"问题太长了（{len(question)} 字），请精简到 {MAX_QUESTION_CHARS} 字以内再问。")
         self._refresh_quietly()
-        hits = self.knowledge_base.search(question, k=max(1, k))
-        answers = [Answer(h.text, h.source, h.score, h.sentence) for h in hits]
-        return QAResult(question=question, abstained=not answers, answers=answers)
+        knowledge_base, plan_documents = self._index()
+        plans = None if documents is None else {
+            number for number, document in enumerate(plan_documents)
+            if document is None or document in documents}
+        found = knowledge_base.search(question, k=max(1, k), plans=plans)
+        answers = [] if found.confidence == "none" else [
+            Answer(h.text, h.source, h.score, h.sentence) for h in found.hits]
+        return QAResult(question=question, confidence=found.confidence if answers else "none",
+                        answers=answers)
 
     # -- ingestion ------------------------------------------------------------------------
 
@@ -193,7 +227,7 @@ class QAService:
             raise UserError(f"无法读取「{name}」：{exc}") from exc
         if not plan.sections:
             raise UserError(f"「{name}」中没有识别出任何段落，请检查文件内容。")
-        with self.db.session() as session:
+        with self._database().session() as session:
             self._store(session, plan)
         self.load()
         return UploadReport(title=f"《{plan.title}》", sections=len(plan.sections))
@@ -210,7 +244,7 @@ class QAService:
         for path in iterator:
             try:
                 plan = parse_plan(path.name, read_document(path))
-                with self.db.session() as session:
+                with self._database().session() as session:
                     self._store(session, plan)
                 report.added.append((path.name, len(plan.sections)))
             except (UnreadableDocument, OSError) as exc:
@@ -218,6 +252,11 @@ class QAService:
         if report.added:
             self.load()
         return report
+
+    def _database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("storing documents needs a database")
+        return self.db
 
     @staticmethod
     def _store(session: Session, plan: ParsedPlan) -> None:

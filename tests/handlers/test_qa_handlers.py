@@ -9,6 +9,8 @@ from sqlmodel import select
 
 from bot.app import BOT_COMMANDS, on_startup
 from bot.services import build_services
+from bot.services.qa import Answer, QAResult
+from handlers.qa import render_answer
 from storage.models import Document
 
 MEMBER, SECRETARY, GROUP = 501, 502, -100777
@@ -71,6 +73,18 @@ async def test_questions_the_plan_does_not_cover_get_an_honest_answer(bot):
     [reply] = sent(await bot.send("/ask 加班费怎么算，周末加班给几倍？", user_id=MEMBER))
     assert "没有找到" in reply.text and "支部书记" in reply.text
     assert reply.buttons == []
+
+
+def test_a_low_confidence_answer_opens_with_a_line_saying_the_plan_does_not_say_it():
+    answer = Answer(text="1.开展职工读书会。每月组织一次。", source="《要点》 一、 › 1.开展职工读书会",
+                    score=1.0, highlight="每月组织一次。")
+    low = render_answer(QAResult("青年大学习多久一次", "low", [answer]), 0)
+    assert low.splitlines()[0] == "工作要点中没有直接写到这一点，最相关的是："
+    assert "<b>每月组织一次。</b>" in low
+    high = render_answer(QAResult("读书会多久一次", "high", [answer]), 0)
+    assert high.startswith("📖 出处：") and "没有直接写到" not in high
+    none = render_answer(QAResult("加班费怎么算", "none", []), 0)
+    assert "没有找到" in none and "支部书记" in none
 
 
 @pytest.mark.parametrize(("text", "expected"), [("/ask", "用法：/ask 问题"),

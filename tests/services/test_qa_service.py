@@ -88,3 +88,31 @@ def test_an_upload_that_cannot_be_read_is_a_user_error(sqlite_db, tokenizer):
         qa.ingest_upload("plan.docx", b"garbage")
     with pytest.raises(UserError, match="没有识别出任何段落|无法读取"):
         qa.ingest_upload("plan.txt", b"\n\n")
+
+
+OTHER = "2030年工会工作要点\n一、职工之家\n1.开展职工读书会。每月组织一次职工读书会。\n"
+
+
+def test_answers_can_be_limited_to_the_documents_a_user_may_see(db, tokenizer, tmp_path):
+    """Stored documents count only when their id is given; the plans directory's always do."""
+    (tmp_path / "directory.txt").write_text(OTHER, encoding="utf-8")
+    qa = QAService(db, plans_dir=tmp_path, tokenizer=tokenizer)
+    qa.ingest_upload("youth.txt", PLAN.encode())
+    with db.session() as session:
+        [stored] = session.exec(select(Document)).all()
+    seen = qa.ask("青年大学习多久一次", documents={stored.id})
+    assert "青年大学习" in seen.answers[0].text
+    hidden = qa.ask("青年大学习多久一次", documents=set())
+    assert all("青年大学习" not in answer.text for answer in hidden.answers)
+    assert "读书会" in qa.ask("职工读书会多久一次", documents=set()).answers[0].text
+    assert "青年大学习" in qa.ask("青年大学习多久一次").answers[0].text  # None: every document
+
+
+def test_a_result_says_how_sure_it_is_and_abstains_exactly_when_none(sqlite_db, tokenizer):
+    qa = QAService(sqlite_db, tokenizer=tokenizer)
+    qa.ingest_upload("youth.txt", PLAN.encode())
+    answered = qa.ask("每季度组织一次青年大学习专题活动")
+    assert answered.confidence == "high" and not answered.abstained
+    assert answered.to_json()["confidence"] == "high"
+    unrelated = qa.ask("加班费怎么算")
+    assert unrelated.confidence == "none" and unrelated.to_json()["abstained"] is True

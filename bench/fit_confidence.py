@@ -1,0 +1,193 @@
+"""Fit the confidence model (content/dict/confidence.json) on a question set, offline.
+
+For every question the knowledge base's evidence about its first answer is recorded with two
+labels: the first passage answers it (a key phrase is in it), the plans do not answer it at all.
+Each answerable question is also asked with its own plan withheld (as a member who may not see
+that document asks it): mostly an on-topic question the visible plans do not answer (unless
+another plan says it too, which its key phrases show), at a weight that keeps the set's own
+share of unanswerable questions from being swamped.
+Two logistic regressions (scikit-learn, standardised features, L2) learn them; the figures that
+matter are measured by stratified 5-fold cross-validation, repeated over 10 shuffles: each
+question's level is decided by a model that never saw it. Only the tune set may be used: never a held-out set.
+
+Run: python bench/fit_confidence.py [--set bench/sets/qa_tune.jsonl] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, log_loss
+from sklearn.model_selection import StratifiedKFold
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.qa_sets import TUNE_SET, is_right, load_questions, plan_files, plan_of  # noqa: E402
+from content.confidence import MODEL_FILE, Evidence, Logistic, Model  # noqa: E402
+from content.ingest import parse_plan, read_document  # noqa: E402
+from content.search import KnowledgeBase  # noqa: E402
+from content.tokenize import Tokenizer  # noqa: E402
+
+# What a member loses, per level shown and what the truth was (right: the first passage
+# answers; wrong: it does not, though the plans do; unrelated: the plans say nothing on it).
+COSTS = {
+    "high": {"right": 0.0, "wrong": 4.0, "unrelated": 4.0},
+    "low": {"right": 1.0, "wrong": 1.0, "unrelated": 2.0},
+    "none": {"right": 4.0, "wrong": 1.0, "unrelated": 0.0},
+}
+C = 1.0
+FOLDS = 5
+REPEATS = 10
+# chosen by the cross-validated figures on the tune set (0: 0.78 answered high, 0.08 of the
+# unanswerable answered high; 0.2: 0.76 and 0.05; 0.5: 0.74 and 0.04)
+WITHHELD_SHARE = 0.2
+
+
+def evidence_of(questions: list[dict], knowledge_base: KnowledgeBase,
+                files: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features, 'first passage answers' and 'plans do not answer' labels, one row per
+    question and one per answerable question asked with its plan withheld; and which rows
+    are the withheld ones."""
+    rows, right, unrelated, withheld = [], [], [], []
+    everything = set(range(len(files)))
+    for question in questions:
+        found = knowledge_base.search(question["question"], 3)
+        rows.append(found.evidence.vector())
+        first = found.hits[0].text if found.hits else ""
+        right.append(question["answerable"] and is_right(question, first))
+        unrelated.append(not question["answerable"])
+        withheld.append(False)
+        own = plan_of(question, files)
+        if question["answerable"] and own is not None:
+            elsewhere = knowledge_base.search(question["question"], 3, plans=everything - {own})
+            texts = [hit.text for hit in elsewhere.hits]
+            rows.append(elsewhere.evidence.vector())
+            right.append(bool(texts) and is_right(question, texts[0]))  # other plans say it too
+            unrelated.append(not any(is_right(question, text) for text in texts))
+            withheld.append(True)
+    return np.array(rows), np.array(right), np.array(unrelated), np.array(withheld)
+
+
+def fit(features: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> Logistic:
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=C, max_iter=1000).fit((features - mean) / scale, labels,
+                                                       sample_weight=weights)
+    return Logistic(tuple(model.coef_[0].tolist()), float(model.intercept_[0]),
+                    tuple(mean.tolist()), tuple(scale.tolist()))
+
+
+def outcomes(levels: list[str], right: np.ndarray, unrelated: np.ndarray) -> dict[str, float]:
+    answerable = ~unrelated
+    high = np.array([level == "high" for level in levels])
+    none = np.array([level == "none" for level in levels])
+    return {
+        "answerable answered high": float((high & answerable).sum() / answerable.sum()),
+        "high and wrong (of answerable)": float((high & answerable & ~right).sum()
+                                                / answerable.sum()),
+        "unanswerable answered high": float((high & unrelated).sum() / max(1, unrelated.sum())),
+        "unanswerable said none": float((none & unrelated).sum() / max(1, unrelated.sum())),
+        "answerable wrongly refused": float((none & answerable).sum() / answerable.sum()),
+    }
+
+
+def row_weights(unrelated: np.ndarray, withheld: np.ndarray) -> np.ndarray:
+    """Withheld-plan rows weigh, all together, WITHHELD_SHARE of the set's unanswerable
+    questions."""
+    weights = np.ones(len(unrelated))
+    if withheld.any():
+        weights[withheld] = WITHHELD_SHARE * max(1, (unrelated & ~withheld).sum()) / withheld.sum()
+    return weights
+
+
+def cross_validate(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray,
+                   withheld: np.ndarray) -> dict[str, float]:
+    """Every question judged by models fitted on the other folds (a question and its
+    withheld-plan twin fall in the same fold); figures on the set's own questions, plus how
+    often a withheld-plan question was answered high. Averaged over REPEATS shuffles of the
+    folds (a hundred questions make any one split noisy)."""
+    own = np.flatnonzero(~withheld)
+    group = np.cumsum(~withheld) - 1  # each row's question
+    strata = right[own].astype(int) + 2 * unrelated[own].astype(int)
+    weights = row_weights(unrelated, withheld)
+    runs: list[dict[str, float]] = []
+    for seed in range(REPEATS):
+        levels = [""] * len(features)
+        p_right, p_unrelated = np.zeros(len(features)), np.zeros(len(features))
+        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
+        for train_questions, _ in folds.split(own, strata):
+            train = np.isin(group, train_questions)
+            model = Model(fit(features[train], right[train], weights[train]),
+                          fit(features[train], unrelated[train], weights[train]), COSTS)
+            for i in np.flatnonzero(~train):
+                p_right[i] = model.answers.probability(features[i].tolist())
+                p_unrelated[i] = model.unrelated.probability(features[i].tolist())
+                levels[i] = model.level(Evidence(*features[i].tolist()))
+        figures = outcomes([levels[i] for i in own], right[own], unrelated[own])
+        figures["withheld-plan questions answered high"] = float(np.mean(
+            [levels[i] == "high" for i in np.flatnonzero(withheld)])) if withheld.any() else 0.0
+        figures["log loss, answers (CV)"] = float(log_loss(right[own], p_right[own]))
+        figures["Brier, answers (CV)"] = float(brier_score_loss(right[own], p_right[own]))
+        figures["log loss, unrelated (CV)"] = float(log_loss(unrelated[own], p_unrelated[own]))
+        runs.append(figures)
+    averaged = {name: float(np.mean([run[name] for run in runs])) for name in runs[0]}
+    averaged["log loss, answers (base rate)"] = float(
+        log_loss(right[own], np.full(len(own), right[own].mean())))
+    averaged["log loss, unrelated (base rate)"] = float(
+        log_loss(unrelated[own], np.full(len(own), unrelated[own].mean())))
+    return averaged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--set", type=Path, action="append", dest="sets")
+    parser.add_argument("--write", action="store_true", help=f"write {MODEL_FILE}")
+    args = parser.parse_args()
+    sets = args.sets or [TUNE_SET]
+    files = plan_files()
+    plans = [parse_plan(p.name, read_document(p)) for p in files]
+    knowledge_base = KnowledgeBase(plans, Tokenizer(), judge=lambda _: "high")
+    questions = [q for path in sets for q in load_questions(path)]
+    features, right, unrelated, withheld = evidence_of(questions, knowledge_base, files)
+    print(f"{len(questions)} questions: first passage right {right.sum()}, "
+          f"unanswerable {(unrelated & ~withheld).sum()}; "
+          f"{withheld.sum()} asked with their plan withheld")
+    figures = cross_validate(features, right, unrelated, withheld)
+    for name, value in figures.items():
+        print(f"  {name:36} {value:.3f}")
+    weights = row_weights(unrelated, withheld)
+    answers = fit(features, right, weights)
+    related = fit(features, unrelated, weights)
+    for name, model in (("answers", answers), ("unrelated", related)):
+        print(f"  {name}: " + "  ".join(f"{f}={c:+.2f}" for f, c in
+                                        zip(Evidence.names(), model.coef, strict=True))
+              + f"  intercept={model.intercept:+.2f}")
+    if args.write:
+        document = {
+            "fitted_on": [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
+                          for p in sets],
+            "features": Evidence.names(),
+            "answers": _as_json(answers),
+            "unrelated": _as_json(related),
+            "costs": COSTS,
+            "cross_validated": {name: round(value, 4) for name, value in figures.items()},
+        }
+        MODEL_FILE.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n",
+                              "utf-8")
+        print(f"written: {MODEL_FILE.relative_to(ROOT)}")
+
+
+def _as_json(model: Logistic) -> dict[str, object]:
+    return {"coef": [round(c, 6) for c in model.coef], "intercept": round(model.intercept, 6),
+            "mean": [round(m, 6) for m in model.mean], "scale": [round(s, 6) for s in model.scale]}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The confidence levels: the least expected cost under calibrated probabilities, and the
+shipped model fitted on the features the search computes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from content.confidence import MODEL_FILE, Evidence, Logistic, Model
+
+COSTS = {
+    "high": {"right": 0.0, "wrong": 4.0, "unrelated": 4.0},
+    "low": {"right": 1.0, "wrong": 1.0, "unrelated": 2.0},
+    "none": {"right": 4.0, "wrong": 1.0, "unrelated": 0.0},
+}
+N = len(Evidence.names())
+COVERAGE = Evidence.names().index("coverage")
+
+
+def on(feature: int, weight: float, intercept: float) -> Logistic:
+    """A model that reads one feature only (unit scale, no centring)."""
+    coef = [0.0] * N
+    coef[feature] = weight
+    return Logistic(tuple(coef), intercept, (0.0,) * N, (1.0,) * N)
+
+
+# P(right) rises with coverage, P(unrelated) falls with it
+MODEL = Model(on(COVERAGE, 12.0, -6.0), on(COVERAGE, -12.0, 3.0), COSTS)
+SOME = Evidence(margin=0.3, agreement=0.7, coverage=0.5, intent_missed=False, unknown=0.1,
+                part=False, said=0.5)
+
+
+@pytest.mark.parametrize(("coverage", "level"), [(1.0, "high"), (0.5, "low"), (0.0, "none")])
+def test_the_level_is_the_least_costly_under_the_models_probabilities(coverage, level):
+    assert MODEL.level(replace(SOME, coverage=coverage)) == level
+
+
+def test_costlier_confident_mistakes_make_high_rarer():
+    evidence = replace(SOME, coverage=0.72)  # P(right) ≈ 0.93
+    assert MODEL.level(evidence) == "high"
+    wary = {**COSTS, "high": {"right": 0.0, "wrong": 20.0, "unrelated": 20.0}}
+    assert Model(MODEL.answers, MODEL.unrelated, wary).level(evidence) == "low"
+
+
+def test_no_answer_at_all_is_none():
+    assert MODEL.level(Evidence.nothing()) == "none"
+
+
+def test_the_shipped_model_fits_the_searchs_evidence_and_records_its_figures():
+    data = json.loads(MODEL_FILE.read_text("utf-8"))
+    assert data["features"] == Evidence.names()
+    assert data["fitted_on"] == ["bench/sets/qa_tune.jsonl"]
+    assert {"answerable answered high", "high and wrong (of answerable)"} <= set(
+        data["cross_validated"])
+    model = Model.load()
+    strong = Evidence(margin=0.8, agreement=1.0, coverage=1.0, intent_missed=False,
+                      unknown=0.0, part=False, said=1.0)
+    assert model.level(strong) == "high"
+    assert model.level(replace(strong, margin=0.0, agreement=0.2, coverage=0.0, unknown=1.0,
+                               said=0.0)) == "none"
+
+
+def test_a_model_fitted_on_other_features_is_refused(tmp_path: Path):
+    data = json.loads(MODEL_FILE.read_text("utf-8"))
+    data["features"] = ["margin"]
+    stale = tmp_path / "confidence.json"
+    stale.write_text(json.dumps(data), "utf-8")
+    with pytest.raises(ValueError, match="other features"):
+        Model.load(stale)
