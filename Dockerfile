@@ -4,15 +4,19 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# A virtual environment copied whole into the final stage: one layer, no wheels left behind.
+# The dependencies are the locked versions, each file checked against its hash; the project
+# itself then adds nothing else (--no-deps). --use-pep517: sdists such as jieba build in
+# isolation, whatever the base image has installed.
+COPY requirements.lock ./
+RUN python -m venv /opt/dangjian \
+    && /opt/dangjian/bin/pip install --use-pep517 --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
 COPY content ./content
-# A virtual environment copied whole into the final stage: one layer, no wheels left behind.
-# --use-pep517: sdists such as jieba build in isolation, whatever the base image has installed.
-RUN python -m venv /opt/dangjian \
-    && /opt/dangjian/bin/pip install --use-pep517 . \
+RUN /opt/dangjian/bin/pip install --use-pep517 --no-deps . \
     && /opt/dangjian/bin/pip uninstall -y pip setuptools
 
 FROM python:3.11-slim

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.db import DEFAULT_DATABASE_URL
+
 SAMPLE_PLANS_DIR = Path(__file__).resolve().parent.parent / "content" / "plans"
 
 
@@ -26,7 +28,7 @@ class Settings(BaseSettings):
     telegram_api_file_url: str = Field(
         default="https://api.telegram.org/file/bot", alias="TELEGRAM_API_FILE_URL"
     )
-    database_url: str = Field(default="sqlite:///data/dangjian.db", alias="DATABASE_URL")
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     plans_dir: Path = Field(default=SAMPLE_PLANS_DIR, alias="DANGJIAN_PLANS_DIR")
     timezone: str = Field(default="Asia/Shanghai", alias="DANGJIAN_TIMEZONE")
     admins: Annotated[frozenset[int], NoDecode] = Field(

@@ -294,26 +294,38 @@ class ReminderScheduler:
         if self._scheduler is None:
             return
         with self.db.session() as session:
-            query = columns(col(Reminder.id), col(Reminder.updated_at)).where(
-                col(Reminder.active) if reminder_id is None else col(Reminder.id) == reminder_id)
-            current: dict[int, datetime] = dict(session.execute(query).all())
-            changed = [rid for rid, version in current.items()
-                       if self._versions.get(rid) != version]
-            gone = [] if reminder_id is not None else [
-                rid for rid in self._versions if rid not in current]
-            fresh = self.reminders.schedules(session, ids=changed) if changed else []
+            gone, fresh = self._changes(session, reminder_id)
+        self._take(gone, fresh)
+
+    async def refresh(self, reminder_id: int) -> None:
+        """A reminder was scheduled or cancelled in this process: take it in now, its row read
+        without blocking the event loop (a handler awaits this)."""
+        if self._scheduler is None:
+            return
+        try:
+            gone, fresh = await self.db.run(lambda session: self._changes(session, reminder_id))
+            if self._scheduler is not None:  # still leading
+                self._take(gone, fresh)
+        except Exception:
+            log.warning("could not take reminder %s in at once (the next sync will)", reminder_id,
+                        exc_info=True)
+
+    def _changes(self, session: Session,
+                 reminder_id: int | None) -> tuple[list[int], list[Schedule]]:
+        """The jobs to drop and the schedules to (re)build, from the rows (one or all)."""
+        query = columns(col(Reminder.id), col(Reminder.updated_at)).where(
+            col(Reminder.active) if reminder_id is None else col(Reminder.id) == reminder_id)
+        current: dict[int, datetime] = dict(session.execute(query).all())
+        changed = [rid for rid, version in current.items() if self._versions.get(rid) != version]
+        gone = [] if reminder_id is not None else [
+            rid for rid in list(self._versions) if rid not in current]
+        return gone, self.reminders.schedules(session, ids=changed) if changed else []
+
+    def _take(self, gone: list[int], fresh: list[Schedule]) -> None:
         for rid in gone:
             self._remove(rid)
         for schedule in fresh:
             self._apply(schedule)
-
-    def refresh(self, reminder_id: int) -> None:
-        """A reminder was scheduled or cancelled in this process: take it in now."""
-        try:
-            self.sync(reminder_id)
-        except Exception:
-            log.warning("could not take reminder %s in at once (the next sync will)", reminder_id,
-                        exc_info=True)
 
     def _apply(self, schedule: Schedule) -> None:
         assert self._scheduler is not None

@@ -62,8 +62,8 @@ async def on_leave(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     now = services.clock()
-    with services.db.session() as session:
-        activity, waiting = attendance.prepare_leave(session, actor, activity_id, at=now, now=now)
+    activity, waiting = await services.db.run(lambda session: attendance.prepare_leave(
+        session, actor, activity_id, at=now, now=now))
     if waiting:
         await query.answer("请回复提示消息说明请假原因。")
         return
@@ -78,8 +78,8 @@ async def on_leave(update: Update, context: BotContext) -> None:
             parse_mode=ParseMode.HTML,
         )
         chat_id, prompt_id, answer = actor.chat_id, prompt.message_id, "请回复群里的提示消息说明请假原因。"
-    with services.db.session() as session:
-        attendance.expect_leave_reason(session, actor.user_id, chat_id, activity_id, prompt_id, now)
+    await services.db.run(lambda session: attendance.expect_leave_reason(
+        session, actor.user_id, chat_id, activity_id, prompt_id, now))
     await query.answer(answer)
 
 
@@ -98,12 +98,11 @@ async def on_leave_reason(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     try:
-        with services.db.session() as session:
-            outcome = attendance.take_leave_reason(
-                session, actor, message.text or "",
-                message.reply_to_message.message_id if message.reply_to_message else None,
-                at=message.date, now=services.clock(), tz=local_zone(services),
-            )
+        outcome = await services.db.run(lambda session: attendance.take_leave_reason(
+            session, actor, message.text or "",
+            message.reply_to_message.message_id if message.reply_to_message else None,
+            at=message.date, now=services.clock(), tz=local_zone(services),
+        ))
     except OperationalError:  # database down: let the message be answered as a question
         log.warning("leave reasons unavailable while the database is down")
         return
@@ -133,12 +132,11 @@ async def leave(update: Update, context: BotContext) -> None:
     """/leave [活动号] 原因."""
     actor = await actor_of(update, context)
     services = context.services
-    with services.db.session() as session:
-        outcome = attendance.leave(
-            session, actor, " ".join(context.args or []),
-            at=update.effective_message.date, now=services.clock(),  # type: ignore[union-attr]
-            tz=local_zone(services),
-        )
+    outcome = await services.db.run(lambda session: attendance.leave(
+        session, actor, " ".join(context.args or []),
+        at=update.effective_message.date, now=services.clock(),  # type: ignore[union-attr]
+        tz=local_zone(services),
+    ))
     await tell(update, context.application, Activity, outcome)
 
 
@@ -146,9 +144,8 @@ async def proxy(update: Update, context: BotContext) -> None:
     """/proxy 活动号 @成员 [签到|请假|缺席] 原因: 补签/代签 by a secretary, audited."""
     actor = await actor_of(update, context)
     services = context.services
-    with services.db.session() as session:
-        outcome = attendance.proxy_command(session, actor, list(context.args or []),
-                                           replied_user(update), now=services.clock())
+    outcome = await services.db.run(lambda session: attendance.proxy_command(
+        session, actor, list(context.args or []), replied_user(update), now=services.clock()))
     await tell(update, context.application, Activity, outcome)
 
 
@@ -158,15 +155,15 @@ async def activities(update: Update, context: BotContext) -> None:
     services = context.services
     args = list(context.args or [])
     if not args:
-        with services.db.session() as session:
-            text = attendance.recent_activities(session, actor, local_zone(services))
+        text = await services.db.run(lambda session: attendance.recent_activities(
+            session, actor, local_zone(services)))
         await reply(update, escape(text))
         return
     activity_id = number(args[1]) if len(args) == 2 and args[0] == "取消" else None
     if activity_id is None:
         raise UserError(ACTIVITIES_USAGE)
-    with services.db.session() as session:
-        activity = attendance.cancel_activity(session, actor, activity_id, now=services.clock())
+    activity = await services.db.run(lambda session: attendance.cancel_activity(
+        session, actor, activity_id, now=services.clock()))  # type: ignore[arg-type]
     await reply(update, escape(f"已取消活动 #{activity.id}：{activity.title}"))
     refresh(context.application, Activity, activity.id)  # type: ignore[arg-type]
 

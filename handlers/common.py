@@ -39,11 +39,11 @@ async def actor_of(update: Update, context: BotContext) -> Actor:
         is_chat_admin=is_admin,
         is_global_admin=user.id in context.services.settings.admins,
     )
-    _remember_once(context, actor)
+    await _remember_once(context, actor)
     return actor
 
 
-def _remember_once(context: BotContext, actor: Actor) -> None:
+async def _remember_once(context: BotContext, actor: Actor) -> None:
     """Store the member and chat when first seen or renamed (not on every update: it was 40% of
     a tap's work), and never let this bookkeeping fail a request while the database is down."""
     seen: dict[tuple[int, int], tuple[str, str | None, str]] = context.bot_data.setdefault(
@@ -53,8 +53,7 @@ def _remember_once(context: BotContext, actor: Actor) -> None:
     if seen.get(key) == names:
         return
     try:
-        with context.services.db.session() as session:
-            remember(session, actor)
+        await context.services.db.run(lambda session: remember(session, actor))
     except OperationalError:
         log.warning("could not store member %s of chat %s now", actor.user_id, actor.chat_id)
         return

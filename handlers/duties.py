@@ -18,9 +18,8 @@ async def duties(update: Update, context: BotContext) -> None:
     services = context.services
     today = services.duties.today(services.clock())
     show_all = any(word in " ".join(context.args or []) for word in ALL_WORDS)
-    with services.db.session() as session:
-        items = (services.duties.branch(session, actor.chat_id, today) if show_all
-                 else services.duties.upcoming(session, actor.chat_id, today))
+    listing = services.duties.branch if show_all else services.duties.upcoming
+    items = await services.db.run(lambda session: listing(session, actor.chat_id, today))
     if not actor.in_group:
         items = [i for i in items if show_all or i.overdue_since is None]
     if not items:
@@ -45,11 +44,10 @@ async def done(update: Update, context: BotContext) -> None:
         await reply(update, escape(DONE_USAGE))
         return
     services = context.services
-    with services.db.session() as session:
-        item, added = services.duties.mark_done(
-            session, actor, args[0], now=services.clock(), note=" ".join(args[1:]),
-            message_id=update.effective_message.message_id if update.effective_message else None,
-        )
+    item, added = await services.db.run(lambda session: services.duties.mark_done(
+        session, actor, args[0], now=services.clock(), note=" ".join(args[1:]),
+        message_id=update.effective_message.message_id if update.effective_message else None,
+    ))
     prefix = "✅ 已登记完成" if added else "这条消息已经登记过了"
     state = "本期已完成" if item.complete else "本期尚未完成"
     await reply(update, escape(f"{prefix}：{describe(item)}\n{state}。"))
@@ -63,9 +61,8 @@ async def duty(update: Update, context: BotContext) -> None:
         await reply(update, escape(DUTY_USAGE))
         return
     services = context.services
-    with services.db.session() as session:
-        item = services.duties.configure(session, actor, args[0], " ".join(args[1:]),
-                                         now=services.clock())
+    item = await services.db.run(lambda session: services.duties.configure(
+        session, actor, args[0], " ".join(args[1:]), now=services.clock()))
     await reply(update, escape("已更新本支部的工作职责：\n" + render(item, with_quote=False)))
 
 

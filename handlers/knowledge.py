@@ -17,8 +17,8 @@ async def on_document(update: Update, context: BotContext) -> None:
     document = message.document
     actor = await actor_of(update, context)
     services = context.services
-    with services.db.session() as session:
-        check_upload(session, actor, document.file_name or "", document.file_size or 0)
+    await services.db.run(lambda session: check_upload(
+        session, actor, document.file_name or "", document.file_size or 0))
     telegram_file = await document.get_file()
     data = bytes(await telegram_file.download_as_bytearray())
     if len(data) > MAX_UPLOAD_BYTES:

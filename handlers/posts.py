@@ -78,8 +78,8 @@ async def publish(bot: Bot, services: Services, model: Kept, record_id: int) -> 
     post = await _render(services, model, record_id)
     assert post.chat_id is not None, "activities and tasks belong to a group"
     message = await bot.send_message(post.chat_id, post.text, reply_markup=markup(post))
-    with services.db.session() as session:
-        attach_message(session, model, record_id, message.message_id)
+    await services.db.run(lambda session: attach_message(session, model, record_id,
+                                                         message.message_id))
     return message
 
 
@@ -91,9 +91,9 @@ async def publish_new(update: Update, context: BotContext, model: Kept,
     services = context.services
     message = update.effective_message
     assert message is not None
-    with services.db.session() as session:
-        record = make(session, actor, " ".join(context.args or []), now=services.clock(),
-                      tz=local_zone(services), source_message_id=message.message_id)
+    record = await services.db.run(lambda session: make(
+        session, actor, " ".join(context.args or []), now=services.clock(),
+        tz=local_zone(services), source_message_id=message.message_id))
     if record.message_id is None:
         await publish(context.bot, services, model, record.id)  # type: ignore[arg-type]
     return record
@@ -107,8 +107,11 @@ class LiveCounts:
     Telegram may hold back for seconds when a group has many posts (20 edits a minute).
     """
 
-    def __init__(self, interval: float = EDIT_INTERVAL) -> None:
+    def __init__(self, interval: float = EDIT_INTERVAL, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.interval = interval
+        self._clock, self._sleep = clock, sleep  # a test's own, to run without wall time
         self._last: dict[tuple[str, int], float] = {}
         self._waiting: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # waiting or editing; held against GC
@@ -117,15 +120,15 @@ class LiveCounts:
         if key in self._waiting:
             return
         self._forget_old()
-        delay = max(0.0, self._last.get(key, -math.inf) + self.interval - time.monotonic())
+        delay = max(0.0, self._last.get(key, -math.inf) + self.interval - self._clock())
         task = self._waiting[key] = asyncio.create_task(self._later(key, delay, edit))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _later(self, key: tuple[str, int], delay: float,
                      edit: Callable[[], Awaitable[None]]) -> None:
-        await asyncio.sleep(delay)
-        self._last[key] = time.monotonic()
+        await self._sleep(delay)
+        self._last[key] = self._clock()
         del self._waiting[key]
         try:
             await edit()
@@ -140,7 +143,7 @@ class LiveCounts:
 
     def _forget_old(self) -> None:
         if len(self._last) > 1000:
-            horizon = time.monotonic() - self.interval
+            horizon = self._clock() - self.interval
             self._last = {k: t for k, t in self._last.items() if t > horizon}
 
 

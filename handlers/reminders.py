@@ -28,11 +28,10 @@ async def schedule(update: Update, context: BotContext) -> None:
         await reply(update, escape(SCHEDULE_USAGE))
         return
     services = context.services
-    with services.db.session() as session:
-        reminder, first = services.reminders.schedule(
-            session, actor, text, now=services.clock(),
-            message_id=update.effective_message.message_id if update.effective_message else None)
-    services.scheduler.refresh(reminder.id or 0)
+    reminder, first = await services.db.run(lambda session: services.reminders.schedule(
+        session, actor, text, now=services.clock(),
+        message_id=update.effective_message.message_id if update.effective_message else None))
+    await services.scheduler.refresh(reminder.id or 0)
     tz = services.reminders.tz
     target = "（发往全部支部）" if reminder.scope == "branches" else ""
     lines = [
@@ -50,8 +49,8 @@ async def reminders(update: Update, context: BotContext) -> None:
     """Handle /reminders (secretaries): active reminders with their next fire time."""
     actor = await actor_of(update, context)
     services = context.services
-    with services.db.session() as session:
-        views = services.reminders.listing(session, actor, now=services.clock())
+    views = await services.db.run(lambda session: services.reminders.listing(
+        session, actor, now=services.clock()))
     if not views:
         await reply(update, escape("本群暂无定时提醒。" + SCHEDULE_USAGE))
         return
@@ -70,10 +69,9 @@ async def cancel(update: Update, context: BotContext) -> None:
     """Handle /cancel 编号 (secretaries)."""
     actor = await actor_of(update, context)
     services = context.services
-    with services.db.session() as session:
-        reminder = services.reminders.cancel(session, actor, " ".join(context.args or []),
-                                             now=services.clock())
-    services.scheduler.refresh(reminder.id or 0)
+    reminder = await services.db.run(lambda session: services.reminders.cancel(
+        session, actor, " ".join(context.args or []), now=services.clock()))
+    await services.scheduler.refresh(reminder.id or 0)
     await reply(update, escape(f"已取消提醒 #{reminder.id}：{reminder.rule}｜{reminder.text[:60]}"))
 
 
@@ -81,10 +79,8 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
     """The bot was added to, or removed from, a group: reminders go there again, or stop."""
     change: ChatMemberUpdated = update.my_chat_member  # type: ignore[assignment]
     chat = change.chat
-    with context.services.db.session() as session:
-        context.services.reminders.set_reachable(
-            session, chat.id, change.new_chat_member.status in PRESENT, chat.title or "",
-            chat.type)
+    await context.services.db.run(lambda session: context.services.reminders.set_reachable(
+        session, chat.id, change.new_chat_member.status in PRESENT, chat.title or "", chat.type))
 
 
 HANDLERS = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlmodel import Session
 from telegram import Update
 from telegram.ext import CommandHandler
 
@@ -28,14 +29,17 @@ async def grant(update: Update, context: BotContext) -> None:
     if not actor.in_group:
         raise UserError("请在支部群中授权。" + GRANT_USAGE)
     args = list(context.args or [])
-    with context.services.db.session() as session:
+
+    def grant_role(session: Session) -> tuple[bool, str]:
         require_secretary(session, actor, actor.chat_id)
         if args:
             user_id = roster.find_user(session, args[0])
         elif (user_id := replied_user(update)) is None:  # type: ignore[assignment]
             raise UserError(GRANT_USAGE)
         granted = grant_secretary(session, actor, user_id, actor.chat_id)
-        name = roster.names(session, [user_id])[user_id]
+        return granted, roster.names(session, [user_id])[user_id]
+
+    granted, name = await context.services.db.run(grant_role)
     text = f"已授予 {name} 本支部书记权限。" if granted else f"{name} 已是本支部的授权书记。"
     await reply(update, escape(text))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
@@ -29,12 +30,15 @@ async def on_group_update(update: Update, context: BotContext) -> None:
     if not joined and gone is None:
         return
     at = update.message.date if update.message else context.services.clock()
+
+    def record(session: Session) -> None:
+        for user in joined:
+            roster.join(session, chat.id, user.id, at)
+        if gone is not None and not gone.is_bot:
+            roster.leave(session, chat.id, gone.id, at)
+
     try:
-        with context.services.db.session() as session:
-            for user in joined:
-                roster.join(session, chat.id, user.id, at)
-            if gone is not None and not gone.is_bot:
-                roster.leave(session, chat.id, gone.id, at)
+        await context.services.db.run(record)
     except OperationalError:  # bookkeeping: the handler that answers reports the outage
         log.warning("roster of chat %s not updated while the database is down", chat.id)
         return

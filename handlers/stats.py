@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlmodel import Session
 from telegram import Update
 from telegram.ext import CommandHandler
 
@@ -20,11 +21,14 @@ async def me(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     args = list(context.args or [])
-    with services.db.session() as session:
+
+    def record(session: Session) -> tuple[int, str]:
         target = roster.find_user(session, args[0]) if args else replied_user(update)
         user_id = actor.user_id if target is None else target
-        text = stats.my_record(session, actor, user_id, now=services.clock(),
-                               tz=local_zone(services))
+        return user_id, stats.my_record(session, actor, user_id, now=services.clock(),
+                                        tz=local_zone(services))
+
+    user_id, text = await services.db.run(record)
     if user_id == actor.user_id or not actor.in_group:
         await reply(update, escape(text))
         return
@@ -37,10 +41,13 @@ async def stats_command(update: Update, context: BotContext) -> None:
     actor = await actor_of(update, context)
     services = context.services
     tz = local_zone(services)
-    with services.db.session() as session:
+
+    def figures(session: Session) -> tuple[stats.Report, str]:
         result = stats.stats(session, actor, list(context.args or []), now=services.clock(),
                              tz=tz)
-        missing = stats.render_missing(session, result, tz)
+        return result, stats.render_missing(session, result, tz)
+
+    result, missing = await services.db.run(figures)
     await reply(update, escape(stats.render_report(result, tz)))
     image = await asyncio.to_thread(stats.chart, result, tz)
     if image is not None:

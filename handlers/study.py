@@ -24,8 +24,8 @@ async def on_done(update: Update, context: BotContext) -> None:
     task_id = button_id(update, DONE_PATTERN)
     actor = await actor_of(update, context)
     now = context.services.clock()
-    with context.services.db.session() as session:
-        outcome = study.complete_task(session, actor, task_id, at=now, now=now)
+    outcome = await context.services.db.run(lambda session: study.complete_task(
+        session, actor, task_id, at=now, now=now))
     await tell(update, context.application, StudyTask, outcome)
 
 
@@ -33,10 +33,10 @@ async def study_command(update: Update, context: BotContext) -> None:
     """/study 任务号或内容 [心得]."""
     actor = await actor_of(update, context)
     message = update.effective_message
-    with context.services.db.session() as session:
-        outcome = study.study(session, actor, " ".join(context.args or []),
-                              at=message.date, now=context.services.clock(),  # type: ignore[union-attr]
-                              source_message_id=message.message_id)  # type: ignore[union-attr]
+    outcome = await context.services.db.run(lambda session: study.study(
+        session, actor, " ".join(context.args or []),
+        at=message.date, now=context.services.clock(),  # type: ignore[union-attr]
+        source_message_id=message.message_id))  # type: ignore[union-attr]
     await tell(update, context.application, StudyTask, outcome)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DEFAULT_DATABASE_URL = "sqlite:///data/dangjian.db"
+"""Relative to the working directory, created on first use."""
 IDLE_BEFORE_PING = 1.0
 """Seconds a pooled server connection may sit unused before it is tested on its way out: the
 server may have restarted meanwhile. pool_pre_ping tests every checkout, one more blocking
@@ -110,17 +114,32 @@ def migrate(engine: Engine) -> None:
 
 
 class Database:
-    """The one engine of a process and short sessions on it."""
+    """The one engine of a process and short sessions on it.
+
+    Code on the event loop awaits `run` (or `autocommit_async`) and never opens a session
+    itself: a database server's round trips are awaited, and SQLite, whose calls block, works
+    in a thread. `session()` and `autocommit()` are for code that runs no event loop (commands,
+    worker threads, tests).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url = with_installed_driver(url)
         self.engine = create_db_engine(url)
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # An in-memory database is one connection (StaticPool) that every session shares: a
+        # session in a worker thread (`run`) and one in another thread take turns, or their
+        # transactions would mix. A thread may nest sessions (the lock is reentrant).
+        self._turn: AbstractContextManager[Any] = (
+            threading.RLock() if isinstance(self.engine.pool, StaticPool) else nullcontext())
+        self._worker: ThreadPoolExecutor | None = None  # SQLite's, started on first use
         self._async_engine: AsyncEngine | None = None
-        if self.engine.url.drivername == "postgresql+psycopg":  # other servers: awaited in place
+        self._async_autocommit: AsyncEngine | None = None
+        if self.engine.url.drivername == "postgresql+psycopg":  # other servers: in a thread
             self._async_engine = create_async_engine(
-                url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT",
-                connect_args=_server_connect_args(url))
+                url, pool_size=10, max_overflow=10, connect_args=_server_connect_args(url))
+            # one pool: psycopg switches autocommit on the client, no round trip
+            self._async_autocommit = self._async_engine.execution_options(
+                isolation_level="AUTOCOMMIT")
             _ping_when_idle(self._async_engine.sync_engine)
 
     @property
@@ -137,7 +156,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session committed on success and rolled back on error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._turn, Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
@@ -150,30 +169,67 @@ class Database:
         """A session whose statements each commit on their own: no BEGIN and COMMIT, two round
         trips fewer on a database server. For reads, and for rules whose every write stands
         alone (an upsert, one update) and that tolerate another writer between their reads."""
-        with Session(self._autocommit_engine, expire_on_commit=False) as session:
+        with self._turn, Session(self._autocommit_engine, expire_on_commit=False) as session:
             yield session
             session.commit()  # flushes what the ORM holds, each statement committing itself
 
-    async def autocommit_async(self, rule: Callable[[Session], T]) -> T:
-        """`rule(session)` in an autocommit session without blocking the event loop on a
-        database server: the rule's plain code runs in a greenlet and every round trip is
-        awaited (SQLAlchemy's asyncio extension), so other updates run meanwhile and their
-        commits overlap on the server. SQLite answers in microseconds and runs it in place."""
+    async def run(self, rule: Callable[[Session], T]) -> T:
+        """`rule(session)` in one transaction (committed when it returns, rolled back when it
+        raises) without blocking the event loop: on a database server the rule's plain code
+        runs in a greenlet and every round trip is awaited (SQLAlchemy's asyncio extension);
+        on SQLite it runs in the database's worker thread."""
         if self._async_engine is None:
-            with self.autocommit() as session:
+            return await self._in_thread(self.session, rule)
+        return await self._awaited(self._async_engine, rule)
+
+    async def autocommit_async(self, rule: Callable[[Session], T]) -> T:
+        """`rule(session)` as `run` does, in an autocommit session (see `autocommit`): for the
+        hot paths, where the commits of concurrent rules then overlap on the server."""
+        if self._async_autocommit is None:
+            return await self._in_thread(self.autocommit, rule)
+        return await self._awaited(self._async_autocommit, rule)
+
+    async def _in_thread(self, opening: Callable[[], AbstractContextManager[Session]],
+                         rule: Callable[[Session], T]) -> T:
+        """The rule in this database's one worker thread. One, not a pool: SQLite takes one
+        writer at a time, and writers of one process waiting on each other would sleep in
+        its busy handler (milliseconds, then tens of them) where one thread simply queues."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+
+        def in_session() -> T:
+            with opening() as session:
                 return rule(session)
-        async with AsyncSession(self._async_engine, expire_on_commit=False) as session:
+
+        return await asyncio.get_running_loop().run_in_executor(self._worker, in_session)
+
+    @staticmethod
+    async def _awaited(engine: AsyncEngine, rule: Callable[[Session], T]) -> T:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
             # run_sync passes session.sync_session, which is sqlmodel's Session
             result = await session.run_sync(rule)  # type: ignore[arg-type]
             await session.commit()
             return result
 
     async def close(self) -> None:
-        """Close every pooled connection, the awaited ones on the running event loop."""
+        """Close every pooled connection, the awaited ones on the running event loop, and let
+        the worker thread go (a later rule starts another)."""
         if self._async_engine is not None:
             await self._async_engine.dispose()
         self.engine.dispose()
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
 
     def dispose(self) -> None:
-        """Close every pooled connection, from code that runs no event loop (commands, tests)."""
-        asyncio.run(self.close())
+        """Close every pooled connection, from plain code, whether or not an event loop runs in
+        this thread: inside one (a coroutine that calls plain shutdown code) the awaited pool is
+        closed on a loop of its own in a helper thread, as psycopg closes a connection without
+        waiting on its loop; `await close()` is the way when the caller can await."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self.close())
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="db-dispose") as helper:
+            helper.submit(asyncio.run, self.close()).result()

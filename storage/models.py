@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -136,12 +136,22 @@ class Attendance(SQLModel, table=True):
     message_at: datetime
 
 
-class BranchMember(SQLModel, table=True):
-    """Who belongs to a branch (seen in its group): the 应到 of its activities and tasks."""
+class BranchMembership(SQLModel, table=True):
+    """One stay of a member in a branch (seen in its group): from `joined_at` until `left_at`,
+    open while they are still there. A member who leaves and comes back has a row per stay, so
+    the 应到 of a meeting and the 应学 of a task count exactly those present at the time."""
 
-    chat_id: int = Field(sa_type=BigInteger, primary_key=True)
-    user_id: int = Field(sa_type=BigInteger, primary_key=True, index=True)
-    joined_at: datetime = Field(default_factory=utcnow)
+    __table_args__ = (
+        Index("ix_branchmembership_chat_user", "chat_id", "user_id"),
+        # at most one open stay per branch and member (two replicas seeing a join at once)
+        Index("uq_branchmembership_open", "chat_id", "user_id", unique=True,
+              sqlite_where=text("left_at IS NULL"), postgresql_where=text("left_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    user_id: int = Field(sa_type=BigInteger, index=True)
+    joined_at: datetime
     left_at: datetime | None = None
 
 

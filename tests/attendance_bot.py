@@ -3,6 +3,7 @@ two branch groups with their admins, a settable clock, and live-count edits that
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,13 +12,14 @@ from typing import Any
 
 from attendance_world import BRANCH, OTHER, OTHER_SECRETARY, SECRETARY, START
 from harness import BotHarness
+from manual_time import ManualTime
 from telegram.request import RequestData
 
 from bot.app import build_application
 from bot.config import Settings
 from bot.offline import ApiCall, LocalBotApi
 from bot.services import build_services
-from handlers.posts import LiveCounts, live_counts
+from handlers.posts import EDIT_INTERVAL, LiveCounts, live_counts
 
 
 class Clock:
@@ -60,7 +62,9 @@ class AttendanceBot(BotHarness):
             self.api.chats[chat_id] = self.updates.chat(chat_id)
         self.make_admin(BRANCH, SECRETARY)
         self.make_admin(OTHER, OTHER_SECRETARY)
-        self.app.bot_data["live_counts"] = LiveCounts(interval=0.3)
+        self.time = ManualTime()  # live-count edits wait on it: moved on by settle()
+        self.app.bot_data["live_counts"] = LiveCounts(clock=self.time.clock,
+                                                      sleep=self.time.sleep)
 
     async def say(self, text: str, user_id: int, chat_id: int | None = None,
                   at: datetime | None = None, **kwargs: Any) -> list[ApiCall]:
@@ -69,9 +73,14 @@ class AttendanceBot(BotHarness):
         return await self.send(text, user_id=user_id, chat_id=chat_id, date=date, **kwargs)
 
     async def settle(self) -> list[ApiCall]:
-        """Let the trailing live-count edits happen; returns the calls they made."""
+        """Let the trailing live-count edits happen (the edit interval passes on the manual
+        clock as often as they need); returns the calls they made."""
         before = len(self.api.calls)
-        await live_counts(self.app).drain()
+        drained = asyncio.ensure_future(live_counts(self.app).drain())
+        while not drained.done():
+            self.time.advance(EDIT_INTERVAL)
+            await asyncio.sleep(0)
+        await drained
         return self.api.calls[before:]
 
 

@@ -16,9 +16,6 @@ from sqlalchemy.engine import make_url
 from bot.config import Settings
 from storage.db import Database
 
-REAL_PLANS_DIR = Path(__file__).resolve().parents[2] / "shared" / "plans"
-DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "qa_dev.jsonl"
-
 
 def _fresh_postgres_database() -> Iterator[str]:
     """Create a database of our own with a random name and drop it afterwards."""

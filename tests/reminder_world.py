@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from attendance_bot import Clock
+from real_plans import PLANS
 
 from bot.services.duties import DutyService
 from bot.services.people import Actor
@@ -25,7 +25,6 @@ SECRETARY = 501
 MEMBER = 502
 ADMIN = 900
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # Friday 10:00 in Shanghai
-PLANS = Path(__file__).resolve().parents[2] / "shared" / "plans"
 
 __all__ = ["ADMIN", "BRANCH", "MEMBER", "NOW", "SECRETARY", "TZ", "Clock", "FakeSender",
            "World", "actor", "secretary"]
@@ -44,17 +43,27 @@ def secretary(chat_id: int = BRANCH) -> Actor:
 
 @dataclass
 class FakeSender:
-    """Records sends; chats can be made unreachable, sends slow or cut off."""
+    """Records sends; chats can be made unreachable, sends cut off, or held: a held send waits
+    until `release` is set (for ever when it never is, as in a process about to be killed)."""
 
     admins: dict[int, list[int]] = field(default_factory=lambda: {BRANCH: [SECRETARY]})
     unreachable: set[int] = field(default_factory=set)
     cut_off: set[int] = field(default_factory=set)
     delay: float = 0.0
+    """Each send awaits this long, so concurrent workers interleave."""
+    hold_after: int | None = None
+    """Sends after this many completed ones are held."""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     sent: list[tuple[int, Post]] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)
+    """The chats whose send is (or was) held."""
 
     async def send(self, chat_id: int, post: Post) -> int:
         if chat_id in self.unreachable:
             raise ChatUnreachable("Forbidden: bot was kicked from the supergroup chat")
+        if self.hold_after is not None and len(self.sent) >= self.hold_after:
+            self.held.append(chat_id)
+            await self.release.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if chat_id in self.cut_off:
@@ -70,11 +79,12 @@ class FakeSender:
 
 
 class World:
-    """The services under test on `db`, with the real plans and a settable clock."""
+    """The services under test on `db`, with the real plans (when here) and a settable clock."""
 
     def __init__(self, db: Database, now: datetime = NOW) -> None:
         self.db = db
         self.clock = Clock(now)
+        # the real plans' duties when they are beside the project, else the built-in cadence
         plans = [parse_plan(p.name, read_document(p)) for p in sorted(PLANS.glob("*.txt"))]
         self.duties = DutyService(lambda: plans, TZ)
         self.reminders = ReminderService(db, TZ, self.duties, self.clock)

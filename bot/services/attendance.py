@@ -433,7 +433,7 @@ def proxy(
                          recorded_by=actor.user_id, message_at=now)
     _update(row, status=status, method="proxy", reason=reason, by=actor.user_id, now=now, at=now)
     session.add(row)
-    roster.join(session, activity.chat_id, user_id, now)
+    roster.note(session, activity.chat_id, user_id, now)
     session.add(AuditLog(
         at=now, actor_id=actor.user_id, chat_id=activity.chat_id, action="attendance.proxy",
         entity="attendance", entity_id=f"{activity.id}:{user_id}",

@@ -162,7 +162,7 @@ def study_sheets(session: Session, scope: Scope) -> list[Sheet]:
         select(StudyTask).where(*scope.where(StudyTask.chat_id))
         .order_by(col(StudyTask.created_at), col(StudyTask.id))
     ).all()
-    tallies = tally_tasks(session, tasks, scope.now)
+    tallies = tally_tasks(session, tasks)
     names = roster.names(session, {u for t in tallies for u in t.missing})
     branches = _branches(session)
     task_rows = [
@@ -224,6 +224,10 @@ def ledger(session: Session, scope: Scope) -> list[Sheet]:
     return [sheet for build in SHEETS for sheet in build(session, scope)]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell that a spreadsheet would run as a formula begins (OWASP, CSV injection)."""
+
+
 def _cell(value: Any) -> Any:
     """Empty strings as no cell at all; control characters members typed, which Excel files
     cannot hold, dropped."""
@@ -232,9 +236,26 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _runnable(value: Any) -> bool:
+    """Text that a spreadsheet would take for a formula (a leave reason `=HYPERLINK(…)`)."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def _as_text(worksheet: Any, value: str) -> WriteOnlyCell:
+    """A workbook cell that holds `value` as text whatever it begins with: a string cell (not a
+    formula) with Excel's quote prefix, so editing it does not turn it into one either."""
+    cell = WriteOnlyCell(worksheet, value=value)
+    cell.data_type = "s"
+    cell.quotePrefix = True
+    return cell
+
+
 def write_ledger(sheets: Iterable[Sheet], xlsx: Path, csv_dir: Path | None = None) -> list[Path]:
     """Write the workbook (write-only, streamed) and, with `csv_dir`, one UTF-8 CSV per sheet
-    named `<workbook stem>-<sheet>.csv` (with a BOM, so Excel opens it as UTF-8)."""
+    named `<workbook stem>-<sheet>.csv` (with a BOM, so Excel opens it as UTF-8).
+
+    Text is never run: a workbook cell that begins like a formula is a string cell, and in the
+    CSV it gets a leading apostrophe, as OWASP advises for CSV injection."""
     workbook = Workbook(write_only=True)
     written = [xlsx]
     xlsx.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +283,12 @@ def write_ledger(sheets: Iterable[Sheet], xlsx: Path, csv_dir: Path | None = Non
                 written.append(path)
             for row in sheet.rows:
                 cells = [_cell(value) for value in row]
-                worksheet.append(cells)
+                if any(_runnable(value) for value in cells):  # rare: only such rows pay
+                    worksheet.append([_as_text(worksheet, v) if _runnable(v) else v
+                                      for v in cells])
+                    cells = ["'" + v if _runnable(v) else v for v in cells]
+                else:
+                    worksheet.append(cells)
                 if writer is not None:
                     writer.writerow(cells)
     workbook.save(xlsx)

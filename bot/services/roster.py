@@ -2,7 +2,7 @@
 
 Telegram gives bots no member list, so the roster grows as members act in the group (any
 message or tap, see handlers/roster.py; a secretary's 补签 names one too) and shrinks when
-Telegram reports them leaving.
+Telegram reports them leaving. Each stay is a row: joined, left, joined again.
 """
 
 from __future__ import annotations
@@ -11,79 +11,116 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
 from bot.services.typed import MAX_USER_ID, number
-from storage.models import BranchMember, Member
+from storage.models import BranchMembership, Member
 from storage.upsert import upsert
 
 
 @dataclass(frozen=True)
 class Membership:
+    """One stay in a branch; a member who left and came back has one per stay."""
+
     user_id: int
     joined_at: datetime
     left_at: datetime | None
 
     def within(self, start: datetime, end: datetime) -> bool:
-        """Belonged to the branch at some point of [start, end]."""
+        """Belonged to the branch at some point of [start, end] (a meeting's 应到)."""
         return self.joined_at <= end and (self.left_at is None or self.left_at >= start)
 
+    def at(self, moment: datetime) -> bool:
+        """Belonged to the branch at `moment` (a task's 应学: members when it was posted)."""
+        return self.joined_at <= moment and (self.left_at is None or self.left_at > moment)
 
-_HAD_LEFT = col(BranchMember.left_at).is_not(None)
+
+_OPEN = col(BranchMembership.left_at).is_(None)
+_OPEN_STAY = BranchMembership.__table__.c.left_at.is_(None)  # type: ignore[attr-defined]
+
+
+def _stays_of(chat_id: int, user_id: int) -> tuple[Any, ...]:
+    return BranchMembership.chat_id == chat_id, BranchMembership.user_id == user_id
 
 
 def join(session: Session, chat_id: int, user_id: int, at: datetime) -> None:
-    """Add a member to the branch, or bring back one who had left."""
-    upsert(
-        session, BranchMember,
-        {"chat_id": chat_id, "user_id": user_id, "joined_at": at, "left_at": None},
-        conflict=("chat_id", "user_id"), update=("left_at",), where=_HAD_LEFT,
-    )
+    """Seen in the branch's group at `at`: a stay opens unless one is open, or one ended at or
+    after `at` (a message from before they left, handled late, brings nobody back)."""
+    ends = session.exec(
+        select(BranchMembership.left_at).where(*_stays_of(chat_id, user_id))
+    ).all()
+    if any(end is None or end >= at for end in ends):
+        return
+    _open_stay(session, chat_id, user_id, at)
+
+
+def note(session: Session, chat_id: int, user_id: int, at: datetime) -> None:
+    """A secretary named this member for the branch (a 补签): on its roster from `at` if the bot
+    has never seen them there. One who left stays gone: a correction is not a return."""
+    known = session.exec(
+        select(BranchMembership.id).where(*_stays_of(chat_id, user_id))
+    ).first()
+    if known is None:
+        _open_stay(session, chat_id, user_id, at)
+
+
+def _open_stay(session: Session, chat_id: int, user_id: int, at: datetime) -> None:
+    """Insert an open stay; another replica opening it at the same moment wins harmlessly."""
+    upsert(session, BranchMembership,
+           {"chat_id": chat_id, "user_id": user_id, "joined_at": at, "left_at": None},
+           conflict=("chat_id", "user_id"), conflict_where=_OPEN_STAY)
 
 
 def leave(session: Session, chat_id: int, user_id: int, at: datetime) -> None:
-    """Telegram says the member left the group."""
-    row = session.get(BranchMember, (chat_id, user_id))
-    if row is not None and row.left_at is None:
-        row.left_at = at
-        session.add(row)
+    """Telegram says the member left the group: their open stay ends."""
+    stay = session.exec(
+        select(BranchMembership).where(*_stays_of(chat_id, user_id), _OPEN)
+    ).first()
+    if stay is not None:
+        stay.left_at = max(at, stay.joined_at)
+        session.add(stay)
 
 
 def branches_of(session: Session, user_id: int) -> list[int]:
     """The branches a member currently belongs to."""
     rows = session.exec(
-        select(BranchMember.chat_id).where(
-            BranchMember.user_id == user_id, col(BranchMember.left_at).is_(None)
-        )
+        select(BranchMembership.chat_id).where(BranchMembership.user_id == user_id, _OPEN)
     ).all()
-    return sorted(rows)
+    return sorted(set(rows))
 
 
 def is_member(session: Session, chat_id: int, user_id: int) -> bool:
-    row = session.get(BranchMember, (chat_id, user_id))
-    return row is not None and row.left_at is None
+    """Whether the member belongs to the branch now."""
+    stay = session.exec(
+        select(BranchMembership.id).where(*_stays_of(chat_id, user_id), _OPEN)
+    ).first()
+    return stay is not None
 
 
 def memberships(session: Session, chat_ids: Iterable[int] | None) -> dict[int, list[Membership]]:
-    """Every membership of the given branches (all branches for None), by branch."""
+    """Every stay in the given branches (all branches for None), by branch."""
     query = select(
-        BranchMember.chat_id, BranchMember.user_id, BranchMember.joined_at, BranchMember.left_at
+        BranchMembership.chat_id, BranchMembership.user_id, BranchMembership.joined_at,
+        BranchMembership.left_at,
     )
     if chat_ids is not None:
-        query = query.where(col(BranchMember.chat_id).in_(list(chat_ids)))
+        query = query.where(col(BranchMembership.chat_id).in_(list(chat_ids)))
     by_chat: dict[int, list[Membership]] = defaultdict(list)
     for chat_id, user_id, joined_at, left_at in session.exec(query):
         by_chat[chat_id].append(Membership(user_id, joined_at, left_at))
     return by_chat
 
 
-def memberships_of(session: Session, user_id: int) -> dict[int, Membership]:
-    """One member's memberships, by branch."""
-    rows = session.exec(select(BranchMember).where(BranchMember.user_id == user_id))
-    return {row.chat_id: Membership(row.user_id, row.joined_at, row.left_at) for row in rows}
+def memberships_of(session: Session, user_id: int) -> dict[int, list[Membership]]:
+    """One member's stays, by branch (past ones too)."""
+    by_chat: dict[int, list[Membership]] = defaultdict(list)
+    for row in session.exec(select(BranchMembership).where(BranchMembership.user_id == user_id)):
+        by_chat[row.chat_id].append(Membership(row.user_id, row.joined_at, row.left_at))
+    return by_chat
 
 
 def names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:

@@ -3,7 +3,8 @@ about themself (/me).
 
 Per the 2026 rules against 指尖上的形式主义 there are no rankings, leaderboards or online-time
 counts: per-activity 应到/实到/请假/缺席, study completion rates, and names only in private.
-应到 of an activity is the branch's roster during it, plus anyone who responded.
+应到 of an activity is the branch's roster during it, 应学 of a study task the roster when it was
+posted; each plus anyone who responded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_
@@ -113,8 +115,9 @@ def _tally(
     )
 
 
-def tally_tasks(session: Session, tasks: Sequence[StudyTask], now: datetime) -> list[TaskTally]:
-    """Completion of each task: who studied, out of the roster since the task was posted."""
+def tally_tasks(session: Session, tasks: Sequence[StudyTask]) -> list[TaskTally]:
+    """Completion of each task: who studied, out of the members when it was posted (who joined
+    later owes it nothing) and anyone else who studied it."""
     members = roster.memberships(session, {t.chat_id for t in tasks})
     done: dict[int, set[int]] = defaultdict(set)
     ids = [t.id for t in tasks if t.id is not None]
@@ -126,7 +129,7 @@ def tally_tasks(session: Session, tasks: Sequence[StudyTask], now: datetime) -> 
             done[task_id].add(user_id)  # type: ignore[index]
     tallies = []
     for task in tasks:
-        on_roster = {m.user_id for m in members[task.chat_id] if m.within(task.created_at, now)}
+        on_roster = {m.user_id for m in members[task.chat_id] if m.at(task.created_at)}
         studied = done[task.id]  # type: ignore[index]
         tallies.append(TaskTally(task, len(on_roster | studied), len(studied),
                                  frozenset(on_roster - studied)))
@@ -155,9 +158,7 @@ def branch_name(session: Session, chat_ids: list[int] | None) -> str:
     return "、".join(titles)
 
 
-def report(
-    session: Session, chat_ids: list[int] | None, period: Period, now: datetime
-) -> Report:
+def report(session: Session, chat_ids: list[int] | None, period: Period) -> Report:
     """The figures of the branches (None: all) for a period; cancelled activities left out."""
     activities = select(Activity).where(
         Activity.status != "cancelled", Activity.starts_at >= period.start,
@@ -175,7 +176,7 @@ def report(
         activities=tally_activities(
             session, session.exec(activities.order_by(col(Activity.starts_at))).all()
         ),
-        tasks=tally_tasks(session, session.exec(tasks.order_by(col(StudyTask.created_at))).all(), now),
+        tasks=tally_tasks(session, session.exec(tasks.order_by(col(StudyTask.created_at))).all()),
     )
 
 
@@ -185,7 +186,7 @@ def stats(session: Session, actor: Actor, args: Sequence[str], *, now: datetime,
     name = args[0] if args else "本月"
     if name not in PERIOD_NAMES or len(args) > 1:
         raise UserError(f"无法识别的统计范围“{' '.join(args)}”。{STATS_USAGE}")
-    return report(session, branch_scope(session, actor), period_of(name, now, tz), now)
+    return report(session, branch_scope(session, actor), period_of(name, now, tz))
 
 
 def _rate(part: int, whole: int) -> str:
@@ -343,31 +344,38 @@ def chart(result: Report, tz: ZoneInfo, font: str | None = AUTO) -> bytes | None
 def my_record(
     session: Session, actor: Actor, user_id: int, *, now: datetime, tz: ZoneInfo
 ) -> str:
-    """/me: a member's own attendance and study this year; secretaries may look up a member of
-    their branch, nobody else's records are shown to a member."""
+    """/me: a member's own attendance and study this year. A secretary may look up a member of
+    their branch and sees only the branches they run (never the member's other branches); a
+    member sees nobody else's record."""
+    stays = roster.memberships_of(session, user_id)
+    shown: list[int] | None = None  # every branch
     if user_id != actor.user_id and not actor.is_global_admin:
-        branches = roster.branches_of(session, user_id)
-        if not any(is_secretary(session, actor, chat_id) for chat_id in branches):
+        shown = sorted(chat_id for chat_id in stays if is_secretary(session, actor, chat_id))
+        if not shown:
             raise UserError("抱歉，您只能查看自己的记录；书记可查看本支部成员的记录。")
+        stays = defaultdict(list, {chat_id: stays[chat_id] for chat_id in shown})
+
+    def in_shown(column: Any) -> list[Any]:
+        return [] if shown is None else [col(column).in_(shown)]
+
     year = period_of("本年", now, tz)
-    mine = roster.memberships_of(session, user_id)
     in_year = (Activity.starts_at >= year.start, Activity.starts_at < year.end)
     answered: dict[int, tuple[str, str]] = {
         activity_id: (status, method)
         for activity_id, status, method in session.exec(
             select(Attendance.activity_id, Attendance.status, Attendance.method)
             .join(Activity, col(Activity.id) == Attendance.activity_id)
-            .where(Attendance.user_id == user_id, *in_year)
+            .where(Attendance.user_id == user_id, *in_year, *in_shown(Activity.chat_id))
         )
     }
     activities = [
         a for a in session.exec(
             select(Activity).where(
                 Activity.status != "cancelled", Activity.starts_at <= now, *in_year,
-                or_(col(Activity.chat_id).in_(list(mine)), col(Activity.id).in_(list(answered))),
+                or_(col(Activity.chat_id).in_(list(stays)), col(Activity.id).in_(list(answered))),
             ).order_by(col(Activity.starts_at))
         )
-        if a.id in answered or mine[a.chat_id].within(a.starts_at, a.ends_at)
+        if a.id in answered or any(m.within(a.starts_at, a.ends_at) for m in stays[a.chat_id])
     ]
 
     def state(a: Activity) -> str:
@@ -379,29 +387,34 @@ def my_record(
         return "缺席" if status == "absent" or a.ends_at < now else "未签到"
 
     states = [state(a) for a in activities]
-    tasks = session.exec(
-        select(StudyTask.id).where(
-            col(StudyTask.chat_id).in_(list(mine)), StudyTask.created_at >= year.start,
-            StudyTask.created_at < year.end,
-        )
-    ).all()
     records = session.exec(
         select(StudyRecord.task_id).where(
             StudyRecord.user_id == user_id, StudyRecord.recorded_at >= year.start,
-            StudyRecord.recorded_at < year.end,
+            StudyRecord.recorded_at < year.end, *in_shown(StudyRecord.chat_id),
         )
     ).all()
+    studied = {task_id for task_id in records if task_id is not None}
+    tasks = {  # those posted while they belonged (the 应学), and any they studied anyway
+        task_id for task_id, chat_id, posted in session.exec(
+            select(StudyTask.id, StudyTask.chat_id, StudyTask.created_at).where(
+                col(StudyTask.chat_id).in_(list(stays)), StudyTask.created_at >= year.start,
+                StudyTask.created_at < year.end,
+            )
+        )
+        if task_id in studied or any(m.at(posted) for m in stays[chat_id])
+    }
     late = states.count("出席（迟到）")
+    where = "" if shown is None else f"在{branch_name(session, shown)}"
     lines = [
-        f"📋 {roster.names(session, [user_id])[user_id]} {local(now, tz).year}年的记录",
+        f"📋 {roster.names(session, [user_id])[user_id]} {local(now, tz).year}年{where}的记录",
         f"参加活动 {sum(s.startswith('出席') for s in states)} 次"
         + (f"（其中迟到 {late} 次）" if late else "")
         + f"，请假 {states.count('请假')} 次，缺席 {states.count('缺席')} 次",
-        f"学习任务已完成 {len(set(records) & set(tasks))}/{len(tasks)} 项，"
+        f"学习任务已完成 {len(studied & tasks)}/{len(tasks)} 项，"
         f"自学登记 {records.count(None)} 次",
     ]
     if activities:
         lines.append("\n最近的活动：")
-        for a, shown in list(zip(activities, states, strict=True))[-10:]:
-            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：{shown}")
+        for a, shown_state in list(zip(activities, states, strict=True))[-10:]:
+            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：{shown_state}")
     return "\n".join(lines)

@@ -7,18 +7,25 @@ import json
 from pathlib import Path
 
 import pytest
+from real_plans import PLANS, needs_real_plans
 
 from bot.cli import main
-
-PLANS = Path(__file__).resolve().parents[3] / "shared" / "plans"
+from bot.config import SAMPLE_PLANS_DIR
 
 
 @pytest.fixture
 def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder with its own database; the plans directory is the shipped sample."""
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'dangjian.db'}")
-    monkeypatch.setenv("DANGJIAN_PLANS_DIR", str(PLANS))
+    monkeypatch.setenv("DANGJIAN_PLANS_DIR", str(SAMPLE_PLANS_DIR))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def real_plans(environment: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DANGJIAN_PLANS_DIR", str(PLANS))
+    return environment
 
 
 def duties_json(capsys: pytest.CaptureFixture[str]) -> list[dict]:
@@ -27,7 +34,8 @@ def duties_json(capsys: pytest.CaptureFixture[str]) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-def test_json_lists_every_duty_in_the_design_shape(environment: Path,
+@needs_real_plans
+def test_json_lists_every_duty_in_the_design_shape(real_plans: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """Built-in cadence plus the 26 duties of the two real plans, each with its quote."""
     items = duties_json(capsys)
@@ -56,7 +64,8 @@ def test_an_ingested_plan_brings_its_duties(environment: Path,
         ("支部召开组织生活会", "two-months", 1)]
 
 
-def test_text_output(environment: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@needs_real_plans
+def test_text_output(real_plans: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json: one line per duty with its cadence, then the plan's own words."""
     assert main(["duties"]) == 0
     out = capsys.readouterr().out

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from real_plans import DEV_SET, PLANS, needs_real_plans
 
 ROOT = Path(__file__).resolve().parents[2]
-PLANS = ROOT.parent / "shared" / "plans"
 THIRD_PLAN = ROOT / "bench" / "plans" / "江澜能源集团2026年党建工作要点.docx"
 SETS = {
     "tune": ROOT / "bench" / "sets" / "qa_tune.jsonl",
-    "dev": ROOT.parent / "shared" / "eval" / "qa_dev.jsonl",
+    "dev": DEV_SET,
     "heldout": ROOT / "tests" / "content" / "qa_heldout.jsonl",
     "heldout2": ROOT / "tests" / "content" / "qa_heldout2.jsonl",
 }
@@ -50,7 +50,7 @@ def ask_all(questions: list[str], tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-@pytest.mark.skipif(not PLANS.is_dir(), reason="the real plans (../shared/plans) are not here")
+@needs_real_plans
 @pytest.mark.parametrize("name", list(SETS))
 def test_question_set_stays_within_its_bounds(name: str, tmp_path: Path):
     if not SETS[name].exists():

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import jieba
 import pytest
+from real_plans import PLANS, needs_real_plans
 
 from content.ingest import read_document
 from content.tokenize import DOMAIN_DICT, Tokenizer, bigram_keys, normalize
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_PLANS = ROOT.parent / "shared" / "plans"
 OWN_PLANS = [*sorted((ROOT / "content" / "plans").iterdir()), *sorted(
     (ROOT / "bench" / "plans").iterdir())]
 
@@ -42,9 +42,9 @@ def test_segmentation_equals_jiebas_on_the_projects_own_plans(pair):
     assert_same_words(pair, lines_of(OWN_PLANS))
 
 
-@pytest.mark.skipif(not SHARED_PLANS.is_dir(), reason="the real plans (../shared/plans) are not here")
+@needs_real_plans
 def test_segmentation_equals_jiebas_on_the_real_plans(pair):
-    assert_same_words(pair, lines_of(sorted(SHARED_PLANS.iterdir())))
+    assert_same_words(pair, lines_of(sorted(PLANS.iterdir())))
 
 
 def test_rarity_follows_jiebas_frequencies(pair):

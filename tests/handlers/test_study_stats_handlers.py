@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import openpyxl
 from attendance_bot import answers, attendance_bot, texts
-from attendance_world import BRANCH, SECRETARY, START
+from attendance_world import BRANCH, OTHER, OTHER_SECRETARY, SECRETARY, START
 from sqlmodel import select
 
 from bot.config import Settings
@@ -41,7 +41,8 @@ async def test_task_button_and_study_command(settings: Settings) -> None:
     assert post.buttons == [("已学习", "study:done:1")]
     assert answers(first) == ["已登记学习任务 #1。"]
     assert answers(double) == ["您已登记过学习任务 #1（已学习）。"]
-    assert any("已学习 1 人" in c.text for c in first + edits if c.method == "editMessageText")
+    assert any("已学习 1 人" in c.text for c in first + double + edits
+               if c.method == "editMessageText")
     assert texts(noted) == ["已登记学习任务 #1，心得已保存。"]
     assert texts(free) == ["已登记自学：读《习近平谈治国理政》，心得已保存。"]
     assert texts(usage)[0].startswith("用法：/study")
@@ -109,8 +110,36 @@ async def test_me_shows_own_record_and_others_only_to_their_secretary(settings: 
         looked_up = await bot.say("/me 2", SECRETARY, BRANCH)
     assert texts(own)[0].splitlines()[:2] == ["📋 用户3 2026年的记录", "参加活动 0 次，请假 1 次，缺席 0 次"]
     assert texts(nosy) == ["抱歉，您只能查看自己的记录；书记可查看本支部成员的记录。"]
-    assert texts(looked_up, chat_id=SECRETARY)[0].startswith("📋 用户2 2026年的记录")
+    assert texts(looked_up, chat_id=SECRETARY)[0].startswith("📋 用户2 2026年在支部1001的记录")
     assert texts(looked_up, chat_id=BRANCH) == ["该成员的记录已私信发送给您。"]
+
+
+async def test_me_of_a_member_of_two_branches_shows_a_secretary_only_their_own(
+        settings: Settings) -> None:
+    """7 belongs to both branches and checked in to a meeting of each: each branch's secretary
+    sees their own branch's meeting only; 7 sees both."""
+    async with attendance_bot(settings, BEFORE) as bot:
+        for chat_id in (BRANCH, OTHER):
+            await bot.say("大家好", 7, chat_id)
+        here = await bot.say("/remind 现在 主题党日 学习党章", SECRETARY, BRANCH)
+        there = await bot.say("/remind 现在 党课 保密教育", OTHER_SECRETARY, OTHER)
+        for calls in (here, there):
+            [post] = [c for c in calls if c.method == "sendMessage"]
+            await bot.tap(post, "签到", user_id=7)
+        by_here = await bot.say("/me 7", SECRETARY, BRANCH)
+        by_there = await bot.say("/me 7", OTHER_SECRETARY, OTHER)
+        own = await bot.say("/me", 7)
+    for calls, who, branch, seen, unseen in (
+        (by_here, SECRETARY, "支部1001", "学习党章", "保密教育"),
+        (by_there, OTHER_SECRETARY, "支部1002", "保密教育", "学习党章"),
+    ):
+        [record] = texts(calls, chat_id=who)
+        assert record.splitlines()[:2] == [f"📋 用户7 2026年在{branch}的记录",
+                                           "参加活动 1 次，请假 0 次，缺席 0 次"]
+        assert seen in record and unseen not in record
+    [mine] = texts(own)
+    assert mine.splitlines()[1] == "参加活动 2 次，请假 0 次，缺席 0 次"
+    assert "学习党章" in mine and "保密教育" in mine
 
 
 async def test_grant_makes_a_secretary(settings: Settings) -> None:

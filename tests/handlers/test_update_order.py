@@ -4,6 +4,7 @@ Application's update queue (as polling and the webhook feed it)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -22,18 +23,39 @@ from storage.models import Attendance
 BEFORE = START - timedelta(minutes=10)
 
 
-def slow_calls(bot: Any, seconds: float, endpoint: str, chat_id: int | None = None) -> None:
-    """Telegram taking `seconds` to answer `endpoint` (for `chat_id` only, if given)."""
+def slow_calls(bot: Any, seconds: float, endpoint: str, chat_id: int | None = None,
+               until: asyncio.Event | None = None) -> None:
+    """Telegram taking `seconds` to answer `endpoint` (for `chat_id` only, if given); with
+    `until`, as long as that event takes to be set (`seconds` then only a net)."""
     answer = bot.api.do_request
 
     async def do_request(url: str, method: str, request_data: Any = None,
                          *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         params = request_data.json_parameters if request_data else {}
         if url.endswith(f"/{endpoint}") and chat_id in (None, int(params.get("chat_id", 0))):
-            await asyncio.sleep(seconds)
+            if until is None:
+                await asyncio.sleep(seconds)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(until.wait(), seconds)
         return await answer(url, method, request_data, *args, **kwargs)
 
     bot.api.do_request = do_request
+
+
+def on_call(bot: Any, endpoint: str) -> asyncio.Event:
+    """An event set when the bot first calls `endpoint`."""
+    called = asyncio.Event()
+    answer = bot.api.do_request
+
+    async def do_request(url: str, method: str, request_data: Any = None,
+                         *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if url.endswith(f"/{endpoint}"):
+            called.set()
+        return await answer(url, method, request_data, *args, **kwargs)
+
+    bot.api.do_request = do_request
+    return called
 
 
 def at_once(settings: Settings, updates: int) -> Settings:
@@ -80,7 +102,10 @@ async def test_one_users_slow_reply_does_not_hold_up_another_user(
     async with attendance_bot(settings, BEFORE) as bot:
         calls = await bot.say("/remind 15:00 主题党日", SECRETARY, BRANCH)
         [post] = [c for c in calls if c.method == "sendMessage"]
-        slow_calls(bot, 0.5, "sendMessage", chat_id=2)
+        # user 2's prompt is held until user 3 has been answered: at once when they run side by
+        # side; one after another, the net's 2 s pass first
+        answered_3 = on_call(bot, "answerCallbackQuery")
+        slow_calls(bot, 2.0, "sendMessage", chat_id=2, until=answered_3)
         mark = len(bot.api.calls)
         await run_queued(bot, [
             bot.updates.callback(dict(post.buttons)["请假"], user_id=2, message=post.result),
@@ -134,8 +159,8 @@ async def test_the_bot_sizes_its_concurrency_from_the_measured_round_trip(
         await size_concurrency(bot.app)
         processor = bot.app.update_processor
         assert isinstance(processor, PerUserOrder)
-        # 0.1 s and a little for the call itself
-        assert running_for(0.1, most=100) <= processor.max_running <= running_for(0.15, most=100)
+        # at least the 0.1 s round trip (more on a busy machine: no upper bound asserted)
+        assert processor.max_running >= running_for(0.1, most=100)
 
 
 async def test_a_configured_concurrency_is_kept_without_measuring(settings: Settings) -> None:

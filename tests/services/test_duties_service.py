@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from real_plans import needs_real_plans
 from reminder_world import BRANCH, MEMBER, NOW, SECRETARY, TZ, World, actor, secretary
 from sqlmodel import select
 
@@ -50,6 +51,7 @@ def test_done_completes_the_period_and_moves_the_deadline(world: World) -> None:
     assert (audit.entity_id, audit.detail) == (BRANCH_MEETING, "2026-11 已召开")
 
 
+@needs_real_plans
 def test_a_duty_asked_twice_a_year_needs_two(world: World) -> None:
     """不少于2次: one completion leaves it open."""
     item, _ = done(world, LIAISON, 1)

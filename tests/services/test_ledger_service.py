@@ -4,6 +4,7 @@ CSV files beside it."""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import openpyxl
@@ -11,9 +12,9 @@ import pytest
 from attendance_world import AFTER, BRANCH, START, TZ, actor, populate, scenario, secretary
 
 from bot.cli import main
-from bot.services import attendance, ledger
+from bot.services import attendance, ledger, study
 from storage.db import Database
-from storage.models import Member
+from storage.models import Chat, Member
 
 SHEETS = ["支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他",
           "签到明细", "学习任务", "学习记录", "更正记录"]
@@ -62,8 +63,8 @@ def test_workbook_cell_by_cell(world, tmp_path: Path) -> None:
     ]
     assert book["学习任务"] == [
         ledger.TASK_COLUMNS,
-        (task, "2026-11-20 15:00", "第1支部", "学习《中国共产党章程》总纲", "2026-12-31", 12, 2,
-         "17%", "党员1、党员10、党员11、党员12、党员4、党员5、党员6、党员7、党员8、党员9"),
+        (task, "2026-11-20 15:00", "第1支部", "学习《中国共产党章程》总纲", "2026-12-31", 11, 2,
+         "18%", "党员1、党员10、党员11、党员4、党员5、党员6、党员7、党员8、党员9"),
     ]
     assert book["学习记录"] == [
         ledger.RECORD_COLUMNS,
@@ -145,3 +146,43 @@ def test_control_characters_typed_by_members_do_not_break_the_workbook(db: Datab
     book = read(path)
     assert book["主题党日"][1][8] == "主题党日"
     assert book["签到明细"][1][1:6] == ("党员2", 2, "请假", "本人", "出差在外")
+
+
+FORMULAS = {
+    "reason": '=HYPERLINK("http://example.invalid/x","点此")',
+    "note": "+1+cmd|' /C calc'!A0",
+    "name": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "title": "-2+3+cmd|' /C calc'!A0",
+    "tab": "\t=1+2",
+    "return": "\r=3+4",
+}
+
+
+def test_text_that_looks_like_a_formula_is_stored_as_text(db: Database, tmp_path: Path) -> None:
+    """OWASP CSV injection: whatever members or group titles begin with (=, +, -, @, a tab, a
+    carriage return), the workbook holds a string cell, never a formula, and the CSV field
+    begins with an apostrophe."""
+    with db.session() as session:
+        populate(session)
+        session.get(Member, 2).display_name = FORMULAS["name"]  # type: ignore[union-attr]
+        session.get(Member, 3).display_name = FORMULAS["tab"]  # type: ignore[union-attr]
+        session.get(Chat, BRANCH).title = FORMULAS["return"]  # type: ignore[union-attr]
+        activity = attendance.remind(session, secretary(), f"15:00 {FORMULAS['title']}",
+                                     now=START, tz=TZ)
+        attendance.record_leave(session, actor(2), activity.id, FORMULAS["reason"], at=START,
+                                now=START, tz=TZ)
+        task = study.post_task(session, secretary(), "学习党章", now=START, tz=TZ)
+        study.complete_task(session, actor(3), task.id, at=START, now=START,
+                            note=FORMULAS["note"])
+    written = ledger.export(db, tmp_path / "台账.xlsx", ledger.Scope([BRANCH], TZ, AFTER),
+                            with_csv=True)
+    workbook = openpyxl.load_workbook(written[0])
+    cells = [cell for sheet in workbook.worksheets for row in sheet.iter_rows() for cell in row]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    texts = {c.value for c in cells if c.data_type == "s"}
+    assert set(FORMULAS.values()) <= texts
+    fields = [field for path in written[1:]
+              for row in csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline=""))
+              for field in row]
+    assert [f for f in fields if f.startswith(ledger.FORMULA_STARTS)] == []
+    assert {"'" + formula for formula in FORMULAS.values()} <= set(fields)

@@ -4,11 +4,13 @@ most once per chat, late fires reported instead of sent, unreachable chats, inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from datetime import datetime, timedelta
 
 import pytest
+from manual_time import until
 from reminder_world import (
     ADMIN,
     BRANCH,
@@ -24,7 +26,7 @@ from reminder_world import (
 from sqlmodel import select
 
 from bot.services import UserError
-from bot.services.reminders import rest_day_note
+from bot.services.reminders import SEND_CONCURRENCY, rest_day_note
 from storage.db import Database
 from storage.models import Activity, AuditLog, Chat, Delivery, Reminder, StudyTask
 
@@ -264,29 +266,34 @@ async def test_an_interrupted_send_is_never_repeated(world: World) -> None:
 
 
 async def test_a_worker_that_died_mid_send_is_not_repeated(world: World) -> None:
-    """Rows another worker left 'sending' become 'uncertain'; pending ones are still sent."""
-    rid, fire_time = broadcast(world, -3000, 3)
-    world.reminders._claim(rid, fire_time, [BRANCH, -3000, -3001, -3002])
-    with world.db.session() as session:
-        row = session.exec(select(Delivery).where(Delivery.chat_id == -3000)).one()
-        row.status, row.worker = "sending", "dead"
-        session.add(row)
+    """A worker killed with sends in flight (its task cancelled where it waits, as a killed
+    process stops, with no handler run) leaves them 'sending': the next worker marks them
+    uncertain and reports them, and sends only the rows nobody had started."""
+    rid, fire_time = broadcast(world, -3000, 12)
+    dying = FakeSender(hold_after=0)  # every send hangs: the process is about to die
+    killed = asyncio.ensure_future(world.fire(rid, fire_time, worker="dead", sender=dying))
+    await until(lambda: len(dying.held) == SEND_CONCURRENCY)
+    killed.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await killed
     await world.fire(rid, fire_time, worker="alive")
-    assert sorted(chat for chat, _ in world.sender.sent if chat < 0) == [BRANCH, -3002, -3001]
+    groups = [chat for chat, _ in world.sender.sent if chat < 0]
+    everyone = {BRANCH, *range(-3011, -2999)}
+    assert sorted(groups) == sorted(everyone - set(dying.held)) and dying.sent == []
     statuses = {d.chat_id: d.status for d in deliveries(world, rid)}
-    assert statuses[-3000] == "uncertain"
+    assert {c for c, status in statuses.items() if status == "uncertain"} == set(dying.held)
     (report,) = world.sender.to(ADMIN)  # the admin who scheduled it hears of it privately
-    assert "1 个群可能未送达" in report.text
+    assert f"{SEND_CONCURRENCY} 个群可能未送达" in report.text
 
 
 async def test_stopping_mid_broadcast_then_resuming_loses_and_repeats_nothing(world: World) -> None:
     """A stop during a broadcast leaves the rest pending; the next run sends exactly those."""
     rid, fire_time = broadcast(world, -4000, 40)
-    sender = FakeSender(delay=0.002)
+    sender = FakeSender()
     await world.reminders.fire(rid, fire_time, sender, worker="first",
                                stopping=lambda: len(sender.sent) >= 10)
     sent_first = len(sender.sent)
-    assert 10 <= sent_first < 41
+    assert 10 <= sent_first <= 10 + SEND_CONCURRENCY  # those already started finish
     assert reminder(world, rid).last_fire_at is None  # not finished: will be resumed
     world.clock.now = fire_time + timedelta(minutes=3)
     await world.reminders.fire(rid, fire_time, sender, worker="second")

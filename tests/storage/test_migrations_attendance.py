@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 
 from storage.db import MIGRATIONS_DIR, Database
 
-TABLES = {"activity", "attendance", "branchmember", "leaverequest", "studytask", "studyrecord"}
+TABLES = {"activity", "attendance", "branchmembership", "leaverequest", "studytask", "studyrecord"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
