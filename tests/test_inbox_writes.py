@@ -29,6 +29,8 @@ class Writes:
 
 
 async def test_items_submitted_during_a_write_go_together_in_the_next() -> None:
+    """Items submitted while a write is under way go in one next write; each caller gets its
+    result."""
     writes = Writes()
     gathered: Gathered[int, int] = Gathered(writes.write)
     first = asyncio.create_task(gathered.submit(1))
@@ -41,6 +43,7 @@ async def test_items_submitted_during_a_write_go_together_in_the_next() -> None:
 
 
 async def test_a_failed_write_fails_its_callers_only() -> None:
+    """A write that raises fails its own callers; earlier and later writes are unaffected."""
     writes = Writes(fail_on=2)
     gathered: Gathered[int, int] = Gathered(writes.write)
     first = asyncio.create_task(gathered.submit(1))

@@ -13,6 +13,7 @@ def updates(*ids: int) -> list[Update]:
 
 
 def test_the_offset_moves_only_past_handled_updates_at_the_front() -> None:
+    """Out-of-order completions acknowledge nothing until the oldest is done."""
     in_hand = InHand()
     assert [u.update_id for u in in_hand.take(updates(1, 2, 3, 4))] == [1, 2, 3, 4]
     in_hand.done(3)
@@ -25,6 +26,7 @@ def test_the_offset_moves_only_past_handled_updates_at_the_front() -> None:
 
 
 def test_a_fetch_hands_over_only_updates_not_in_hand_or_handled() -> None:
+    """Updates still in hand, or handled since a fetch was sent, are not handed over again."""
     in_hand = InHand()
     in_hand.take(updates(1, 2))
     in_hand.done(1)

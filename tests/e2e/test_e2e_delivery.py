@@ -66,6 +66,8 @@ def held_at_admin_check(api: FakeBotApi, deliver: object) -> dict:  # type: igno
 
 
 def test_a_stored_update_survives_sigkill_and_is_handled_once(tmp_path: Path) -> None:
+    """An update answered 200 and then cut off by SIGKILL before any effect is handled once
+    by the restarted process; its repeat is dropped."""
     with FakeBotApi() as api:
         api.set_admin(GROUP, SECRETARY)
         bot = BotProcess(api, tmp_path, database_url=f"sqlite:///{tmp_path / 'd.db'}",
@@ -97,6 +99,8 @@ def test_a_stored_update_survives_sigkill_and_is_handled_once(tmp_path: Path) ->
 @pytest.mark.slow
 def test_replicas_drop_each_others_repeats_and_take_over_a_dead_ones_updates(
         postgres_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL a repeat delivered to the other replica is dropped (one answer), and a
+    killed replica's unhandled update is handled once by the survivor."""
     with FakeBotApi() as api:
         api.set_admin(GROUP, SECRETARY)
         first, second = (BotProcess(api, tmp_path / name, database_url=postgres_url,
@@ -137,6 +141,8 @@ def test_replicas_drop_each_others_repeats_and_take_over_a_dead_ones_updates(
 
 def test_polling_a_held_update_delays_no_other_and_is_acknowledged_once_done(
         api: FakeBotApi, bot: BotProcess) -> None:
+    """While one update's handling is held, another user's is fetched and answered, and
+    nothing past the held one is acknowledged until it is done."""
     held = held_at_admin_check(api, api.enqueue)
     mark = api.mark()
     other = api.send("/start", user_id=MEMBER)  # fetched and answered meanwhile

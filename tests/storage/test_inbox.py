@@ -35,6 +35,7 @@ def row(db: Database, update_id: int) -> tuple[str, str, int] | None:
 
 
 def test_an_update_is_stored_once_whoever_receives_it(db: Database) -> None:
+    """A second insert of a stored id, by any replica, stores nothing."""
     with db.session() as session:
         assert inbox.store(session, [(10, '{"update_id": 10}'), (9, "{}")], A) == {9, 10}
         assert inbox.store(session, [(10, '{"update_id": 10}')], B) == set()  # Telegram's repeat
@@ -42,6 +43,8 @@ def test_an_update_is_stored_once_whoever_receives_it(db: Database) -> None:
 
 
 def test_a_live_claim_is_left_alone_and_an_expired_one_goes_to_one_replica(db: Database) -> None:
+    """A claim still valid is not taken; once expired, one replica takes it, oldest first,
+    and no other."""
     with db.session() as session:
         inbox.store(session, [(11, '{"update_id": 11}')], A)
         inbox.store(session, [(12, '{"update_id": 12}')], A)
@@ -58,6 +61,8 @@ def test_a_live_claim_is_left_alone_and_an_expired_one_goes_to_one_replica(db: D
 
 
 def test_a_restarted_replica_takes_back_its_own_updates_at_once(db: Database) -> None:
+    """A replica restarted under its name takes back its own claims before they expire, and
+    only its own."""
     with db.session() as session:
         inbox.store(session, [(13, '{"update_id": 13}')], A)
         inbox.store(session, [(14, '{"update_id": 14}')], B)
@@ -66,6 +71,7 @@ def test_a_restarted_replica_takes_back_its_own_updates_at_once(db: Database) ->
 
 
 def test_renewing_keeps_the_claims_of_unhandled_updates(db: Database) -> None:
+    """Renewal extends the claims on pending updates, so nobody takes them over."""
     with db.session() as session:
         inbox.store(session, [(15, '{"update_id": 15}')], A)
         inbox.store(session, [(16, '{"update_id": 16}')], A)
@@ -79,6 +85,7 @@ def test_renewing_keeps_the_claims_of_unhandled_updates(db: Database) -> None:
 
 
 def test_handled_and_given_up_updates_are_pruned_after_a_while(db: Database) -> None:
+    """Done and failed rows older than the keep time are deleted; pending ones never."""
     with db.session() as session:
         for update_id in (17, 18, 19):
             inbox.store(session, [(update_id, "{}")], A)
