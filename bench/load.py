@@ -2,16 +2,20 @@
 
     python bench/load.py [--part load|faults|outage|broadcast|all] [--postgres URL]
                          [--activities 1,10] [--rtt MS] [--seconds S] [--webhook]
-                         [--replicas N]
+                         [--replicas N] [--baseline DIR]
 
   load       500 users in 50 groups tap 签到 5,000 times in about 10 s (ten activities a group,
              each member taps each once): taps recorded exactly once, callbacks answered, the
              handler latency from the bot's own log lines (target p99 <= 50 ms), tap-to-answer
              latency, flood-limit violations. On SQLite (a WAL file), then on PostgreSQL;
-             with --replicas N, N webhook processes on PostgreSQL behind a round robin.
-  faults     1,000 taps while the Bot API answers bursts of 429 and 502 and some calls are
-             slower than the client's timeout: every tap recorded once and answered, no message
-             sent twice.
+             with --replicas N, N webhook processes on PostgreSQL behind a round robin. With
+             --baseline DIR (a checkout of other code, e.g. `git worktree add ../base main`),
+             each run is preceded by the same run of that code's bot, for a before/after in
+             the same conditions.
+  faults     1,000 taps while the Bot API answers bursts of 429 and 502, some calls are slower
+             than the client's timeout, connections are refused for a second and some are cut
+             after the request was read: every tap recorded once and answered, no message sent
+             twice, the sends left in doubt counted.
   outage     PostgreSQL cut off for 20 s through a TCP proxy this script controls: questions
              answered meanwhile, writes answered with 稍后重试, accepted again after recovery.
   broadcast  a reminder to 300 groups, SIGKILL in the middle, restart: nobody gets it twice.
@@ -167,19 +171,22 @@ def show(label: str, value: object) -> None:
 # --- parts ---------------------------------------------------------------------------------
 
 def part_load(database_url: str, backend: str, folder: Path, activities: int,
-              rtt: float, seconds: float, webhook: bool, replicas: int = 1) -> None:
+              rtt: float, seconds: float, webhook: bool, replicas: int = 1,
+              code: Path | None = None) -> None:
     """5,000 taps by 500 members of 50 groups over `seconds`: with one activity per group each
     member taps it ten times (recorded once); with ten, each member taps each once. `rtt`:
     seconds each Bot API call takes, as the way to Telegram's servers would. `webhook`: the
     fake delivers the taps to the bot's webhook instead of the bot polling for them; with
-    several `replicas` it delivers to each in turn, as the load balancer in front would."""
+    several `replicas` it delivers to each in turn, as the load balancer in front would.
+    `code`: run the bot from this checkout instead of this one."""
     mode = "webhook" if webhook or replicas > 1 else "long polling"
     if replicas > 1:
         mode += f" to {replicas} replicas"
     print(f"\n== load on {backend}, {mode}: 500 users in "
           f"50 groups, 5,000 taps in ~{seconds:.0f} s, "
           f"{activities} activit{'y' if activities == 1 else 'ies'} per group, "
-          f"Bot API round trip {rtt * 1000:.0f} ms ==", flush=True)
+          f"Bot API round trip {rtt * 1000:.0f} ms, bot code {code or 'this checkout'}, "
+          f"load average {os.getloadavg()[0]:.1f} ==", flush=True)
     world = World(groups=50, members=10)
     with FakeBotApi(latency=rtt) as api:
         world.enrol(api)
@@ -188,7 +195,8 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
             (folder / f"replica{n}").mkdir()
             bots.append(BotProcess(api, folder / f"replica{n}", database_url=database_url,
                                    webhook_secret="load-webhook-secret" if mode != "long polling"
-                                   else None).start())
+                                   else None, **({"PYTHONPATH": str(code)} if code else {})
+                                   ).start())
         if replicas > 1:
             api.webhook_targets = [f"http://127.0.0.1:{bot.port}/telegram" for bot in bots]
         try:
@@ -226,6 +234,10 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
             show("tap-to-answer latency p50 / p99 (with backlog)",
                  f"{pct(backlog, .5) * 1000:.0f} / {pct(backlog, .99) * 1000:.0f} ms")
             show("post edits (live counts)", edits)
+            if mode != "long polling" and code is None:
+                show("webhook updates stored / done", bots[0].query(
+                    "SELECT COUNT(*), SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) "
+                    "FROM inboundupdate")[0])
             show("flood-limit violations", dict(Counter(v.kind for v in api.violations)))
             show("generic error replies", _generic_errors(api))
         finally:
@@ -258,6 +270,9 @@ def part_faults(folder: Path) -> None:
                      lambda: api.slow("editMessageText", delay=6, count=3)),
                     (0.8, "2 s answers x20 on any method", lambda: api.slow("*", delay=2,
                                                                             count=20)),
+                    (0.85, "connections refused for 1 s", lambda: refuse_for(api, 1.0)),
+                    (0.9, "connections cut after the request was read x10 on any method",
+                     lambda: api.drop("*", count=10)),
                 ):
                     if progress >= at and name not in injected:
                         injected.append(name)
@@ -282,9 +297,16 @@ def part_faults(folder: Path) -> None:
                                    api.calls[mark:] if c.method == "answerCallbackQuery"
                                    ).values() if n > 1))
             show("generic error replies", _generic_errors(api))
-            show("retries logged by the bot", bot.log().count("retry "))
+            show("retries logged by the bot", bot.log().count("; retry "))
+            show("sends left in doubt, not repeated (the bot's count)",
+                 bot.metric("dangjian_uncertain_sends_total"))
         finally:
             bot.stop()
+
+
+def refuse_for(api: FakeBotApi, seconds: float) -> None:
+    api.refuse_connections()
+    threading.Timer(seconds, api.accept_connections).start()
 
 
 def _status(call: HttpCall) -> str:
@@ -519,27 +541,31 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--replicas", type=int, default=1,
                         help="the load part on PostgreSQL only, webhook mode, this many processes")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="before each load run, the same run with the bot of this checkout")
     args = parser.parse_args()
     os.environ["TEST_DATABASE_URL"] = args.postgres
     parts = {"load", "faults", "outage", "broadcast"} if args.part == "all" else {args.part}
     with tempfile.TemporaryDirectory(prefix="dangjian-load-") as tmp:
         folder = Path(tmp)
         if "load" in parts:
+            codes = [args.baseline.resolve(), None] if args.baseline else [None]
             for activities in args.activities:
-                if args.replicas == 1:
-                    sqlite_dir = folder / f"sqlite{activities}"
+                for n, code in enumerate(codes if args.replicas == 1 else []):
+                    sqlite_dir = folder / f"sqlite{activities}-{n}"
                     sqlite_dir.mkdir()
                     part_load(f"sqlite:///{sqlite_dir / 'load.db'}", "SQLite", sqlite_dir,
-                              activities, args.rtt / 1000, args.seconds, args.webhook)
-                if args.no_postgres:
-                    continue
-                with postgres_database(args.postgres) as url:
-                    if url is None:
-                        print("\n(PostgreSQL unreachable: load on PostgreSQL skipped)")
-                        continue
-                    (folder / f"pg{activities}").mkdir()
-                    part_load(url, "PostgreSQL", folder / f"pg{activities}", activities,
-                              args.rtt / 1000, args.seconds, args.webhook, args.replicas)
+                              activities, args.rtt / 1000, args.seconds, args.webhook,
+                              code=code)
+                for n, code in enumerate([] if args.no_postgres else codes):
+                    with postgres_database(args.postgres) as url:
+                        if url is None:
+                            print("\n(PostgreSQL unreachable: load on PostgreSQL skipped)")
+                            break
+                        (folder / f"pg{activities}-{n}").mkdir()
+                        part_load(url, "PostgreSQL", folder / f"pg{activities}-{n}",
+                                  activities, args.rtt / 1000, args.seconds, args.webhook,
+                                  args.replicas, code=code)
         if "faults" in parts:
             (folder / "faults").mkdir()
             part_faults(folder / "faults")

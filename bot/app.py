@@ -11,7 +11,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
 from bot.context import BotContext
-from bot.http import AiohttpRequest
+from bot.http import AiohttpRequest, RetryPolicy
 from bot.ordering import FEWEST, PerUserOrder, round_trip_to, running_for
 from bot.ratelimit import BotApiLimiter
 from bot.services import Services
@@ -94,12 +94,15 @@ def build_application(
     if rate_limited:
         builder = builder.rate_limiter(BotApiLimiter())
     connections = max(BOT_API_CONNECTIONS, settings.concurrent_updates or 0)  # one per update
-    builder = builder.request(request or AiohttpRequest(connections=connections))
-    builder = builder.get_updates_request(request or AiohttpRequest(connections=1))
+    policy = RetryPolicy()
+    builder = builder.request(request or AiohttpRequest(connections, policy))
+    builder = builder.get_updates_request(request or AiohttpRequest(1, policy))
     if not with_updater:
         builder = builder.updater(None)
     application = builder.build()
     assert isinstance(application, InstrumentedApplication)
+    uncertain = application.metrics.uncertain_sends
+    policy.on_uncertain = lambda method: uncertain.labels(method).inc()
     application.bot_data["services"] = services
     for feature in FEATURES:
         application.add_handlers(feature.HANDLERS)

@@ -30,7 +30,7 @@ from sqlalchemy import select as columns
 from sqlalchemy import text, update
 from sqlmodel import Session, col
 from telegram import Bot
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TimedOut
 from telegram.ext import Application
 
 from bot.services.posts import Post
@@ -56,7 +56,6 @@ STOP_WAIT = 10.0
 OVERALL_RATE = 28.5
 """Messages per second the engine sends, evenly spaced: 31 of them span 1.05 s, so even a send
 delayed by 50 ms never puts a 31st message into one second (Telegram allows 30)."""
-SEND_ATTEMPTS = 4
 GONE = ("chat not found", "bot was kicked", "bot is not a member", "group chat was deactivated",
         "have no rights to send", "not enough rights", "user is deactivated", "peer_id_invalid")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -81,8 +80,9 @@ class Pacer:
 
 class TelegramSender:
     """`Sender` over the Bot API: evenly paced under the overall flood limit (the Application's
-    AIORateLimiter keeps the per-group limit and retries RetryAfter first), Telegram's errors
-    turned into the engine's: unreachable chats, uncertain sends."""
+    limiter keeps the per-group limit; bot/http.py's policy repeats a send only when Telegram
+    refused it or it never left the machine), Telegram's errors turned into the engine's:
+    unreachable chats, uncertain sends."""
 
     def __init__(self, bot: Bot, rate: float = OVERALL_RATE) -> None:
         self.bot = bot
@@ -91,37 +91,22 @@ class TelegramSender:
     async def send(self, chat_id: int, post: Post) -> int:
         from handlers.posts import markup
 
-        for attempt in range(SEND_ATTEMPTS):
-            await self._pace.turn()
-            try:
-                message = await self.bot.send_message(chat_id, post.text,
-                                                      reply_markup=markup(post))
-                return message.message_id
-            except RetryAfter as exc:
-                wait = _seconds(exc.retry_after)
-                log.warning("flood control: waiting %.1fs before resending to %s", wait, chat_id)
-            except (Forbidden, ChatMigrated) as exc:
+        await self._pace.turn()
+        try:
+            message = await self.bot.send_message(chat_id, post.text, reply_markup=markup(post))
+        except (Forbidden, ChatMigrated) as exc:
+            raise ChatUnreachable(str(exc)) from exc
+        except BadRequest as exc:
+            if any(reason in str(exc).lower() for reason in GONE):
                 raise ChatUnreachable(str(exc)) from exc
-            except BadRequest as exc:
-                if any(reason in str(exc).lower() for reason in GONE):
-                    raise ChatUnreachable(str(exc)) from exc
-                raise
-            except TimedOut as exc:  # the request may have reached Telegram: not repeated
-                raise SendUncertain(str(exc)) from exc
-            except NetworkError as exc:
-                if "connect" not in str(exc).lower():
-                    raise SendUncertain(str(exc)) from exc
-                wait = 2.0 ** attempt  # refused before anything was sent: safe to repeat
-            await asyncio.sleep(wait)
-        raise RuntimeError(f"gave up sending to {chat_id} after {SEND_ATTEMPTS} attempts")
+            raise
+        except TimedOut as exc:  # bot.http.SendUncertain: it may have arrived; never repeated
+            raise SendUncertain(str(exc)) from exc
+        return message.message_id
 
     async def chat_admins(self, chat_id: int) -> list[int]:
         members = await self.bot.get_chat_administrators(chat_id)
         return [m.user.id for m in members if not m.user.is_bot]
-
-
-def _seconds(value: Any) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class FireTimeExecutor(AsyncIOExecutor):

@@ -49,6 +49,15 @@ class Metrics:
             "dangjian_webhook_rejected", "Webhook requests refused, by reason", ["reason"],
             registry=self.registry,
         )
+        self.uncertain_sends = Counter(
+            "dangjian_uncertain_sends", "Messages posted without an answer saying whether "
+            "Telegram delivered them (a timeout, 5xx or dropped connection): never repeated",
+            ["method"], registry=self.registry,
+        )
+        self.recovered_updates = Counter(
+            "dangjian_updates_recovered", "Stored webhook updates taken up again because the "
+            "process that received them stopped before handling them", registry=self.registry,
+        )
 
     def count_reminders_with(self, read: Callable[[], float]) -> None:
         """Report dangjian_reminders_sent_total as `read()` says at each scrape (the delivery

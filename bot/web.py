@@ -1,9 +1,10 @@
 """The bot as a service: the process lifecycle for long polling and webhook mode, the Telegram
 webhook endpoint, and `/healthz`, `/readyz`, `/metrics` for operators.
 
-Webhook requests are checked (secret header in constant time, size, duplicates), answered 200 at
-once and handled in the background through `application.update_queue`, so Telegram never waits
-on a handler and never re-sends because of one.
+Webhook requests are checked (secret header in constant time, size, shape), stored in the
+database (bot/inbox.py) and only then answered 200: an update Telegram was told we have
+survives a crash, and a repeat of one is dropped by its key whichever replica it reaches. It is
+handled in the background from there, so Telegram never waits on a handler.
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ import hmac
 import json
 import logging
 import signal
+import socket
 import time
-from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from functools import partial
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 from telegram import Bot, Update
 from telegram.error import BadRequest, NetworkError
 
 from bot.config import Settings
+from bot.http import PAUSES
+from bot.inbox import Inbox
 from bot.polling import poll
 from bot.telemetry import InstrumentedApplication
 from storage.db import Database
@@ -36,9 +41,7 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1024 * 1024  # Telegram's updates are a few KB; anything near this is not Telegram
-RECENT_UPDATES = 10_000  # update ids remembered to drop Telegram's re-deliveries
 DB_PING_SECONDS = 3.0
-START_RETRY_MOST = 30.0  # seconds between attempts to reach Telegram at start, at most
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 DEFAULT_WEBHOOK_PATH = "/telegram"
 
@@ -66,46 +69,37 @@ class MalformedUpdate(ValueError):
     """A webhook body that is not a Telegram update."""
 
 
-def decode_update(body: bytes, bot: Bot) -> Update:
-    """The Update in a webhook body, or MalformedUpdate for anything Telegram would not send."""
+def decode_update(body: bytes, bot: Bot) -> tuple[Update, str]:
+    """The Update in a webhook body and the body's JSON text, or MalformedUpdate for anything
+    Telegram would not send."""
     try:
-        data = json.loads(body)
+        payload = body.decode()
+        data = json.loads(payload)
         if isinstance(data, dict) and isinstance(data.get("update_id"), int):
-            return Update.de_json(data, bot)
+            return Update.de_json(data, bot), payload
     except Exception as exc:  # de_json fails in many ways on what is not an update
         raise MalformedUpdate(repr(exc)) from exc
     raise MalformedUpdate("no update_id")
 
 
-class RecentIds:
-    """The last `size` update ids seen; `add` says whether an id is new."""
-
-    def __init__(self, size: int = RECENT_UPDATES) -> None:
-        self.size = size
-        self._ids: OrderedDict[int, None] = OrderedDict()
-
-    def add(self, update_id: int) -> bool:
-        if update_id in self._ids:
-            return False
-        self._ids[update_id] = None
-        if len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
+def replica_name(settings: Settings) -> str:
+    """Who holds a stored update's claim: the host and port, the same again after a restart."""
+    return f"{socket.gethostname()}:{settings.port}"[-64:]
 
 
 class BotWebApp:
-    """The aiohttp routes of one bot process; the webhook route only in webhook mode."""
+    """The aiohttp routes of one bot process; the webhook route only in webhook mode, where
+    `inbox` keeps the updates."""
 
     def __init__(self, application: InstrumentedApplication, settings: Settings, *,
-                 webhook: bool) -> None:
+                 inbox: Inbox | None) -> None:
         self.application = application
         self.settings = settings
-        self.webhook = webhook
+        self.inbox = inbox
         self.metrics = application.metrics
         services = application.bot_data["services"]
         self.metrics.count_reminders_with(
             partial(reminders_sent, services.db, services.scheduler.worker))
-        self.recent = RecentIds()
         self.started = time.monotonic()
         self._secret = webhook_secret(settings).encode()
 
@@ -114,12 +108,13 @@ class BotWebApp:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_page)
-        if self.webhook:
+        if self.inbox is not None:
             app.router.add_post(webhook_path(self.settings), self.on_update)
         return app
 
     async def on_update(self, request: web.Request) -> web.Response:
-        """Telegram's POST: verify, drop repeats, queue, answer 200 without waiting."""
+        """Telegram's POST: verify, store (a repeat is dropped), answer 200 once stored."""
+        assert self.inbox is not None
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             return self._reject("no_secret", 401)
@@ -128,15 +123,21 @@ class BotWebApp:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return self._reject("too_large", 413)
         try:
-            update = decode_update(await request.read(), self.application.bot)
+            update, payload = decode_update(await request.read(), self.application.bot)
         except web.HTTPRequestEntityTooLarge:
             return self._reject("too_large", 413)
         except MalformedUpdate:
             return self._reject("malformed", 400)
-        if not self.recent.add(update.update_id):
+        if not self.inbox.ready:  # starting or stopping: Telegram delivers it again
+            return self._reject("not_ready", 503)
+        try:
+            stored = await self.inbox.receive(update, payload)
+        except SQLAlchemyError as exc:  # not kept, so not acknowledged: delivered again
+            log.warning("could not store update %s: %r", update.update_id, exc)
+            return self._reject("not_stored", 503)
+        if not stored:
             self.metrics.webhook_rejected.labels("duplicate").inc()
             return web.Response(text="duplicate")
-        await self.application.update_queue.put(update)
         return web.Response(text="ok")
 
     def _reject(self, reason: str, status: int) -> web.Response:
@@ -146,14 +147,16 @@ class BotWebApp:
     async def healthz(self, _request: web.Request) -> web.Response:
         """Liveness: the process serves requests."""
         return web.json_response({
-            "status": "ok", "mode": "webhook" if self.webhook else "polling",
+            "status": "ok", "mode": "polling" if self.inbox is None else "webhook",
             "uptime_s": round(time.monotonic() - self.started, 1),
         })
 
     async def readyz(self, _request: web.Request) -> web.Response:
-        """Readiness: the Application runs and the database answers."""
+        """Readiness: the Application runs, the database answers and (webhook mode) stored
+        updates are being taken."""
         database = await self._ping_database()
-        ready = self.application.running and database == "ok"
+        ready = (self.application.running and database == "ok"
+                 and (self.inbox is None or self.inbox.ready))
         return web.json_response(
             {"status": "ready" if ready else "not ready", "database": database,
              "application": "running" if self.application.running else "stopped"},
@@ -179,27 +182,34 @@ class BotWebApp:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def start_when_reachable(application: InstrumentedApplication,
-                               stop: asyncio.Event) -> bool:
-    """initialize() (getMe) and post_init, again while Telegram cannot be reached (a network or
-    proxy still coming up): the bot starts as soon as it can instead of exiting on a traceback.
-    False when told to stop first. A rejected token is not retried (InvalidToken)."""
-    delay = 1.0
+async def when_reachable(step: Callable[[], Awaitable[object]], stop: asyncio.Event) -> bool:
+    """`step()` again, PAUSES apart, while Telegram cannot be reached (a network or proxy still
+    coming up; each call has had its own retries): the bot starts as soon as it can instead of
+    exiting on a traceback. False when told to stop first. A rejected token is not retried
+    (InvalidToken); only start-up steps, which post no message, are repeated this way."""
+    failures = 0
     while True:
         try:
-            await application.initialize()
-            if application.post_init:
-                await application.post_init(application)
+            await step()
             return True
         except BadRequest:
             raise
         except NetworkError as exc:
+            delay = PAUSES[min(failures, len(PAUSES) - 1)]
+            failures += 1
             log.warning("Telegram Bot API unreachable (%s): retrying in %.0f s", exc, delay)
         try:
             await asyncio.wait_for(stop.wait(), delay)
             return False
         except TimeoutError:
-            delay = min(delay * 2, START_RETRY_MOST)
+            pass
+
+
+async def initialize(application: InstrumentedApplication) -> None:
+    """initialize() (getMe) and post_init, which PTB calls only inside run_polling/run_webhook."""
+    await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
 
 
 async def serve(application: InstrumentedApplication, settings: Settings,
@@ -209,16 +219,20 @@ async def serve(application: InstrumentedApplication, settings: Settings,
     either way. The Application is built without PTB's Updater.
 
     PTB calls post_init/post_stop/post_shutdown only inside run_polling/run_webhook, so they are
-    called here around initialize(), start(), stop() and shutdown().
+    called here around initialize(), start(), stop() and shutdown(). In webhook mode the port is
+    bound before stored updates are taken up: a second process under the same name (host and
+    port) fails there instead of taking updates the first is handling.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     webhook = bool(settings.webhook_url)
-    routes = BotWebApp(application, settings, webhook=webhook)
+    db = application.bot_data["services"].db
+    inbox = Inbox(application, db, replica_name(settings)) if webhook else None
+    routes = BotWebApp(application, settings, inbox=inbox)
     runner = web.AppRunner(routes.build(), access_log=None, handle_signals=False)
-    if not await start_when_reachable(application, stop):
+    if not await when_reachable(partial(initialize, application), stop):
         return
     await runner.setup()
     try:
@@ -228,12 +242,16 @@ async def serve(application: InstrumentedApplication, settings: Settings,
             raise
         log.warning("port %s is busy: /healthz and /metrics are not served", settings.port)
     await application.start()
-    if webhook:
-        await application.bot.set_webhook(
-            settings.webhook_url or "", secret_token=webhook_secret(settings),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    polling = None if webhook else asyncio.create_task(poll(application, ALLOWED_UPDATES, stop))
+    bot = application.bot
+    if inbox is not None:
+        await inbox.start()
+        register = partial(bot.set_webhook, settings.webhook_url or "",
+                           secret_token=webhook_secret(settings), allowed_updates=ALLOWED_UPDATES)
+    else:
+        register = bot.delete_webhook
+    polling = None
+    if await when_reachable(register, stop) and inbox is None:
+        polling = asyncio.create_task(poll(application, ALLOWED_UPDATES, stop))
     log.info("bot running: mode=%s port=%s", "webhook" if webhook else "polling", settings.port)
     try:
         await (polling or stop.wait())
@@ -244,6 +262,8 @@ async def serve(application: InstrumentedApplication, settings: Settings,
             await asyncio.wait([polling])  # a failure of its own propagates after the cleanup
         await runner.cleanup()
         await application.stop()
+        if inbox is not None:
+            await inbox.stop()
         if application.post_stop:
             await application.post_stop(application)
         await application.shutdown()

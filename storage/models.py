@@ -287,3 +287,29 @@ class DutyCompletion(SQLModel, table=True):
     done_at: datetime = Field(default_factory=utcnow)
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     note: str = Field(default="", max_length=255)
+
+# --- updates received by webhook ------------------------------------------------------------
+# Stored before Telegram is answered 200, so a crash loses none; the key drops a repeat
+# whichever replica it reaches.
+
+PENDING = "status = 'pending'"
+
+
+class InboundUpdate(SQLModel, table=True):
+    """One Telegram update as received (its JSON), handled by the replica holding its claim;
+    kept a day after handling so a late repeat of its id is still recognised."""
+
+    __table_args__ = (  # the few not yet handled, for the replicas' rounds
+        Index("ix_inboundupdate_pending", "update_id", sqlite_where=text(PENDING),
+              postgresql_where=text(PENDING)),
+    )
+
+    update_id: int = Field(sa_type=BigInteger, primary_key=True,
+                           sa_column_kwargs={"autoincrement": False})
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow)
+    # pending (stored, not yet handled) -> done; failed (given up after crashing its handlers)
+    status: str = Field(default="pending", max_length=16)
+    claimed_by: str = Field(default="", max_length=64)
+    claimed_until: datetime | None = None
+    attempts: int = 1  # times a replica took it up; a crash during handling adds one

@@ -81,7 +81,8 @@ class ChatUnreachable(Exception):
 
 
 class SendUncertain(Exception):
-    """The send was cut off (a timeout): the message may or may not have arrived."""
+    """No answer says whether the message arrived (a timeout, a 5xx, a dropped connection, a
+    crash mid-send): recorded as uncertain and reported to the secretaries, never repeated."""
 
 
 class Sender(Protocol):

@@ -4,9 +4,9 @@ benchmarks of the real `dangjian run` process.
 It answers like `bot.offline.LocalBotApi` (same records, admins, files and chats), adds what only
 a network server has: getUpdates long polling with offsets, webhook delivery once setWebhook is
 called (to several replicas in turn, as a load balancer would, when `webhook_targets` is set),
-multipart uploads, file downloads, injected 429 / 502 / slow answers, and a check of Telegram's
-flood limits. It runs on its own
-thread and event loop, so synchronous tests and scripts drive it directly:
+multipart uploads, file downloads, injected faults (429, 5xx, slow answers, connections dropped
+after the request was read, connections refused), and a check of Telegram's flood limits. It
+runs on its own thread and event loop, so synchronous tests and scripts drive it directly:
 
     with FakeBotApi() as api:
         bot = subprocess.Popen([... "run"], env={**os.environ, **api.env(), ...})
@@ -57,16 +57,21 @@ class HttpCall(ApiCall):
 
 @dataclass
 class Fault:
-    """The next `count` calls of `method` ("*" for any but getUpdates) fail or answer late.
+    """The next `count` calls of `method` ("*" for any but getUpdates) fail, answer late or
+    never.
 
     A 429 behaves like Telegram's flood control: it lasts `retry_after` seconds from the first
-    refusal, so a client that waits as told gets through (at most `count` refusals in all)."""
+    refusal, so a client that waits as told gets through (at most `count` refusals in all).
+    A 5xx is answered without acting on the call, as a proxy in front of Telegram would; a
+    dropped call is acted on and its connection cut before the answer, as a crash of Telegram's
+    front end would: the client cannot tell which happened."""
 
     method: str
     count: int
     status: int = 0  # 429 or 5xx; 0 = answer normally after `delay`
     retry_after: int = 1
     delay: float = 0.0
+    drop: bool = False
     until: float | None = None  # a 429's end, set at its first refusal
 
 
@@ -127,7 +132,9 @@ class FakeBotApi(LocalBotApi):
         self._new_update: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self._stopping: asyncio.Event | None = None
+        self._released: asyncio.Event | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -218,6 +225,34 @@ class FakeBotApi(LocalBotApi):
         with self._changed:
             self._faults.append(Fault(method, count, delay=delay))
 
+    def hold(self, method: str, *, count: int = 1) -> None:
+        """Act on the next `count` calls of `method` at once but hold their answers until
+        release() (or the fake stops): the bot's handling waits there, as long as a test needs."""
+        self.slow(method, delay=math.inf, count=count)
+
+    def release(self) -> None:
+        """Send the held answers; calls from now on are not held."""
+        assert self._loop is not None and self._released is not None
+        with self._changed:
+            for fault in self._faults:
+                if math.isinf(fault.delay):
+                    fault.count = 0
+        self._loop.call_soon_threadsafe(self._released.set)
+
+    def drop(self, method: str, *, count: int = 1) -> None:
+        """Act on the next `count` calls of `method`, then cut their connections unanswered."""
+        with self._changed:
+            self._faults.append(Fault(method, count, drop=True))
+
+    def refuse_connections(self) -> None:
+        """Stop listening (a client's connection is refused) and cut the open connections, until
+        accept_connections()."""
+        self._run(self._close_door())
+
+    def accept_connections(self) -> None:
+        """Listen again on the same port."""
+        self._run(self._open_door())
+
     # --- observing -----------------------------------------------------------------------
 
     def mark(self) -> int:
@@ -285,18 +320,36 @@ class FakeBotApi(LocalBotApi):
         self._loop = asyncio.get_running_loop()
         self._new_update = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._released = asyncio.Event()
         app = web.Application(client_max_size=MAX_UPLOAD)
         app.router.add_route("*", "/bot{token}/{method}", self._on_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._on_file)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.bind, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._open_door()
         ready.set()
         await self._stopping.wait()
         self._new_update.set()
         await self._runner.cleanup()
+
+    def _run(self, coroutine: Any) -> None:
+        assert self._loop is not None, "the fake Bot API is not running"
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    async def _open_door(self) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, self.bind, self.port, reuse_address=True)
+        await self._site.start()
+        self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _close_door(self) -> None:
+        assert self._runner is not None and self._runner.server is not None
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        for connection in self._runner.server.connections:
+            if connection.transport is not None:
+                connection.transport.abort()
 
     async def _on_file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
@@ -338,9 +391,20 @@ class FakeBotApi(LocalBotApi):
         if method in ("setWebhook", "deleteWebhook"):
             self._set_webhook(params if method == "setWebhook" and params.get("url") else None)
         self._record(call)
-        delay = self.latency + (fault.delay if fault is not None else 0.0)
-        if delay:
-            await asyncio.sleep(delay)
+        if fault is not None and fault.drop:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()  # never reaches the client
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault is not None and fault.delay:  # cut short by release() or when the fake stops
+            assert self._stopping is not None and self._released is not None
+            self._released.clear()
+            ends = [asyncio.ensure_future(e.wait()) for e in (self._stopping, self._released)]
+            await asyncio.wait(ends, timeout=None if math.isinf(fault.delay) else fault.delay,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for end in ends:
+                end.cancel()
         return _ok(call.result)
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
