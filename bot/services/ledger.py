@@ -48,7 +48,7 @@ TASK_COLUMNS = ("任务号", "发布时间", "支部", "学习内容", "截止�
 RECORD_COLUMNS = ("登记时间", "支部", "姓名", "用户ID", "任务号", "学习内容", "心得")
 AUDIT_COLUMNS = ("时间", "支部", "操作人", "操作", "对象", "详情")
 STATUS = {"present": "出席", "leave": "请假", "absent": "缺席"}
-METHOD = {"self": "本人", "late": "迟到", "proxy": "补签/代签"}
+METHOD = {"self": "本人", "late": "迟到", "proxy": "补签/代签", "role": "主持人/记录人"}
 ACTIONS = {"attendance.proxy": "补签/代签", "activity.cancel": "取消活动", "grant": "授予书记权限"}
 STREAM_BATCH = 2000
 
