@@ -1,4 +1,5 @@
-"""What kind of meeting a text names: one table for the names branches give their meetings.
+"""What kind of meeting a text names (one table for the names branches give their meetings),
+and where a meeting is in its life.
 
 A meeting notice (`/remind 明天下午3点 支部大会…`), a schedule and a duty of the calendar
 (“支部委员会会议一般每月召开1次”) are read by the same table, so a held 支部大会 ticks the
@@ -8,6 +9,9 @@ before 学习).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
 
 OTHER = "其他"
 THREE_MEETINGS = ("支部党员大会", "支委会", "党小组会", "党课", "主题党日")
@@ -31,3 +35,29 @@ def meeting_kind(text: str) -> str:
         if word in text:
             return kind
     return OTHER
+
+
+class Meeting(Protocol):
+    """What the phase of a meeting (an `Activity`) depends on."""
+
+    status: str
+    checkin_opens_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+
+
+def phase(meeting: Meeting, now: datetime) -> str:
+    """待召开 until check-in opens, 签到中 until the start, 进行中 until the end, then 已结束;
+    a cancelled meeting is 已取消."""
+    if meeting.status == "cancelled":
+        return "已取消"
+    if now < meeting.checkin_opens_at:
+        return "待召开"
+    if now < meeting.starts_at:
+        return "签到中"
+    return "进行中" if now < meeting.ends_at else "已结束"
+
+
+def is_held(meeting: Meeting, now: datetime) -> bool:
+    """Started and not cancelled: it counts in statistics, the ledger and the duties."""
+    return meeting.status != "cancelled" and meeting.starts_at <= now

@@ -164,7 +164,7 @@ async def activities(update: Update, context: BotContext) -> None:
     args = list(context.args or [])
     if not args:
         text = await services.db.run(lambda session: attendance.recent_activities(
-            session, actor, local_zone(services)))
+            session, actor, local_zone(services), now=services.clock()))
         await reply(update, escape(text))
         return
     activity_id = number(args[1]) if len(args) == 2 and args[0] == "取消" else None

@@ -22,7 +22,7 @@ from bot.services.localtime import fmt_when, local
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Outcome, Post, add_once
 from bot.services.typed import MAX_RECORD_ID, clean, number
-from content.meetings import meeting_kind
+from content.meetings import meeting_kind, phase
 from content.timerules import is_workday, working_days_around
 from content.when import RuleError, parse_when
 from storage.models import ACTIVITY_KINDS, Activity, Attendance, AuditLog, LeaveRequest
@@ -508,8 +508,9 @@ def cancel_activity(session: Session, actor: Actor, activity_id: int, *, now: da
     return activity
 
 
-def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int = 10) -> str:
-    """/activities: this branch's latest activities with their numbers and counts."""
+def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int = 10, *,
+                      now: datetime) -> str:
+    """/activities: this branch's latest activities with their numbers, phase and counts."""
     if not actor.in_group:
         raise UserError("请在支部群中查看本支部的活动。")
     require_secretary(session, actor, actor.chat_id)
@@ -522,14 +523,16 @@ def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int =
     lines = ["本支部最近的活动："]
     for activity in activities:
         tally = counts(session, activity.id)  # type: ignore[arg-type]
-        state = "（已取消）" if activity.status == "cancelled" else (
+        state = "" if activity.status == "cancelled" else (
             f"：已签到 {tally.get('present', 0)} / 请假 {tally.get('leave', 0)}"
         )
+        marks = f"（{phase(activity, now)}）" + ("（补录）" if activity.backfill_reason else "")
         lines.append(
             f"#{activity.id} {fmt_when(activity.starts_at, tz)} 【{activity.kind}】"
-            f"{activity.title[:30]}{state}"
+            f"{activity.title[:30]}{marks}{state}"
         )
-    lines.append("补签/代签：/proxy 活动号 @成员 原因；取消活动：/activities 取消 活动号")
+    lines.append("补签/代签：/proxy 活动号 @成员 原因；取消活动：/activities 取消 活动号；"
+                 "会议记录：/minutes 活动号 议题：… 决议：… 纪要：…")
     return "\n".join(lines)
 
 

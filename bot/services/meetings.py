@@ -29,6 +29,7 @@ from bot.services.localtime import fmt_when
 from bot.services.people import Actor, require_secretary
 from bot.services.stats import tally_activities
 from bot.services.typed import MAX_RECORD_ID, clean, number
+from content.meetings import is_held, phase
 from storage.models import Activity, Attendance, AuditLog, Chat, MeetingFile
 
 BACKFILL_WORD = "补录"
@@ -52,22 +53,6 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 _LABEL = re.compile(r"(会议纪要|会议记录|议题|决议|纪要)\s*[:：]")
 _REASON = re.compile(r"(?:补录)?原因\s*[:：]\s*(.*)$")
-
-
-def phase(activity: Activity, now: datetime) -> str:
-    """待召开, 签到中, 进行中, 已结束 or 已取消."""
-    if activity.status == "cancelled":
-        return "已取消"
-    if now < activity.checkin_opens_at:
-        return "待召开"
-    if now < activity.starts_at:
-        return "签到中"
-    return "进行中" if now < activity.ends_at else "已结束"
-
-
-def is_held(activity: Activity, now: datetime) -> bool:
-    """Started and not cancelled: it counts in statistics, the ledger and the duties."""
-    return activity.status != "cancelled" and activity.starts_at <= now
 
 
 # --- 补录 -------------------------------------------------------------------------------------

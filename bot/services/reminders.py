@@ -445,6 +445,7 @@ class ReminderService:
                 session, chat_id, draft.title, draft.kind, draft.starts_at, None,
                 ends_at=draft.ends_at, place=draft.place, host=draft.host,
                 recorder=draft.recorder, content=draft.content, late_policy=draft.late_policy,
+                poster=reminder.created_by,
             )
             post = attendance.activity_post(session, activity.id or 0, self.tz)
             return Post(f"⏰ 定时提醒\n{post.text}", post.buttons), activity.id

@@ -4,7 +4,9 @@ and 记录人 present, a held 三会一课 ticking its duty, 补录 and the minu
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import openpyxl
 import pytest
 from attendance_world import (
     AFTER,
@@ -18,7 +20,7 @@ from attendance_world import (
 )
 from sqlmodel import select
 
-from bot.services import UserError, attendance, meetings, stats
+from bot.services import UserError, attendance, ledger, meetings, stats
 from bot.services.duties import DutyService, describe
 from bot.services.localtime import period_of
 from storage.db import Database
@@ -222,3 +224,17 @@ def test_minutes_text_without_labels_is_the_minutes() -> None:
     assert meetings.parse_minutes("大家学习了党章") == {"minutes": "大家学习了党章"}
     assert meetings.parse_minutes("议题：学习党章；会议记录：学习并讨论") == {
         "topics": "学习党章", "minutes": "学习并讨论"}
+
+
+def test_backfill_is_marked_in_the_ledger(db: Database, tmp_path: Path) -> None:
+    """The ledger's meeting row says 补录 with the reason, and its 更正记录 names the act."""
+    with db.session() as session:
+        populate(session)
+        meetings.backfill(session, secretary(), "补录 11月1日 15:00 支部大会 原因：系统未上线",
+                          now=AFTER, tz=TZ)
+    [path] = ledger.export(db, tmp_path / "ledger.xlsx", ledger.Scope([BRANCH], TZ, AFTER))
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    [row] = list(workbook["支部党员大会"].iter_rows(min_row=2, values_only=True))
+    audit = list(workbook["更正记录"].iter_rows(min_row=2, values_only=True))
+    assert row[8].startswith("（补录，原因：系统未上线）支部大会")
+    assert [r[3] for r in audit] == ["补录会议"] and "系统未上线" in audit[0][5]
