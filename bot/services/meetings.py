@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +51,9 @@ MAX_FILES = 20
 MAX_FILE_BYTES = 20 * 1024 * 1024
 """The largest file a bot can fetch back from Telegram."""
 
+LAST_YEAR_AFTER = timedelta(days=31)
+"""A 补录 date without a year that falls this far ahead is read as last year's."""
+
 _LABEL = re.compile(r"(会议纪要|会议记录|议题|决议|纪要)\s*[:：]")
 _REASON = re.compile(r"(?:补录)?原因\s*[:：]\s*(.*)$")
 
@@ -76,6 +79,9 @@ def backfill(session: Session, actor: Actor, text: str, *, now: datetime, tz: Zo
         raise UserError("请写明补录原因（原因：…）。" + BACKFILL_USAGE)
     body = body[:found.start()].strip() if found else body
     draft = attendance.parse_remind(body, now, tz, past=True, usage=BACKFILL_USAGE)
+    if draft.starts_at > now + LAST_YEAR_AFTER:  # 12月1日 written in January: last December
+        draft = attendance.parse_remind(body, _year_before(now), tz, past=True,
+                                        usage=BACKFILL_USAGE)
     if draft.starts_at > now:
         raise UserError(f"{fmt_when(draft.starts_at, tz)} 还没有到，补录只用于已召开的会议；"
                         f"即将召开的会议请直接发送 /remind 时间 内容。")
@@ -91,6 +97,13 @@ def backfill(session: Session, actor: Actor, text: str, *, now: datetime, tz: Zo
         _audit(session, actor, activity, now, "activity.backfill",
                f"补录（会议时间 {fmt_when(activity.starts_at, tz)}）；原因：{reason}")
     return activity
+
+
+def _year_before(moment: datetime) -> datetime:
+    try:
+        return moment.replace(year=moment.year - 1)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - 1, day=28)
 
 
 def backfill_reply(activity: Activity, tz: ZoneInfo) -> str:

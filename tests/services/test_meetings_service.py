@@ -3,7 +3,7 @@ and 记录人 present, a held 三会一课 ticking its duty, 补录 and the minu
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -151,6 +151,16 @@ def test_backfill_is_marked_audited_and_posted_nowhere(db: Database) -> None:
     assert "补录" in audit[0].detail and "（补录）" in reply
     assert rows(db, first.id or 0) == {1: ("present", "role", "主持人"),
                                        2: ("present", "proxy", "补录")}
+
+
+def test_backfill_in_january_of_a_december_date_is_last_year(db: Database) -> None:
+    """补录 12月1日 sent on 10 January means the December just past, not the one to come."""
+    january = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
+    with db.session() as session:
+        populate(session)
+        entered = meetings.backfill(session, secretary(), "补录 12月1日 15:00 支委会 原因：系统未上线",
+                                    now=january, tz=TZ)
+    assert entered.starts_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M") == "2026-12-01 15:00"
 
 
 @pytest.mark.parametrize(("text", "error"), [
