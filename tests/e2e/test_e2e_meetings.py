@@ -53,6 +53,8 @@ def test_stats_count_the_held_meeting_only(api: FakeBotApi, bot: BotProcess,
     private = api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == SECRETARY
                            and "未响应" in c.text, since=mark, timeout=20)
     assert f"#{number(held)}" in private.text and f"#{number(coming)}" not in private.text
+    api.wait_for(lambda c: c.chat_id == GROUP and "已私信发送" in (c.text or ""), since=mark,
+                 timeout=20)
     assert dict(bot.query(f"SELECT user_id, method FROM attendance "
                           f"WHERE activity_id = {number(held)}")) == {SECRETARY: "role",
                                                                       MEMBER: "self"}
