@@ -29,7 +29,7 @@ from bot.services.localtime import fmt_when
 from bot.services.people import Actor, require_secretary
 from bot.services.stats import tally_activities
 from bot.services.typed import MAX_RECORD_ID, clean, number
-from content.meetings import is_held, phase
+from content.meetings import is_held
 from storage.models import Activity, Attendance, AuditLog, Chat, MeetingFile
 
 BACKFILL_WORD = "补录"
