@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -72,7 +72,7 @@ def backfill(session: Session, actor: Actor, text: str, *, now: datetime, tz: Zo
     if not actor.in_group:
         raise UserError("请在支部群中补录本支部的会议。" + BACKFILL_USAGE)
     require_secretary(session, actor, actor.chat_id)
-    body = clean(text.strip()[len(BACKFILL_WORD):])
+    body = clean(text.strip()[len(BACKFILL_WORD):]).lstrip(":： ")
     found = _REASON.search(body)
     reason = clean(found.group(1)) if found else ""
     if not reason:
@@ -242,7 +242,8 @@ def _audit(session: Session, actor: Actor, activity: Activity, now: datetime, ac
 @dataclass(frozen=True)
 class MeetingRecord:
     """One meeting as the 三会一课记录 shows it. Times are UTC (the ledger shows them local);
-    `absent` lists who was absent or on leave, each with the reason (empty when none given)."""
+    `absent` lists who was absent (the secretary's reason, else 缺席), on leave (请假：reason) or
+    never answered (未响应)."""
 
     activity_id: int
     branch: str
@@ -263,17 +264,17 @@ class MeetingRecord:
     minutes: str
     attachments: tuple[str, ...]
     backfill_reason: str
-    held: bool
 
     @property
     def backfilled(self) -> bool:
         return bool(self.backfill_reason)
 
 
-def meeting_record(session: Session, activity_id: int, now: datetime | None = None) -> MeetingRecord:
+def meeting_record(session: Session, activity_id: int) -> MeetingRecord:
     """Everything the ledger writes of one meeting: 时间、地点、主持人、记录人、应到、实到、
-    缺席及原因 (请假 with its reason, 缺席 and who never responded, 未响应)、议题、决议、纪要 and
-    the attachments' names; `held` as of `now` (default: the present)."""
+    缺席及原因 (缺席 with the secretary's reason, 请假 with the member's, and who never
+    responded, 未响应)、议题、决议、纪要 and the attachments' names. Meant for held meetings
+    (`content.meetings.is_held`): for one still to come, everyone not yet answered is 未响应."""
     activity = session.get(Activity, activity_id)
     if activity is None:
         raise UserError(f"没有找到活动 #{activity_id}。")
@@ -302,5 +303,4 @@ def meeting_record(session: Session, activity_id: int, now: datetime | None = No
         absent=tuple(absent), topics=activity.topics, decisions=activity.decisions,
         minutes=activity.minutes, attachments=tuple(files),
         backfill_reason=activity.backfill_reason,
-        held=is_held(activity, now or datetime.now(UTC)),
     )

@@ -197,7 +197,7 @@ def test_minutes_and_files_go_into_the_meeting_record(db: Database) -> None:
             photo = meetings.add_file(session, secretary(), found, kind="photo", file_id="F1",
                                       file_unique_id="U1", name="", size=1000, caption="",
                                       now=AFTER, tz=TZ)
-        record = meetings.meeting_record(session, held.id or 0, AFTER)
+        record = meetings.meeting_record(session, held.id or 0)
         audit = session.exec(select(AuditLog.detail).where(
             AuditLog.action.in_(("activity.minutes", "activity.file")))).all()  # type: ignore[attr-defined]
         files = session.exec(select(MeetingFile)).all()
@@ -207,7 +207,7 @@ def test_minutes_and_files_go_into_the_meeting_record(db: Database) -> None:
         "1.研究发展党员", "同意张三、李四为发展对象", "会议由党员2主持")
     assert (record.place, record.host, record.recorder, record.attachments) == (
         "三楼会议室", "党员2", "记录员", ("照片1",))
-    assert (record.expected, record.present, record.leave, record.held) == (11, 2, 1, True)
+    assert (record.expected, record.present, record.leave) == (11, 2, 1)
     assert record.absent[:2] == (("党员5", "无故缺席"), ("党员4", "请假：出差"))
     assert ("党员6", "未响应") in record.absent and not record.backfilled
     assert len(audit) == 5 and any("决议：更新" in d for d in audit)
