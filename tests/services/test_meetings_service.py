@@ -23,6 +23,7 @@ from sqlmodel import select
 from bot.services import UserError, attendance, ledger, meetings, stats
 from bot.services.duties import DutyService, describe
 from bot.services.localtime import period_of
+from content.meetings import is_held, phase
 from storage.db import Database
 from storage.models import Activity, Attendance, AuditLog, MeetingFile
 
@@ -71,12 +72,12 @@ def test_phase_follows_the_clock(db: Database) -> None:
     with db.session() as session:
         populate(session)
         activity = meeting(session)
-        phases = [meetings.phase(activity, START + timedelta(minutes=m))
+        phases = [phase(activity, START + timedelta(minutes=m))
                   for m in (-60, -10, 10, 200)]
-        held = [meetings.is_held(activity, START + timedelta(minutes=m)) for m in (-10, 0)]
+        held = [is_held(activity, START + timedelta(minutes=m)) for m in (-10, 0)]
         attendance.cancel_activity(session, secretary(), activity.id, now=START)
-        assert meetings.phase(activity, AFTER) == "已取消"
-        assert not meetings.is_held(activity, AFTER)
+        assert phase(activity, AFTER) == "已取消"
+        assert not is_held(activity, AFTER)
     assert phases == ["待召开", "签到中", "进行中", "已结束"] and held == [False, True]
 
 
