@@ -29,7 +29,7 @@ from bot.services.localtime import fmt_when
 from bot.services.people import Actor, require_secretary
 from bot.services.stats import tally_activities
 from bot.services.typed import MAX_RECORD_ID, clean, number
-from content.meetings import is_held
+from content.meetings import THREE_MEETINGS, is_held
 from storage.models import Activity, Attendance, AuditLog, Chat, MeetingFile
 
 BACKFILL_WORD = "补录"
@@ -264,6 +264,9 @@ class MeetingRecord:
     minutes: str
     attachments: tuple[str, ...]
     backfill_reason: str
+    counts_for: str
+    """The 三会一课 duty kind a held meeting counts for (支部党员大会, 支委会, 党小组会, 党课,
+    主题党日), else empty."""
 
     @property
     def backfilled(self) -> bool:
@@ -303,4 +306,5 @@ def meeting_record(session: Session, activity_id: int) -> MeetingRecord:
         absent=tuple(absent), topics=activity.topics, decisions=activity.decisions,
         minutes=activity.minutes, attachments=tuple(files),
         backfill_reason=activity.backfill_reason,
+        counts_for=activity.kind if activity.kind in THREE_MEETINGS else "",
     )

@@ -211,6 +211,7 @@ def test_minutes_and_files_go_into_the_meeting_record(db: Database) -> None:
     assert (record.expected, record.present, record.leave) == (11, 2, 1)
     assert record.absent[:2] == (("党员5", "无故缺席"), ("党员4", "请假：出差"))
     assert ("党员6", "未响应") in record.absent and not record.backfilled
+    assert record.counts_for == "支委会"
     assert len(audit) == 5 and any("决议：更新" in d for d in audit)
 
 
