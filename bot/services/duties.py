@@ -2,7 +2,9 @@
 adjustments and completions; what is due soon, /done, /duty, and the reminder digest.
 
 The calendar is derived from the very plans the QA answers from, so a newly ingested plan brings
-its own duties. A period counts as done once it has `times` completions.
+its own duties. A period counts as done once it has `times` completions: a secretary's /done,
+or a meeting of the duty's 三会一课 kind held in the period (a branch duty only; derived from
+the meetings, not stored, so a cancelled meeting stops counting; it counts from its day on).
 """
 
 from __future__ import annotations
