@@ -22,6 +22,7 @@ from handlers import (
     fallback,
     knowledge,
     ledger,
+    meetings,
     qa,
     reminders,
     roles,
@@ -51,6 +52,7 @@ BOT_COMMANDS = [
     BotCommand("export", "导出台账（书记）"),
     BotCommand("proxy", "补签/代签（书记）"),
     BotCommand("activities", "活动列表（书记）"),
+    BotCommand("minutes", "会议议题、决议、纪要（书记）"),
     BotCommand("grant", "授予书记权限（书记）"),
     BotCommand("done", "标记职责完成（书记）"),
     BotCommand("duty", "调整本支部工作职责（书记）"),
@@ -65,8 +67,8 @@ STOP_EDITS_SECONDS = 5.0
 """On stop, how long the posts' pending count edits may still take: a group's edits can wait a
 minute behind its 20/min limit, longer than a stop is given."""
 
-FEATURES = [start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
-            reminders]
+FEATURES = [start, qa, knowledge, roster, attendance, meetings, study, stats, ledger, roles,
+            duties, reminders]
 
 
 def build_application(

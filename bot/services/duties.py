@@ -2,19 +2,22 @@
 adjustments and completions; what is due soon, /done, /duty, and the reminder digest.
 
 The calendar is derived from the very plans the QA answers from, so a newly ingested plan brings
-its own duties. A period counts as done once it has `times` completions.
+its own duties. A period counts as done once it has `times` completions: a secretary's /done,
+or a meeting of the duty's 三会一课 kind held in the period (a branch duty only; derived from
+the meetings, not stored, so a cancelled meeting stops counting; it counts from its day on).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
 from bot.services.people import Actor, require_secretary
@@ -28,7 +31,8 @@ from content.duties import (
     previous_period_day,
 )
 from content.ingest import ParsedPlan
-from storage.models import AuditLog, Chat, DutyCompletion, DutySetting
+from content.meetings import THREE_MEETINGS, meeting_kind
+from storage.models import Activity, AuditLog, Chat, DutyCompletion, DutySetting
 from storage.upsert import upsert
 
 LOOKAHEAD_DAYS = 31
@@ -54,6 +58,7 @@ class BranchDuty:
     done: int  # completions in the current period
     due: date | None  # the open deadline: this period's, or the next one's once this is done
     overdue_since: date | None  # the deadline that passed without enough completions
+    meetings: tuple[int, ...] = ()  # held meetings (activity ids) counted in `done`
 
     @property
     def complete(self) -> bool:
@@ -106,11 +111,35 @@ class DutyService:
         )
         chat = session.get(Chat, chat_id)
         tracked_from = chat.created_at.astimezone(self.tz).date() if chat else today
-        return [
-            _state(_effective(duty, settings.get(duty.id)), settings.get(duty.id), counts,
-                   today, tracked_from)
-            for duty in self.calendar()
-        ]
+        held = self._held_meetings(session, chat_id, today)
+        items = []
+        for duty in self.calendar():
+            duty = _effective(duty, settings.get(duty.id))
+            kind = meeting_duty_kind(duty)
+            linked: dict[str, list[int]] = defaultdict(list)
+            for activity_id, day in held.get(kind, []) if kind else []:
+                linked[period_key(duty.period, day)].append(activity_id)
+            for key, ids in linked.items():
+                counts[(duty.id, key)] = counts.get((duty.id, key), 0) + len(ids)
+            item = _state(duty, settings.get(duty.id), counts, today, tracked_from)
+            items.append(replace(item, meetings=tuple(linked.get(
+                period_key(duty.period, today), ()))))
+        return items
+
+    def _held_meetings(self, session: Session, chat_id: int,
+                       today: date) -> dict[str, list[tuple[int, date]]]:
+        """The branch's 三会一课 held by the end of `today` (a meeting counts from its day on),
+        by kind, each with its local day."""
+        tomorrow = datetime.combine(today + timedelta(days=1), time(), self.tz).astimezone(UTC)
+        found: dict[str, list[tuple[int, date]]] = defaultdict(list)
+        for activity_id, kind, starts_at in session.exec(
+            select(Activity.id, Activity.kind, Activity.starts_at).where(
+                Activity.chat_id == chat_id, Activity.status != "cancelled",
+                col(Activity.kind).in_(THREE_MEETINGS), Activity.starts_at < tomorrow,
+            ).order_by(col(Activity.starts_at))
+        ):
+            found[kind].append((activity_id, starts_at.astimezone(self.tz).date()))
+        return found
 
     def upcoming(self, session: Session, chat_id: int, today: date,
                  days: int = LOOKAHEAD_DAYS) -> list[BranchDuty]:
@@ -205,6 +234,15 @@ class DutyService:
         return next(i for i in self.branch(session, chat_id, today) if i.duty.id == duty_id)
 
 
+def meeting_duty_kind(duty: Duty) -> str | None:
+    """The 三会一课 kind whose held meetings count for a branch duty (召开支部委员会会议 → 支委会);
+    None for duties of others (党委, 班子成员…) and for other work."""
+    if "支部" not in duty.audience.split("、"):
+        return None
+    kind = meeting_kind(duty.title)
+    return kind if kind in THREE_MEETINGS else None
+
+
 def _effective(duty: Duty, setting: DutySetting | None) -> Duty:
     if setting is None or setting.period is None:
         return duty
@@ -242,7 +280,8 @@ def describe(item: BranchDuty) -> str:
     duty = item.duty
     progress = f"（本期已完成 {item.done}/{duty.times}）" if duty.period in RECURRING else ""
     due = f"，截止 {item.due.month}月{item.due.day}日" if item.due and not item.complete else ""
-    return f"[{duty.id}] {duty.title} —— {duty.cadence}{progress}{due}"
+    held = f"（会议 {'、'.join(f'#{i}' for i in item.meetings)}）" if item.meetings else ""
+    return f"[{duty.id}] {duty.title} —— {duty.cadence}{progress}{held}{due}"
 
 
 def render(item: BranchDuty, with_quote: bool = True) -> str:

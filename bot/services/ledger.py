@@ -48,8 +48,9 @@ TASK_COLUMNS = ("任务号", "发布时间", "支部", "学习内容", "截止�
 RECORD_COLUMNS = ("登记时间", "支部", "姓名", "用户ID", "任务号", "学习内容", "心得")
 AUDIT_COLUMNS = ("时间", "支部", "操作人", "操作", "对象", "详情")
 STATUS = {"present": "出席", "leave": "请假", "absent": "缺席"}
-METHOD = {"self": "本人", "late": "迟到", "proxy": "补签/代签"}
-ACTIONS = {"attendance.proxy": "补签/代签", "activity.cancel": "取消活动", "grant": "授予书记权限"}
+METHOD = {"self": "本人", "late": "迟到", "proxy": "补签/代签", "role": "主持人/记录人"}
+ACTIONS = {"attendance.proxy": "补签/代签", "activity.cancel": "取消活动", "grant": "授予书记权限",
+           "activity.backfill": "补录会议", "activity.minutes": "会议记录", "activity.file": "会议附件"}
 STREAM_BATCH = 2000
 
 
@@ -100,6 +101,8 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
     def summary(t: ActivityTally) -> list[Any]:
         a = t.activity
         content = a.title if not a.content else f"{a.title}\n{a.content}"
+        if a.backfill_reason:
+            content = f"（补录，原因：{a.backfill_reason}）{content}"
         return [
             f"{fmt_stamp(a.starts_at, tz)}-{fmt_stamp(a.ends_at, tz)[11:]}", a.place, a.host,
             a.recorder, t.expected, t.present, t.leave, t.absent, content, a.id,

@@ -151,3 +151,19 @@ def find_user(session: Session, token: str) -> int:
             return user_id
         raise UserError(f"找不到成员 {token}：请让其先在群里发言，或回复其消息再操作。")
     raise UserError(f"无法识别成员“{token}”，请用 @用户名、用户id，或回复其消息。")
+
+
+def member_named(session: Session, chat_id: int, text: str) -> int | None:
+    """The member a notice names (主持人：张三, 记录人：@lisi): by @username, or by display name
+    among the branch's members; None when no one, or more than one, answers to it."""
+    text = text.strip()
+    if text.startswith("@"):
+        found = session.exec(select(Member.id).where(
+            func.lower(Member.username) == text[1:].lower())).all()
+    else:
+        found = session.exec(
+            select(Member.id).distinct()
+            .join(BranchMembership, col(BranchMembership.user_id) == Member.id)
+            .where(BranchMembership.chat_id == chat_id, Member.display_name == text)
+        ).all()
+    return found[0] if len(found) == 1 and text else None

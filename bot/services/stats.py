@@ -73,6 +73,8 @@ class Report:
     period: Period
     activities: list[ActivityTally]
     tasks: list[TaskTally]
+    upcoming: list[Activity] = field(default_factory=list)
+    """Meetings of the period yet to start (待召开): listed, never counted."""
 
 
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
@@ -158,8 +160,10 @@ def branch_name(session: Session, chat_ids: list[int] | None) -> str:
     return "、".join(titles)
 
 
-def report(session: Session, chat_ids: list[int] | None, period: Period) -> Report:
-    """The figures of the branches (None: all) for a period; cancelled activities left out."""
+def report(session: Session, chat_ids: list[int] | None, period: Period,
+           now: datetime | None = None) -> Report:
+    """The figures of the branches (None: all) for a period; cancelled activities left out.
+    As of `now`, only meetings held by then (started) count; later ones are `upcoming`."""
     activities = select(Activity).where(
         Activity.status != "cancelled", Activity.starts_at >= period.start,
         Activity.starts_at < period.end,
@@ -170,13 +174,14 @@ def report(session: Session, chat_ids: list[int] | None, period: Period) -> Repo
     if chat_ids is not None:
         activities = activities.where(col(Activity.chat_id).in_(chat_ids))
         tasks = tasks.where(col(StudyTask.chat_id).in_(chat_ids))
+    found = session.exec(activities.order_by(col(Activity.starts_at))).all()
+    held = [a for a in found if now is None or a.starts_at <= now]
     return Report(
         branch=branch_name(session, chat_ids),
         period=period,
-        activities=tally_activities(
-            session, session.exec(activities.order_by(col(Activity.starts_at))).all()
-        ),
+        activities=tally_activities(session, held),
         tasks=tally_tasks(session, session.exec(tasks.order_by(col(StudyTask.created_at))).all()),
+        upcoming=[a for a in found if now is not None and a.starts_at > now],
     )
 
 
@@ -186,7 +191,7 @@ def stats(session: Session, actor: Actor, args: Sequence[str], *, now: datetime,
     name = args[0] if args else "本月"
     if name not in PERIOD_NAMES or len(args) > 1:
         raise UserError(f"无法识别的统计范围“{' '.join(args)}”。{STATS_USAGE}")
-    return report(session, branch_scope(session, actor), period_of(name, now, tz))
+    return report(session, branch_scope(session, actor), period_of(name, now, tz), now)
 
 
 def _rate(part: int, whole: int) -> str:
@@ -221,8 +226,12 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
             )
         if len(acts) > MAX_LINES:
             lines.append(f"……更早的 {len(acts) - MAX_LINES} 次活动见 /export 台账")
-    else:
+    elif not result.upcoming:
         lines.append("\n本期没有活动记录。")
+    else:
+        lines.append("\n本期还没有已召开的活动。")
+    for a in result.upcoming[:MAX_LINES]:
+        lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：待召开")
     if result.tasks:
         expected = sum(t.expected for t in result.tasks)
         done = sum(t.done for t in result.tasks)

@@ -57,7 +57,7 @@ def attendance_rows(bot: BotProcess) -> dict[int, str]:
 def test_check_in_by_button_once(api: FakeBotApi, activity: HttpCall) -> None:
     """A tap checks in and updates the post's count; a second tap changes nothing."""
     assert tap(api, activity, "签到", MEMBER).params["text"] == "签到成功！"
-    assert "已签到 1" in latest_post_text(api, activity, "已签到 1")
+    assert "已签到 2" in latest_post_text(api, activity, "已签到 2")  # and the host, who posted
     assert "无需重复" in tap(api, activity, "签到", MEMBER).params["text"]
 
 
@@ -84,8 +84,8 @@ def test_leave_by_command(api: FakeBotApi, activity: HttpCall, bot: BotProcess) 
     reply = exchange(api, f"/leave {activity_id(activity)} 身体不适", user_id=MEMBER4,
                      chat_id=GROUP)
     assert "身体不适" in reply.text
-    assert "已签到 2 / 请假 2" in latest_post_text(api, activity, "已签到 2 / 请假 2")
-    assert attendance_rows(bot) == {MEMBER: "present", MEMBER2: "present",
+    assert "已签到 3 / 请假 2" in latest_post_text(api, activity, "已签到 3 / 请假 2")
+    assert attendance_rows(bot) == {SECRETARY: "present", MEMBER: "present", MEMBER2: "present",
                                     MEMBER3: "leave", MEMBER4: "leave"}
 
 

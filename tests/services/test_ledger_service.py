@@ -145,7 +145,8 @@ def test_control_characters_typed_by_members_do_not_break_the_workbook(db: Datab
     [path] = ledger.export(db, tmp_path / "odd.xlsx", ledger.Scope([BRANCH], TZ, AFTER))
     book = read(path)
     assert book["主题党日"][1][8] == "主题党日"
-    assert book["签到明细"][1][1:6] == ("党员2", 2, "请假", "本人", "出差在外")
+    assert book["签到明细"][1][1:6] == ("党员1", 1, "出席", "主持人/记录人", "主持人")  # posted it
+    assert book["签到明细"][2][1:6] == ("党员2", 2, "请假", "本人", "出差在外")
 
 
 FORMULAS = {
