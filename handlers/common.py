@@ -13,7 +13,7 @@ from telegram.error import TelegramError, TimedOut
 
 from bot.context import BotContext
 from bot.services import UserError
-from bot.services.people import Actor, remember
+from bot.services.people import Actor, remember, secretary_candidates
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,17 @@ async def _is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> boo
         is_admin = False
     cache[(chat_id, user_id)] = (time.monotonic(), is_admin)
     return is_admin
+
+
+async def secretary_chats(context: BotContext, actor: Actor) -> list[int]:
+    """The branches a secretary runs, for what they do in a private chat: granted ones, and
+    the branches they belong to where Telegram says they are an admin (every registered branch
+    chat for a global admin)."""
+    granted, others = await context.services.db.run(
+        lambda session: secretary_candidates(session, actor))
+    admin_of = [chat_id for chat_id in others if chat_id not in granted
+                and await _is_chat_admin(context, chat_id, actor.user_id)]
+    return sorted({*granted, *admin_of})
 
 
 def escape(text: str) -> str:

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from bot.services import roster, stats
+from bot.services import members, stats
 from handlers.common import actor_of, escape, reply
 from handlers.posts import local_zone, privately
 from handlers.roles import replied_user
@@ -23,7 +23,11 @@ async def me(update: Update, context: BotContext) -> None:
     args = list(context.args or [])
 
     def record(session: Session) -> tuple[int, str]:
-        target = roster.find_user(session, args[0]) if args else replied_user(update)
+        if args:
+            target = members.find_member(session, " ".join(args),
+                                         members.branches_of_actor(session, actor))
+        else:
+            target = replied_user(update)
         user_id = actor.user_id if target is None else target
         return user_id, stats.my_record(session, actor, user_id, now=services.clock(),
                                         tz=local_zone(services))
