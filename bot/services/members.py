@@ -261,8 +261,10 @@ def find_member(session: Session, token: str, branches: list[int] | None) -> int
     each with the number that names them; a name nobody has is said so."""
     token = token.strip()
     user_id = number(token)
-    if user_id is not None and 0 < user_id <= MAX_USER_ID:
-        return user_id
+    if user_id is not None:
+        if 0 < user_id <= MAX_USER_ID:
+            return user_id
+        raise UserError(f"无法识别成员“{token}”：这不是有效的用户id。")
     if (entry_id := _entry_number(token)) is not None:
         entry = session.get(RosterEntry, entry_id)
         if entry is None or (branches is not None and entry.chat_id not in branches):
@@ -282,7 +284,7 @@ def find_member(session: Session, token: str, branches: list[int] | None) -> int
         return next(iter(candidates))
     if not candidates:
         where = "本支部名册和群内成员中" if branches is not None else "名册和成员中"
-        raise UserError(f"找不到成员“{name}”：{where}都没有这个名字。"
+        raise UserError(f"找不到成员“{token}”：{where}都没有这个名字。"
                         "请核对姓名，或用 @用户名、用户id，或回复其消息。")
     listed = "；".join(f"{label}：写 {key}" for key, label in sorted(candidates.values()))
     raise UserError(f"有 {len(candidates)} 位“{name}”，请写明是哪一位——{listed}")

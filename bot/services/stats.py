@@ -207,8 +207,8 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
     if acts:
         expected = sum(t.expected for t in acts)
         present = sum(t.present for t in acts)
-        lines.append(f"\n活动 {len(acts)} 次，总体出席率 {_rate(present, expected)}（实到/应到）")
-        lines.append(f"应到人数依据：{result.source}")
+        lines.append(f"\n活动 {len(acts)} 次，总体出席率 {_rate(present, expected)}"
+                     f"（实到/应到；应到依据：{result.source}）")
         for tally in acts[-MAX_LINES:]:
             a = tally.activity
             extra = "，".join(
