@@ -13,7 +13,6 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.context import BotContext
 from bot.services import UserError, members
 from bot.services.people import Actor, is_secretary, require_secretary
-from bot.services.roster import names
 from bot.services.roster_file import MAX_BYTES, read_roster
 from bot.services.stats import branch_name
 from handlers.common import actor_of, escape, reply, secretary_chats
@@ -49,8 +48,8 @@ async def roster_command(update: Update, context: BotContext) -> None:
             seen = members.seen_members(session, chat_id)
             return (f"{title} 尚未导入名册；群内已见到的成员 {len(seen)} 人：{'、'.join(seen) or '（无）'}"
                     f"\n应到人数暂按群内成员计算。{members.IMPORT_HINT if secretary else ''}")
-        accounts = names(session, [e.user_id for e in entries if e.user_id is not None])
-        text = members.render_roster(entries, accounts, secretary=secretary)
+        linked = members.accounts(session, [e.user_id for e in entries if e.user_id is not None])
+        text = members.render_roster(entries, linked, secretary=secretary)
         return f"{title}\n{text}" if not actor.in_group else text
 
     await reply(update, escape(await services.db.run(show)))

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
 from bot.services.people import Actor, require_secretary, secretary_branches
-from bot.services.roster import branches_of, names, person_id
+from bot.services.roster import branches_of, person_id
 from bot.services.roster_file import RosterRow
 from bot.services.typed import MAX_USER_ID, number
 from storage.models import Attendance, AuditLog, BranchMembership, Member, RosterEntry
@@ -188,7 +188,7 @@ def link(session: Session, actor: Actor, entry_id: int, user_id: int, *, now: da
         require_secretary(session, actor, entry.chat_id)
     if not 0 < user_id <= MAX_USER_ID:
         raise UserError("无法识别要绑定的账号。" + IAM_USAGE)
-    account = names(session, [user_id])[user_id]
+    account = _account(session, user_id)
     if entry.user_id == user_id:
         return Linked(entry.name, user_id, account, already=True)
     replaced = ""
@@ -197,7 +197,7 @@ def link(session: Session, actor: Actor, entry_id: int, user_id: int, *, now: da
         if user_id == actor.user_id:
             require_secretary_or(session, actor, entry.chat_id,
                                  f"“{entry.name}”已由其他账号绑定；如有误请联系支部书记更正。")
-        replaced = names(session, [holder])[holder]
+        replaced = _account(session, holder)
     before = session.exec(select(RosterEntry).where(
         RosterEntry.chat_id == entry.chat_id, RosterEntry.user_id == user_id)).first()
     moved_from = ""
@@ -215,6 +215,18 @@ def link(session: Session, actor: Actor, entry_id: int, user_id: int, *, now: da
                          action="roster.link", entity="roster", entity_id=str(entry_id),
                          detail=detail))
     return Linked(entry.name, user_id, account, replaced=replaced, moved_from=moved_from)
+
+
+def _account(session: Session, user_id: int) -> str:
+    return accounts(session, [user_id])[user_id]
+
+
+def accounts(session: Session, user_ids: Sequence[int]) -> dict[int, str]:
+    """Chat accounts as people see them: display name (and @username)."""
+    found = {member.id: f"{member.display_name or f'用户{member.id}'}"
+                        + (f"（@{member.username}）" if member.username else "")
+             for member in session.exec(select(Member).where(col(Member.id).in_(list(user_ids))))}
+    return {user_id: found.get(user_id, f"用户{user_id}") for user_id in user_ids}
 
 
 def require_secretary_or(session: Session, actor: Actor, chat_id: int, refusal: str) -> None:
