@@ -69,4 +69,4 @@ def test_text_output(real_plans: Path, capsys: pytest.CaptureFixture[str]) -> No
     """Without --json: one line per duty with its cadence, then the plan's own words."""
     assert main(["duties"]) == 0
     out = capsys.readouterr().out
-    assert "每年至少2次｜对象：班子成员" in out and "共 31 项工作职责。" in out
+    assert "每年至少2次｜对象：班子成员" in out and "共 29 项工作职责。" in out
