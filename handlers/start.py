@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from handlers.common import actor_of, reply
+from handlers.common import actor_of, escape, reply
 
 HELP_MEMBER = """<b>党建助手</b> 可以：
 • /ask 问题 —— 查询年度《党建工作要点》（私聊中直接发问题即可；群里请回复我或 @我）
@@ -14,7 +14,7 @@ HELP_MEMBER = """<b>党建助手</b> 可以：
 • /leave [活动号] 原因 —— 请假（或点【请假】后回复原因）
 • /study 内容或任务号 [心得] —— 学习登记
 • /me —— 我本年的签到与学习记录
-• /duties [全部] —— 近期工作安排（附工作要点原文）
+• /duties —— 本支部的工作职责，按截止时间排列（点按钮或 /duties 编号 看原文；/duties 全部 含党委、班子成员等其他职责）
 • /roster —— 本支部名册；/iam 本人姓名 —— 把名册中的名字与本人账号绑定（或点 /iam 列出的姓名）"""
 
 HELP_SECRETARY = """
@@ -30,19 +30,25 @@ HELP_SECRETARY = """
 • /reminders —— 本群提醒列表；/cancel 编号 —— 取消提醒
 • /task 学习内容 [截止日期] —— 发布学习任务，如 <code>/task 学习党章 12月31日前</code>
 • /stats [本月|本季度|本年] —— 统计与图表；/export —— 导出台账（私聊发送）
-• /done 职责编号 —— 标记工作职责已完成；/duty 职责编号 停用｜启用｜每季度2次｜恢复 —— 调整本支部的工作职责
+• /done 职责编号 —— 标记工作职责已完成（私聊亦可，多个支部时选择支部）；/duty 职责编号 停用｜启用｜每季度2次｜恢复 —— 调整本支部的工作职责
 • 直接发送文件（txt/md/docx/pdf）—— 加入知识库"""
 
 
 async def start(update: Update, context: BotContext) -> None:
     """Greet the user and show what they can do."""
     await actor_of(update, context)
-    await reply(update, "您好！我是党建助手。\n\n" + HELP_MEMBER + HELP_SECRETARY)
+    await reply(update, "您好！我是党建助手。\n\n" + _help(context))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
-    """List the commands."""
-    await reply(update, HELP_MEMBER + HELP_SECRETARY)
+    """List the commands, and which year's plan the duties follow when it is not this year's."""
+    await reply(update, _help(context))
+
+
+def _help(context: BotContext) -> str:
+    services = context.services
+    note = services.duties.plan_note(services.duties.today(services.clock()))
+    return HELP_MEMBER + HELP_SECRETARY + (f"\n\n⚠️ {escape(note)}" if note else "")
 
 
 HANDLERS = [CommandHandler("start", start), CommandHandler("help", help_command)]

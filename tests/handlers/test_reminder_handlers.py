@@ -15,7 +15,7 @@ from storage.models import Attendance, Chat, Delivery, Reminder, StudyRecord
 
 BEFORE = START - timedelta(minutes=10)  # 14:50 in Shanghai, Friday 2026-11-20
 MEMBER = MEMBERS[0]
-BRANCH_MEETING = "1a3b2c"  # 支部委员会会议一般每月召开1次 (built in)
+BRANCH_MEETING = "83e743"  # 支部委员会会议一般每月召开1次 (built in)
 
 
 async def schedule(bot, text: str, user_id: int = SECRETARY) -> str:  # type: ignore[no-untyped-def]
@@ -154,7 +154,7 @@ async def test_duties_done_and_duty_in_the_group(settings: Settings) -> None:
         listing = "\n".join(texts(await bot.say("/duties", MEMBER, BRANCH)))
         done = texts(await bot.say(f"/done {BRANCH_MEETING} 11月10日已召开", SECRETARY, BRANCH))[0]
         again = "\n".join(texts(await bot.say("/duties", MEMBER, BRANCH)))
-        switched = texts(await bot.say("/duty 6952a6 停用", SECRETARY, BRANCH))[0]
+        switched = texts(await bot.say("/duty 3e460e 停用", SECRETARY, BRANCH))[0]
         refused = texts(await bot.say(f"/done {BRANCH_MEETING}", MEMBER, BRANCH))[0]
         usage = texts(await bot.say("/done", SECRETARY, BRANCH))[0]
     assert f"[{BRANCH_MEETING}] 召开支部委员会会议" in listing
