@@ -18,6 +18,7 @@ from bot.services.duties import (
     DONE_USAGE,
     DUTY_USAGE,
     BranchDuty,
+    Duty,
     brief,
     describe,
     detail,
@@ -52,23 +53,24 @@ async def duties(update: Update, context: BotContext) -> None:
         await reply(update, escape(detail(item)))
         return
 
-    def listing(session: Session) -> tuple[str, list[BranchDuty], int, list[BranchDuty]]:
+    def listing(session: Session) -> tuple[str, list[BranchDuty], int, list[Duty]]:
         if chat_id is None:
             return "", [], 0, []
         own, off = services.duties.own(session, chat_id, today)
-        rest = [i for i in services.duties.branch(session, chat_id, today)
-                if not for_branch(i.duty)]
         title = "本支部" if actor.in_group else branch_name(session, [chat_id])
-        return title, own, off, rest
+        return title, own, off, [d for d in services.duties.calendar() if not for_branch(d)]
 
     title, own, off, rest = await services.db.run(listing)
-    if chat_id is None:
+    if chat_id is None:  # nobody's branch: the calendar as the plans state it
         calendar = services.duties.calendar()
-        lines = [f"• [{d.id}] {d.title}：{d.cadence}" for d in calendar if for_branch(d)]
-        text = "\n".join(filter(None, [
-            "📋 支部的工作职责（工作要点及三会一课制度）", note and f"⚠️ {note}", *lines,
-            "在支部群中发送 /duties 查看本支部的完成情况；/duties 编号 查看原文。"]))
-        await reply(update, escape(text))
+        blocks = ["\n".join(filter(None, [
+            "📋 支部的工作职责（工作要点及三会一课制度）", note and f"⚠️ {note}",
+            *_cadence_lines([d for d in calendar if for_branch(d)])]))]
+        if show_all:
+            blocks += _by_audience([d for d in calendar if not for_branch(d)])
+        footer = "在支部群中发送 /duties 查看本支部的完成情况；/duties 编号 查看原文。"
+        for chunk in _chunks(blocks, footer):
+            await reply(update, escape(chunk))
         return
     head = [f"📋 {title}工作职责（{today.month}月{today.day}日，按截止时间排列）"]
     if note:
@@ -86,13 +88,22 @@ async def duties(update: Update, context: BotContext) -> None:
         markup = InlineKeyboardMarkup([buttons[n:n + 2] for n in range(0, len(buttons), 2)])
         await reply(update, escape("\n".join([*head, *body, *tail])), reply_markup=markup)
         return
-    groups: dict[str, list[str]] = defaultdict(list)
-    for item in sorted(rest, key=lambda i: i.order):
-        groups[item.duty.audience].append(f"• [{item.duty.id}] {item.duty.title}：{item.duty.cadence}")
-    blocks = ["\n".join([*head, *body, *tail])]
-    blocks += [f"【{audience}】\n" + "\n".join(lines) for audience, lines in groups.items()]
+    blocks = ["\n".join([*head, *body, *tail]), *_by_audience(rest)]
     for chunk in _chunks(blocks, "/duties 编号 查看原文；书记完成后发送 /done 编号。"):
         await reply(update, escape(chunk))
+
+
+def _cadence_lines(duties: list[Duty]) -> list[str]:
+    return [f"• [{d.id}] {d.title}：{d.cadence}" for d in duties]
+
+
+def _by_audience(duties: list[Duty]) -> list[str]:
+    """The duties that are not the branch's own, a block per audience (for reference)."""
+    groups: dict[str, list[Duty]] = defaultdict(list)
+    for duty in duties:
+        groups[duty.audience].append(duty)
+    return [f"【{audience}】\n" + "\n".join(_cadence_lines(group))
+            for audience, group in groups.items()]
 
 
 def _own_branch(session: Session, actor: Actor) -> int | None:
