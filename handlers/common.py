@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from dataclasses import replace
 
 from sqlalchemy.exc import OperationalError
 from telegram import Update
@@ -86,6 +87,11 @@ async def secretary_chats(context: BotContext, actor: Actor) -> list[int]:
     admin_of = [chat_id for chat_id in others if chat_id not in granted
                 and await _is_chat_admin(context, chat_id, actor.user_id)]
     return sorted({*granted, *admin_of})
+
+
+def as_secretary_of(actor: Actor, chat_id: int) -> Actor:
+    """The actor acting for a branch `secretary_chats` found they run (from a private chat)."""
+    return replace(actor, chat_id=chat_id, chat_type="supergroup", is_chat_admin=True)
 
 
 def escape(text: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import replace
 
 from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -27,7 +26,14 @@ from bot.services.duties import (
 )
 from bot.services.people import Actor
 from bot.services.stats import branch_name
-from handlers.common import MAX_MESSAGE, actor_of, escape, reply, secretary_chats
+from handlers.common import (
+    MAX_MESSAGE,
+    actor_of,
+    as_secretary_of,
+    escape,
+    reply,
+    secretary_chats,
+)
 
 ALL_WORDS = ("全部", "所有", "all")
 QUOTE_PATTERN = r"^duty:q:(\w+)$"
@@ -176,7 +182,7 @@ async def _mark(update: Update, context: BotContext, actor: Actor, duty_id: str,
     services = context.services
     message = update.effective_message
     if chat_id is not None:  # secretary_chats checked it: act as its secretary
-        actor = replace(actor, is_chat_admin=True, chat_id=chat_id, chat_type="supergroup")
+        actor = as_secretary_of(actor, chat_id)
     message_id = message.message_id if message else None
     if message_id is not None and not update.effective_chat.type.endswith("group"):  # type: ignore[union-attr]
         message_id = -message_id  # a private chat numbers its messages apart from the group

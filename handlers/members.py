@@ -15,7 +15,7 @@ from bot.services import UserError, members
 from bot.services.people import Actor, is_secretary, require_secretary
 from bot.services.roster_file import MAX_BYTES, read_roster
 from bot.services.stats import branch_name
-from handlers.common import actor_of, escape, reply, secretary_chats
+from handlers.common import actor_of, as_secretary_of, escape, reply, secretary_chats
 from handlers.posts import button_id
 from handlers.roles import replied_user
 
@@ -37,7 +37,8 @@ async def roster_command(update: Update, context: BotContext) -> None:
             raise UserError("请回复名册文件（.xlsx 或 .csv）发送 /roster 导入。" + members.IMPORT_HINT)
         await _import(update, context, actor, replied.document, args[1:])
         return
-    chat_id = await _branch(context, actor, args, showing=True)
+    actor = await _branch(context, actor, args, showing=True)
+    chat_id = actor.chat_id
     services = context.services
 
     def show(session: Session) -> str:
@@ -49,8 +50,7 @@ async def roster_command(update: Update, context: BotContext) -> None:
             return (f"{title} 尚未导入名册；群内已见到的成员 {len(seen)} 人：{'、'.join(seen) or '（无）'}"
                     f"\n应到人数暂按群内成员计算。{members.IMPORT_HINT if secretary else ''}")
         linked = members.accounts(session, [e.user_id for e in entries if e.user_id is not None])
-        text = members.render_roster(entries, linked, secretary=secretary)
-        return f"{title}\n{text}" if not actor.in_group else text
+        return members.render_roster(title, entries, linked, secretary=secretary)
 
     await reply(update, escape(await services.db.run(show)))
 
@@ -64,11 +64,11 @@ async def on_roster_file(update: Update, context: BotContext) -> None:
 
 
 async def _branch(context: BotContext, actor: Actor, args: list[str], *,
-                  showing: bool = False) -> int:
-    """The branch a /roster means: this group; in private, the secretary's only branch, or
-    the one whose name follows."""
+                  showing: bool = False) -> Actor:
+    """Who acts for which branch in a /roster: this group; in private, the secretary's only
+    branch, or the one whose name follows."""
     if actor.in_group:
-        return actor.chat_id
+        return actor
     chats = await secretary_chats(context, actor)
     if not chats:
         raise UserError("请在支部群中发送 /roster。" if showing else
@@ -78,9 +78,9 @@ async def _branch(context: BotContext, actor: Actor, args: list[str], *,
     wanted = " ".join(a for a in args if a not in IMPORT_WORDS)
     chosen = [chat_id for chat_id, title in titles.items() if wanted and wanted in title]
     if len(chats) == 1 and not wanted:
-        return chats[0]
+        return as_secretary_of(actor, chats[0])
     if len(chosen) == 1:
-        return chosen[0]
+        return as_secretary_of(actor, chosen[0])
     listed = "、".join(titles.values())
     raise UserError(f"您是多个支部的书记（{listed}），请写明支部，例如 /roster {next(iter(titles.values()))}"
                     "（导入时写在文件附言里），或在对应支部群中发送。")
@@ -89,7 +89,8 @@ async def _branch(context: BotContext, actor: Actor, args: list[str], *,
 async def _import(update: Update, context: BotContext, actor: Actor, document: Document,
                   args: list[str]) -> None:
     services = context.services
-    chat_id = await _branch(context, actor, args)
+    actor = await _branch(context, actor, args)
+    chat_id = actor.chat_id
     await services.db.run(lambda session: require_secretary(session, actor, chat_id))
     if (document.file_size or 0) > MAX_BYTES:
         raise UserError("名册文件过大，请控制在 2 MB 以内。")
@@ -109,7 +110,7 @@ async def _import(update: Update, context: BotContext, actor: Actor, document: D
         f"✅ 名册已导入：共 {result.total} 人（新增 {result.added}，更新 {result.updated}，"
         f"移除 {result.removed}{skipped}），已绑定账号 {result.linked} 人。"
         "\n此后应到人数按名册计算；发送 /roster 查看。"))
-    if waiting and actor.in_group:
+    if waiting and update.effective_chat and update.effective_chat.type != "private":
         await _iam_prompt(update, waiting)
 
 

@@ -127,13 +127,14 @@ def seen_members(session: Session, chat_id: int) -> list[str]:
     return [name or f"用户{user_id}" for name, user_id in rows]
 
 
-def render_roster(entries: list[Listed], accounts: dict[int, str], *, secretary: bool) -> str:
+def render_roster(branch: str, entries: list[Listed], accounts: dict[int, str], *,
+                  secretary: bool) -> str:
     """/roster: names by 党小组, each marked linked (✅) or not yet (○)."""
     groups: dict[str, list[Listed]] = defaultdict(list)
     for entry in entries:
         groups[entry.party_group or UNGROUPED].append(entry)
     linked = sum(1 for e in entries if e.user_id is not None)
-    lines = [f"📒 本支部名册：共 {len(entries)} 人，已绑定账号 {linked} 人（✅ 已绑定　○ 未绑定）"]
+    lines = [f"📒 {branch}名册：共 {len(entries)} 人，已绑定账号 {linked} 人（✅ 已绑定　○ 未绑定）"]
     for group, members in groups.items():
         if len(groups) > 1 or group != UNGROUPED:
             lines.append(f"\n【{group}】{len(members)}人")

@@ -80,3 +80,18 @@ async def test_reply_import_iam_by_name_and_me_by_name(settings: Settings) -> No
         assert "找不到成员“钱八”" in unknown
         [ambiguous] = texts(await bot.say("/me 张三", SECRETARY, BRANCH))
         assert "有 2 位“张三”" in ambiguous
+
+
+async def test_a_secretary_imports_privately(settings: Settings) -> None:
+    """The phone numbers need not be posted to the group: sent privately, the 名册 goes to the
+    branch where Telegram says the sender is an admin; a member's private file is refused."""
+    async with attendance_bot(settings) as bot:
+        await bot.say("/roster", SECRETARY, BRANCH)  # the bot has met the group
+        calls = await upload(bot, "名册.csv", CSV.encode(), "/roster", SECRETARY, SECRETARY)
+        [summary] = texts(calls)
+        assert "名册已导入：共 3 人" in summary and not any(c.buttons for c in calls)
+        [shown] = texts(await bot.say("/roster", SECRETARY, SECRETARY))
+        assert shown.startswith("📒 支部1001名册：共 3 人")
+        await bot.say("大家好", 5, BRANCH)
+        [refused] = texts(await upload(bot, "名册.csv", CSV.encode(), "/roster", 5, 5))
+        assert "只有支部书记可以导入名册" in refused
