@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, event, func, update
 from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
@@ -128,7 +128,11 @@ class DutyService:
                 session.exec(update(model).where(  # type: ignore[call-overload]
                     col(model.duty_id).in_(former)).values(duty_id=duty.id))
         session.flush()
-        self._adopted = calendar
+
+        def adopted(_session: Session) -> None:  # only once it is stored: a rollback undoes it
+            self._adopted = calendar
+
+        event.listen(session, "after_commit", adopted, once=True)
 
     def plan_note(self, today: date) -> str:
         """Which plans are not this year's, named as what the branch goes by: “按《…》执行”."""
