@@ -5,6 +5,7 @@ by name; a secretary links anyone)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from sqlmodel import Session
 from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -114,14 +115,22 @@ async def _import(update: Update, context: BotContext, actor: Actor, document: D
         await _iam_prompt(update, waiting)
 
 
-async def _iam_prompt(update: Update, waiting: list[members.Listed]) -> None:
-    """Buttons of the names not yet linked: each member taps their own."""
+async def _iam_prompt(update: Update, waiting: list[members.Listed], text: str = "") -> None:
+    """Buttons of names on the 名册 (those not yet linked, or the ones a name is shared by):
+    each member taps their own. Names shared on the list show their 党小组."""
     shown = waiting[:MAX_BUTTONS]
-    rows = [[InlineKeyboardButton(e.name, callback_data=f"iam:{e.entry_id}") for e in shown[i:i + 4]]
-            for i in range(0, len(shown), 4)]
-    more = f"（另有 {len(waiting) - len(shown)} 人未列出，请发送 /iam 本人姓名）" if len(waiting) > len(shown) else ""
-    await reply(update, f"请各位党员点击自己的姓名，把名册中的名字与本人账号绑定（我是…）{more}：",
-                reply_markup=InlineKeyboardMarkup(rows))
+    counted = Counter(e.name for e in shown)
+
+    def label(e: members.Listed) -> str:
+        return f"{e.name}（{e.party_group}）" if counted[e.name] > 1 and e.party_group else e.name
+
+    rows = [[InlineKeyboardButton(label(e), callback_data=f"iam:{e.entry_id}")
+             for e in shown[i:i + 4]] for i in range(0, len(shown), 4)]
+    more = ""
+    if len(waiting) > len(shown):
+        more = f"（另有 {len(waiting) - len(shown)} 人未列出，请发送 /iam 本人姓名）"
+    text = text or f"请各位党员点击自己的姓名，把名册中的名字与本人账号绑定（我是…）{more}："
+    await reply(update, escape(text), reply_markup=InlineKeyboardMarkup(rows))
 
 
 async def iam(update: Update, context: BotContext) -> None:
@@ -154,7 +163,15 @@ async def iam(update: Update, context: BotContext) -> None:
         entry = members.entry_in(session, actor.chat_id, " ".join(args))
         return members.link(session, actor, entry.id or 0, user_id, now=services.clock())
 
-    await reply(update, escape(_linked_text(await services.db.run(link), actor)))
+    try:
+        linked = await services.db.run(link)
+    except members.SharedName as shared:
+        if target is not None or who:  # a secretary names the entry by its number instead
+            raise
+        await _iam_prompt(update, shared.choices, f"名册中有 {len(shared.choices)} 位同名党员，"
+                          "请点击您自己（按党小组区分）：")
+        return
+    await reply(update, escape(_linked_text(linked, actor)))
 
 
 def _waiting(session: Session, chat_id: int) -> list[members.Listed]:

@@ -169,10 +169,19 @@ def entry_in(session: Session, chat_id: int, name: str) -> RosterEntry:
             raise UserError("本支部还没有导入名册。" + IMPORT_HINT)
         raise UserError(f"本支部名册中没有“{name}”，请核对姓名（发送 /roster 查看名册）。")
     if len(found) > 1:
-        raise UserError(f"名册中有 {len(found)} 位“{found[0].name}”，请写明是哪一位："
-                        + "；".join(f"/iam {ROSTER_PREFIX}{e.id}（{e.party_group or UNGROUPED}）"
-                                   for e in found))
+        raise SharedName(
+            f"名册中有 {len(found)} 位“{found[0].name}”，请写明是哪一位："
+            + "；".join(f"/iam {ROSTER_PREFIX}{e.id}（{e.party_group or UNGROUPED}）" for e in found),
+            [Listed(e.id or 0, e.name, e.party_group, e.position, e.user_id) for e in found])
     return found[0]
+
+
+class SharedName(UserError):
+    """A /iam name two 名册 entries share; `choices` are they (for buttons)."""
+
+    def __init__(self, text: str, choices: list[Listed]) -> None:
+        super().__init__(text)
+        self.choices = choices
 
 
 def link(session: Session, actor: Actor, entry_id: int, user_id: int, *, now: datetime,
@@ -196,7 +205,7 @@ def link(session: Session, actor: Actor, entry_id: int, user_id: int, *, now: da
     if entry.user_id is not None:
         holder = entry.user_id
         if user_id == actor.user_id:
-            require_secretary_or(session, actor, entry.chat_id,
+            _require_secretary_or(session, actor, entry.chat_id,
                                  f"“{entry.name}”已由其他账号绑定；如有误请联系支部书记更正。")
         replaced = _account(session, holder)
     before = session.exec(select(RosterEntry).where(
@@ -230,7 +239,7 @@ def accounts(session: Session, user_ids: Sequence[int]) -> dict[int, str]:
     return {user_id: found.get(user_id, f"用户{user_id}") for user_id in user_ids}
 
 
-def require_secretary_or(session: Session, actor: Actor, chat_id: int, refusal: str) -> None:
+def _require_secretary_or(session: Session, actor: Actor, chat_id: int, refusal: str) -> None:
     try:
         require_secretary(session, actor, chat_id)
     except UserError:

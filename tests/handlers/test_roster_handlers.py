@@ -68,10 +68,13 @@ async def test_reply_import_iam_by_name_and_me_by_name(settings: Settings) -> No
                                                 "file_name": "名册.csv", "file_size": 10})
         calls = await bot.say("/roster 导入", SECRETARY, BRANCH, reply_to=payload["message"])
         assert "共 4 人" in texts(calls)[0]
-        [asked] = texts(await bot.say("/iam 张三", 6, BRANCH))
-        assert "名册中有 2 位“张三”" in asked and "/iam 名册" in asked
+        [asked] = [c for c in await bot.say("/iam 张三", 6, BRANCH) if c.buttons]
+        assert "2 位同名党员" in asked.text
+        assert [label for label, _ in asked.buttons] == ["张三（第一党小组）", "张三（第二党小组）"]
         [linked] = texts(await bot.say("/iam 张三 第一党小组", 6, BRANCH))
         assert linked == "✅ 已确认：您是名册中的“张三”。"
+        tapped = await bot.tap(asked, "张三（第二党小组）", user_id=8)
+        assert answers(tapped) == ["✅ 已确认：您是名册中的“张三”。"]
         [by_secretary] = texts(await bot.say("/iam 王五 7", SECRETARY, BRANCH))
         assert "已把名册中的“王五”绑定到" in by_secretary
         calls = await bot.say("/me 王五", SECRETARY, BRANCH)
