@@ -309,7 +309,16 @@ def find_member(session: Session, token: str, branches: list[int] | None) -> int
         raise UserError(f"找不到成员“{token}”：{where}都没有这个名字。"
                         "请核对姓名，或用 @用户名、用户id，或回复其消息。")
     listed = "；".join(f"{label}：写 {key}" for key, label in sorted(candidates.values()))
-    raise UserError(f"有 {len(candidates)} 位“{name}”，请写明是哪一位——{listed}")
+    raise AmbiguousMember(f"有 {len(candidates)} 位“{name}”，请写明是哪一位——{listed}",
+                          {number: label for number, (_key, label) in candidates.items()})
+
+
+class AmbiguousMember(UserError):
+    """A name several members answer to; `candidates` maps each one's number to a label."""
+
+    def __init__(self, text: str, candidates: dict[int, str]) -> None:
+        super().__init__(text)
+        self.candidates = candidates
 
 
 def _named(session: Session, name: str, branches: list[int] | None) -> dict[int, tuple[str, str]]:

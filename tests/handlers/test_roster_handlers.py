@@ -81,8 +81,15 @@ async def test_reply_import_iam_by_name_and_me_by_name(settings: Settings) -> No
         assert texts(calls, chat_id=SECRETARY)[0].startswith("📋 王五")
         [unknown] = texts(await bot.say("/me 钱八", SECRETARY, BRANCH))
         assert "找不到成员“钱八”" in unknown
-        [ambiguous] = texts(await bot.say("/me 张三", SECRETARY, BRANCH))
-        assert "有 2 位“张三”" in ambiguous
+        [ambiguous] = [c for c in await bot.say("/me 张三", SECRETARY, BRANCH) if c.buttons]
+        assert "有 2 位“张三”" in ambiguous.text
+        labels = [label for label, _ in ambiguous.buttons]
+        assert labels == ["张三（第一党小组）", "张三（第二党小组）"]  # both linked by now
+        chosen = await bot.tap(ambiguous, labels[1], user_id=SECRETARY)
+        assert texts(chosen, chat_id=SECRETARY)[0].startswith("📋 张三")
+        assert texts(chosen, chat_id=BRANCH) == ["该成员的记录已私信发送给您。"]
+        nosy = await bot.tap(ambiguous, labels[0], user_id=7)
+        assert "只能查看自己的记录" in answers(nosy)[0]
 
 
 async def test_a_secretary_imports_privately(settings: Settings) -> None:
