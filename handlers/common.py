@@ -94,6 +94,19 @@ def as_secretary_of(actor: Actor, chat_id: int) -> Actor:
     return replace(actor, chat_id=chat_id, chat_type="supergroup", is_chat_admin=True)
 
 
+def messages(blocks: list[str], separator: str = "\n\n") -> list[str]:
+    """Blocks joined into as few messages as Telegram's length limit allows, each kept whole."""
+    found, current = [], ""
+    for block in blocks:
+        if current and len(current) + len(separator) + len(block) > MAX_MESSAGE - 100:
+            found.append(current)
+            current = block
+        else:
+            current = f"{current}{separator}{block}" if current else block
+    found.append(current)
+    return found
+
+
 def escape(text: str) -> str:
     return html.escape(text, quote=False)
 

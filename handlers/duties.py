@@ -27,10 +27,10 @@ from bot.services.duties import (
 from bot.services.people import Actor
 from bot.services.stats import branch_name
 from handlers.common import (
-    MAX_MESSAGE,
     actor_of,
     as_secretary_of,
     escape,
+    messages,
     reply,
     secretary_chats,
 )
@@ -75,7 +75,7 @@ async def duties(update: Update, context: BotContext) -> None:
         if show_all:
             blocks += _by_audience([d for d in calendar if not for_branch(d)])
         footer = "在支部群中发送 /duties 查看本支部的完成情况；/duties 编号 查看原文。"
-        for chunk in _chunks(blocks, footer):
+        for chunk in messages([*blocks, footer]):
             await reply(update, escape(chunk))
         return
     head = [f"📋 {title}工作职责（{today.month}月{today.day}日，按截止时间排列）"]
@@ -95,7 +95,7 @@ async def duties(update: Update, context: BotContext) -> None:
         await reply(update, escape("\n".join([*head, *body, *tail])), reply_markup=markup)
         return
     blocks = ["\n".join([*head, *body, *tail]), *_by_audience(rest)]
-    for chunk in _chunks(blocks, "/duties 编号 查看原文；书记完成后发送 /done 编号。"):
+    for chunk in messages([*blocks, "/duties 编号 查看原文；书记完成后发送 /done 编号。"]):
         await reply(update, escape(chunk))
 
 
@@ -213,19 +213,6 @@ async def duty(update: Update, context: BotContext) -> None:
     item = await services.db.run(lambda session: services.duties.configure(
         session, actor, args[0], " ".join(args[1:]), now=services.clock()))
     await reply(update, escape("已更新本支部的工作职责：\n" + render(item, with_quote=False)))
-
-
-def _chunks(blocks: list[str], footer: str) -> list[str]:
-    """Messages under Telegram's length limit, blocks kept whole."""
-    messages, current = [], ""
-    for block in [*blocks, footer]:
-        if current and len(current) + len(block) + 2 > MAX_MESSAGE - 100:
-            messages.append(current)
-            current = block
-        else:
-            current = f"{current}\n\n{block}" if current else block
-    messages.append(current)
-    return messages
 
 
 HANDLERS = [

@@ -16,7 +16,14 @@ from bot.services import UserError, members
 from bot.services.people import Actor, is_secretary, require_secretary
 from bot.services.roster_file import MAX_BYTES, read_roster
 from bot.services.stats import branch_name
-from handlers.common import actor_of, as_secretary_of, escape, reply, secretary_chats
+from handlers.common import (
+    actor_of,
+    as_secretary_of,
+    escape,
+    messages,
+    reply,
+    secretary_chats,
+)
 from handlers.posts import button_id
 from handlers.roles import replied_user
 
@@ -53,7 +60,8 @@ async def roster_command(update: Update, context: BotContext) -> None:
         linked = members.accounts(session, [e.user_id for e in entries if e.user_id is not None])
         return members.render_roster(title, entries, linked, secretary=secretary)
 
-    await reply(update, escape(await services.db.run(show)))
+    for part in messages((await services.db.run(show)).split("\n"), "\n"):  # a big 名册
+        await reply(update, escape(part))
 
 
 async def on_roster_file(update: Update, context: BotContext) -> None:

@@ -105,3 +105,18 @@ async def test_a_secretary_imports_privately(settings: Settings) -> None:
         await bot.say("大家好", 5, BRANCH)
         [refused] = texts(await upload(bot, "名册.csv", CSV.encode(), "/roster", 5, 5))
         assert "只有支部书记可以导入名册" in refused
+
+
+async def test_a_full_roster_is_shown_in_whole_messages(settings: Settings) -> None:
+    """2,000 names (the most a file may hold) come back whole, over several messages within
+    Telegram's limit, none cut."""
+    names = [f"党员{n:04d}" for n in range(2000)]
+    content = "姓名,党小组\n" + "".join(f"{name},第{n // 100 + 1}党小组\n" for n, name in enumerate(names))
+    async with attendance_bot(settings) as bot:
+        await upload(bot, "名册.csv", content.encode(), "/roster", SECRETARY)
+        shown = texts(await bot.say("/roster", SECRETARY, BRANCH))
+    assert len(shown) > 1 and all(len(text) <= 4096 for text in shown)
+    assert "…" not in "".join(shown)
+    listed = [line.split()[1] for text in shown for line in text.splitlines()
+              if line.startswith("○ ")]
+    assert listed == names
