@@ -79,13 +79,15 @@ def import_roster(session: Session, actor: Actor, chat_id: int, rows: Sequence[R
                             .order_by(col(RosterEntry.removed_at).is_not(None),
                                       col(RosterEntry.id))))
     unmatched = {entry.id: entry for entry in old}
+    by_name: dict[str, list[RosterEntry]] = defaultdict(list)
+    for entry in old:
+        by_name[entry.name].append(entry)
     added = updated = 0
     for ordinal, row in enumerate(rows):
-        entry = next((e for e in unmatched.values()
-                      if (e.name, e.party_group) == (row.name, row.party_group)), None)
-        if entry is None:
-            same_name = [e for e in unmatched.values() if e.name == row.name]
-            entry = same_name[0] if len(same_name) == 1 else None
+        same_name = [e for e in by_name[row.name] if e.id in unmatched]
+        entry = next((e for e in same_name if e.party_group == row.party_group), None)
+        if entry is None and len(same_name) == 1:
+            entry = same_name[0]
         if entry is None:
             entry = RosterEntry(chat_id=chat_id, name=row.name, created_at=now)
             added += 1
