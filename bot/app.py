@@ -23,6 +23,7 @@ from handlers import (
     knowledge,
     ledger,
     meetings,
+    members,
     qa,
     reminders,
     roles,
@@ -43,6 +44,8 @@ BOT_COMMANDS = [
     BotCommand("study", "学习登记"),
     BotCommand("me", "我的记录"),
     BotCommand("duties", "近期工作安排"),
+    BotCommand("iam", "绑定名册中的本人姓名"),
+    BotCommand("roster", "支部名册"),
     BotCommand("remind", "发布活动通知（书记）"),
     BotCommand("schedule", "定时提醒（书记）"),
     BotCommand("reminders", "提醒列表（书记）"),
@@ -67,8 +70,8 @@ STOP_EDITS_SECONDS = 5.0
 """On stop, how long the posts' pending count edits may still take: a group's edits can wait a
 minute behind its 20/min limit, longer than a stop is given."""
 
-FEATURES = [start, qa, knowledge, roster, attendance, meetings, study, stats, ledger, roles,
-            duties, reminders]
+FEATURES = [start, qa, members, knowledge, roster, attendance, meetings, study, stats, ledger,
+            roles, duties, reminders]
 
 
 def build_application(

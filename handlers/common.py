@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from dataclasses import replace
 
 from sqlalchemy.exc import OperationalError
 from telegram import Update
@@ -13,7 +14,7 @@ from telegram.error import TelegramError, TimedOut
 
 from bot.context import BotContext
 from bot.services import UserError
-from bot.services.people import Actor, remember
+from bot.services.people import Actor, remember, secretary_candidates
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,35 @@ async def _is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> boo
         is_admin = False
     cache[(chat_id, user_id)] = (time.monotonic(), is_admin)
     return is_admin
+
+
+async def secretary_chats(context: BotContext, actor: Actor) -> list[int]:
+    """The branches a secretary runs, for what they do in a private chat: granted ones, and
+    the branches they belong to where Telegram says they are an admin (every registered branch
+    chat for a global admin)."""
+    granted, others = await context.services.db.run(
+        lambda session: secretary_candidates(session, actor))
+    admin_of = [chat_id for chat_id in others if chat_id not in granted
+                and await _is_chat_admin(context, chat_id, actor.user_id)]
+    return sorted({*granted, *admin_of})
+
+
+def as_secretary_of(actor: Actor, chat_id: int) -> Actor:
+    """The actor acting for a branch `secretary_chats` found they run (from a private chat)."""
+    return replace(actor, chat_id=chat_id, chat_type="supergroup", is_chat_admin=True)
+
+
+def messages(blocks: list[str], separator: str = "\n\n") -> list[str]:
+    """Blocks joined into as few messages as Telegram's length limit allows, each kept whole."""
+    found, current = [], ""
+    for block in blocks:
+        if current and len(current) + len(separator) + len(block) > MAX_MESSAGE - 100:
+            found.append(current)
+            current = block
+        else:
+            current = f"{current}{separator}{block}" if current else block
+    found.append(current)
+    return found
 
 
 def escape(text: str) -> str:

@@ -82,6 +82,33 @@ class AuditLog(SQLModel, table=True):
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
+
+class RosterEntry(SQLModel, table=True):
+    """One name on a branch's 名册, imported by its secretary, and the chat account it belongs
+    to once the member (or the secretary) links it. Until then the entry stands for the member
+    by the number -id (an attendance row a secretary records for them carries it). An entry
+    left out of a later import is kept as removed, so past records still name it."""
+
+    __table_args__ = (
+        Index("ix_rosterentry_chat", "chat_id", "ordinal"),
+        # one entry per account in a branch
+        Index("uq_rosterentry_account", "chat_id", "user_id", unique=True,
+              sqlite_where=text("user_id IS NOT NULL"),
+              postgresql_where=text("user_id IS NOT NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    ordinal: int = 0
+    name: str = Field(max_length=64)
+    party_group: str = Field(default="", max_length=64)
+    position: str = Field(default="", max_length=64)
+    phone: str = Field(default="", max_length=32)
+    user_id: int | None = Field(default=None, sa_type=BigInteger)
+    linked_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = None
+
 # --- meetings, check-ins and study (attendance) ---------------------------------------------
 
 ACTIVITY_KINDS = ("支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, bindparam, func, update
 from sqlmodel import Session, col, select
 
-from bot.services import roster
+from bot.services import members, roster
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_when, local
 from bot.services.people import Actor, require_secretary
@@ -53,8 +53,8 @@ REMIND_USAGE = (
 CHECKIN_USAGE = "用法：/checkin [活动号或活动名称]"
 LEAVE_USAGE = "用法：/leave [活动号] 请假原因，例如 /leave 12 出差在外"
 PROXY_USAGE = (
-    "用法：/proxy 活动号 @用户名或用户id [签到|请假|缺席] 原因"
-    "（也可回复该成员的消息：/proxy 活动号 [签到|请假|缺席] 原因）"
+    "用法：/proxy 活动号 成员 [签到|请假|缺席] 原因，成员写姓名、@用户名或用户id，"
+    "例如 /proxy 4 张三 请假 出差（也可回复该成员的消息：/proxy 活动号 [签到|请假|缺席] 原因）"
 )
 
 _FIELD = re.compile(r"(地点|主持人|主持|记录人|记录|迟到)\s*[:：]\s*([^\s；;，,]+)")
@@ -181,8 +181,8 @@ def open_activity(
         late_after=starts_at + GRACE, late_policy=late_policy,
         created_by=opened_by.user_id if opened_by else poster,
         source_message_id=source_message_id, backfill_reason=backfill_reason,
-        host_id=roster.member_named(session, chat_id, host) if host else None,
-        recorder_id=roster.member_named(session, chat_id, recorder) if recorder else None,
+        host_id=_named(session, chat_id, host) if host else None,
+        recorder_id=_named(session, chat_id, recorder) if recorder else None,
     )
     if not host:
         activity.host_id = activity.created_by
@@ -190,6 +190,15 @@ def open_activity(
     if kept is activity:  # new, not a redelivered command
         _record_roles(session, activity)
     return kept
+
+
+def _named(session: Session, chat_id: int, name: str) -> int | None:
+    """The member a notice names as 主持人 or 记录人, when exactly one answers to it in the branch;
+    None keeps the name as text only."""
+    try:
+        return members.find_member(session, name, [chat_id])
+    except UserError:
+        return None
 
 
 def _record_roles(session: Session, activity: Activity) -> None:
@@ -457,7 +466,8 @@ def proxy(
                          recorded_by=actor.user_id, message_at=now)
     _update(row, status=status, method="proxy", reason=reason, by=actor.user_id, now=now, at=now)
     session.add(row)
-    roster.note(session, activity.chat_id, user_id, now)
+    if user_id > 0:  # an unlinked 名册 entry (-id) is on the roster already
+        roster.note(session, activity.chat_id, user_id, now)
     session.add(AuditLog(
         at=now, actor_id=actor.user_id, chat_id=activity.chat_id, action="attendance.proxy",
         entity="attendance", entity_id=f"{activity.id}:{user_id}",
@@ -480,11 +490,12 @@ def proxy_command(
     if activity_id is None:
         raise UserError(PROXY_USAGE)
     rest = args[1:]
-    require_secretary(session, actor, _activity(session, activity_id).chat_id)
-    if replied_user_id is not None and not (rest and rest[0].startswith("@")):
+    chat_id = _activity(session, activity_id).chat_id
+    require_secretary(session, actor, chat_id)
+    if replied_user_id is not None and not (rest and rest[0].startswith(("@", "＠"))):
         user_id = replied_user_id
     elif rest:
-        user_id, rest = roster.find_user(session, rest[0]), rest[1:]
+        user_id, rest = members.find_member(session, rest[0], [chat_id]), rest[1:]
     else:
         raise UserError(PROXY_USAGE)
     status = "present"

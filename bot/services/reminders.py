@@ -344,7 +344,7 @@ class ReminderService:
             recipients = await self.secretary_chats(chat_id, sender) or [chat_id]
             for recipient in recipients:
                 by_recipient[recipient].append(f"【{title}】\n" + "\n".join(items))
-        footer = "完成后请在支部群中发送 /done 职责编号；不适用的职责可用 /duty 编号 停用。"
+        footer = "完成后发送 /done 职责编号（在支部群或这里私聊均可）；不适用的职责可在群里用 /duty 编号 停用。"
         return {
             recipient: f"📋 工作职责提醒（{fmt_day(today)}）\n\n" + "\n\n".join(parts) + f"\n\n{footer}"
             for recipient, parts in by_recipient.items()

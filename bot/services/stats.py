@@ -3,8 +3,8 @@ about themself (/me).
 
 Per the 2026 rules against 指尖上的形式主义 there are no rankings, leaderboards or online-time
 counts: per-activity 应到/实到/请假/缺席, study completion rates, and names only in private.
-应到 of an activity is the branch's roster during it, 应学 of a study task the roster when it was
-posted; each plus anyone who responded.
+应到 of an activity is the branch's roster during it (its 名册 when imported, else who was seen in
+its group), 应学 of a study task the roster when it was posted; each plus anyone who responded.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class Report:
     tasks: list[TaskTally]
     upcoming: list[Activity] = field(default_factory=list)
     """Meetings of the period yet to start (待召开): listed, never counted."""
+    source: str = "群内成员"  # where 应到 comes from: 名册 or 群内成员
 
 
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
@@ -182,6 +183,7 @@ def report(session: Session, chat_ids: list[int] | None, period: Period,
         activities=tally_activities(session, held),
         tasks=tally_tasks(session, session.exec(tasks.order_by(col(StudyTask.created_at))).all()),
         upcoming=[a for a in found if now is not None and a.starts_at > now],
+        source=roster.expected_source(session, chat_ids),
     )
 
 
@@ -210,7 +212,8 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
     if acts:
         expected = sum(t.expected for t in acts)
         present = sum(t.present for t in acts)
-        lines.append(f"\n活动 {len(acts)} 次，总体出席率 {_rate(present, expected)}（实到/应到）")
+        lines.append(f"\n活动 {len(acts)} 次，总体出席率 {_rate(present, expected)}"
+                     f"（实到/应到；应到依据：{result.source}）")
         for tally in acts[-MAX_LINES:]:
             a = tally.activity
             extra = "，".join(

@@ -133,14 +133,16 @@ def test_another_members_record_is_not_shown(api: FakeBotApi, activity: HttpCall
 
 def test_duties_from_the_plan_and_done_refused_to_members(api: FakeBotApi,
                                                            activity: HttpCall) -> None:
-    """/duties lists the branch's duties quoted from the plan; a member cannot mark one done."""
+    """/duties 全部 lists the branch's own duties, then the rest by audience; /duties 编号
+    quotes the plan; a member cannot mark one done."""
     mark = api.mark()
     api.send("/duties 全部", user_id=MEMBER, chat_id=GROUP)
     api.wait_for(lambda c: c.chat_id == GROUP and "/done 编号" in c.text, since=mark)
     listing = "\n".join(c.text for c in api.calls[mark:]
                         if c.method == "sendMessage" and c.chat_id == GROUP)
-    assert "全部工作职责" in listing and "原文：" in listing
+    assert "本支部工作职责" in listing and "【党委】" in listing
     duty_id = re.search(r"\[(\w+)\]", listing).group(1)
+    assert "原文：“" in exchange(api, f"/duties {duty_id}", user_id=MEMBER, chat_id=GROUP).text
     assert REFUSAL in exchange(api, f"/done {duty_id}", user_id=MEMBER, chat_id=GROUP).text
 
 

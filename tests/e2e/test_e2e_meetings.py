@@ -45,7 +45,7 @@ def test_stats_count_the_held_meeting_only(api: FakeBotApi, bot: BotProcess,
     assert "【党小组会】" in held.text and "【支部党员大会】" in coming.text
     mark = api.mark()
     report = exchange(api, "/stats 本年", user_id=SECRETARY, chat_id=GROUP, timeout=20)
-    assert "活动 1 次，总体出席率 67%（实到/应到）" in report.text
+    assert "活动 1 次，总体出席率 67%（实到/应到；应到依据：群内成员）" in report.text
     assert "应到 3，实到 2，请假 0，缺席 1" in report.text
     tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)
     if tomorrow.month != 1 or tomorrow.day != 1:  # still this year

@@ -438,7 +438,7 @@ def test_proxy_command_names_the_member_by_username_id_or_reply(world: Database)
                                  now=START)
         attendance.proxy_command(session, secretary(), [str(activity_id), "缺席", "未请假"], 5,
                                  now=START)
-        with pytest.raises(UserError, match="找不到成员 @nobody"):
+        with pytest.raises(UserError, match="找不到成员“@nobody”"):
             attendance.proxy_command(session, secretary(), [str(activity_id), "@nobody", "x"],
                                      None, now=START)
         with pytest.raises(UserError, match="用法"):

@@ -23,12 +23,13 @@ from sqlmodel import select
 from bot.services import UserError, attendance, ledger, meetings, stats
 from bot.services.duties import DutyService, describe
 from bot.services.localtime import period_of
+from content.duties import builtin_duties
 from content.meetings import is_held, phase
 from storage.db import Database
 from storage.models import Activity, Attendance, AuditLog, MeetingFile
 
 BEFORE = START - timedelta(hours=3)
-PARTY_CONGRESS = "5e34a9"  # 党员大会一般每季度召开1次 (built in)
+PARTY_CONGRESS = next(d.id for d in builtin_duties() if d.title == "召开党员大会")  # built in
 
 
 def rows(db: Database, activity_id: int) -> dict[int, tuple[str, str, str]]:
@@ -57,7 +58,7 @@ def test_a_future_meeting_is_listed_as_pending_and_owes_no_absences(db: Database
         missing = stats.render_missing(session, result, TZ)
     assert [t.activity.id for t in result.activities] == [held.id]
     assert [a.id for a in result.upcoming] == [coming.id]
-    assert "活动 1 次，总体出席率 9%（实到/应到）" in text
+    assert "活动 1 次，总体出席率 9%（实到/应到；应到依据：群内成员）" in text
     assert "11-27 【支部党员大会】支部大会 选举支委：待召开" in text
     assert f"#{coming.id}" not in missing and f"#{held.id}" in missing
     with db.session() as session:  # before the first one starts, nothing is counted at all
