@@ -22,6 +22,7 @@ from handlers import (
     fallback,
     knowledge,
     ledger,
+    organization,
     qa,
     reminders,
     roles,
@@ -54,6 +55,10 @@ BOT_COMMANDS = [
     BotCommand("grant", "授予书记权限（书记）"),
     BotCommand("done", "标记职责完成（书记）"),
     BotCommand("duty", "调整本支部工作职责（书记）"),
+    BotCommand("docs", "知识库文件列表"),
+    BotCommand("bind", "登记本群为党支部（组织管理员）"),
+    BotCommand("unbind", "注销党支部（组织管理员）"),
+    BotCommand("branches", "已登记的党支部（组织管理员）"),
 ]
 
 log = logging.getLogger(__name__)
@@ -65,7 +70,7 @@ STOP_EDITS_SECONDS = 5.0
 """On stop, how long the posts' pending count edits may still take: a group's edits can wait a
 minute behind its 20/min limit, longer than a stop is given."""
 
-FEATURES = [start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
+FEATURES = [organization, start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
             reminders]
 
 

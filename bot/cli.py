@@ -73,6 +73,10 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.services import build_services
     from bot.web import serve
 
+    if settings.open_mode:
+        from bot.services.organization import OPEN_MODE_WARNING
+
+        logging.getLogger("dangjian").warning(OPEN_MODE_WARNING)
     services = build_services(settings)
     application = build_application(services, with_updater=False)
     try:

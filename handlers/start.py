@@ -6,7 +6,8 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from handlers.common import actor_of, reply
+from bot.services.organization import OPEN_MODE_WARNING
+from handlers.common import actor_of, escape, reply
 
 HELP_MEMBER = """<b>党建助手</b> 可以：
 • /ask 问题 —— 查询年度《党建工作要点》（私聊中直接发问题即可；群里请回复我或 @我）
@@ -31,10 +32,21 @@ HELP_SECRETARY = """
 • 直接发送文件（txt/md/docx/pdf）—— 加入知识库"""
 
 
+HELP_ADMIN = """
+<b>组织管理员</b>另可使用：
+• /bind 支部名称 —— 在群内发送，登记本群为党支部（或由组织管理员把我拉进群）
+• /unbind —— 注销本群的党支部登记；/branches —— 私聊查看已登记的党支部"""
+
+
 async def start(update: Update, context: BotContext) -> None:
-    """Greet the user and show what they can do."""
-    await actor_of(update, context)
-    await reply(update, "您好！我是党建助手。\n\n" + HELP_MEMBER + HELP_SECRETARY)
+    """Greet the user and show what they can do; group admins learn when the bot runs in open
+    mode (no organization administrators configured)."""
+    actor = await actor_of(update, context)
+    warning = ""
+    if context.services.settings.open_mode and actor.is_chat_admin:
+        warning = f"\n\n⚠️ {escape(OPEN_MODE_WARNING)}"
+    await reply(update, "您好！我是党建助手。\n\n" + HELP_MEMBER + HELP_SECRETARY
+                + (HELP_ADMIN if actor.is_global_admin else "") + warning)
 
 
 async def help_command(update: Update, context: BotContext) -> None:

@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,23 @@ class BotProcess:
         except TimeoutError:
             raise RuntimeError(f"the bot did not start:\n{self.log()[-3000:]}") from None
         return self
+
+    def register_branches(self, chat_ids: Iterable[int], by: int = 900) -> None:
+        """Register these groups as branches, as a global admin's /bind would (the database is
+        migrated first if the process has not started yet)."""
+        from bot.services import organization
+        from storage.db import Database
+
+        database = Database(self.env["DATABASE_URL"])
+        database.migrate()
+        try:
+            with database.session() as session:
+                for chat_id in chat_ids:
+                    organization.register(session, chat_id, f"支部{-chat_id}", by,
+                                          datetime.now(UTC))
+                session.commit()
+        finally:
+            database.dispose()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""

@@ -11,6 +11,16 @@ from fake_bot_api import FakeBotApi
 ADMIN = 900  # in DANGJIAN_ADMINS of every bot process started here
 
 
+def branches_of(module: object) -> list[int]:
+    """The groups a module's bot serves as registered branches: its BRANCHES, else every
+    group it names (a module-level negative id whose name has GROUP in it)."""
+    named = getattr(module, "BRANCHES", None)
+    if named is not None:
+        return list(named)
+    return sorted({value for name, value in vars(module).items()
+                   if "GROUP" in name and isinstance(value, int) and value < 0})
+
+
 @pytest.fixture(scope="module")
 def api(request: pytest.FixtureRequest) -> Iterator[FakeBotApi]:
     """The fake Bot API of a test module; the module may set GROUP_ADMINS ({group: user}) and
@@ -32,6 +42,7 @@ def bot(api: FakeBotApi, request: pytest.FixtureRequest,
     if prepare := getattr(request.module, "prepare_database", None):
         prepare(url)
     process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN))
+    process.register_branches(branches_of(request.module))
     process.start()
     yield process
     if process.process is not None:  # a test may have killed it
