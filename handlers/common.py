@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from collections.abc import Iterable
 
 from sqlalchemy.exc import OperationalError
 from telegram import Update
@@ -75,6 +76,12 @@ async def _is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> boo
         is_admin = False
     cache[(chat_id, user_id)] = (time.monotonic(), is_admin)
     return is_admin
+
+
+async def admin_of(context: BotContext, user_id: int, chat_ids: Iterable[int]) -> set[int]:
+    """Which of these groups the user administers, per Telegram (cached like every admin check):
+    how a secretary acting in a private chat is recognised."""
+    return {chat_id for chat_id in chat_ids if await _is_chat_admin(context, chat_id, user_id)}
 
 
 def escape(text: str) -> str:
