@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.config import Settings
+from content.ingest import PlansDirError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(config_problems(error), file=sys.stderr)
         return 2
-    return COMMANDS[args.command](settings, args)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except PlansDirError as error:
+        print(f"{error}。请检查 DANGJIAN_PLANS_DIR（不设置时使用自带的示例计划）。", file=sys.stderr)
+        return 2
 
 
 def config_problems(error: ValidationError) -> str:

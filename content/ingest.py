@@ -36,6 +36,11 @@ class UnreadableDocument(Exception):
     """A file that cannot be turned into text (unsupported type, corrupt, empty)."""
 
 
+class PlansDirError(Exception):
+    """DANGJIAN_PLANS_DIR missing, empty or with nothing readable: an error at start, never a
+    silently empty knowledge base."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds on one file, so that a small hostile file cannot stall or exhaust the bot."""
@@ -235,16 +240,18 @@ def _guess_title(lines: list[str], name: str) -> tuple[str, int | None]:
     """The first title-like line among the few before the body ('2022年党建工作要点',
     '《…》', a short unnumbered heading) and its index; else, for a plan that starts straight
     with its body ('2022年是…'), '<year>年党建工作要点' when it is one; else the file's stem."""
+    head = []
     for index, line in enumerate(lines[:5]):
         if marker_of(line) is not None:
             break
         candidate = line.strip("《》 ")
-        if not candidate or len(candidate) > 40 or candidate[-1] in SENTENCE_END + "，；：,;:":
-            continue
-        quoted = line.startswith("《") and line.endswith("》")
-        if quoted or any(word in candidate for word in TITLE_WORDS) or (
-                index == 0 and len(lines) > 1 and len(candidate) <= 30):
+        if candidate and len(candidate) <= 40 and candidate[-1] not in SENTENCE_END + "，；：,;:":
+            head.append((index, candidate, line.startswith("《") and line.endswith("》")))
+    for index, candidate, quoted in head:
+        if quoted or any(word in candidate for word in TITLE_WORDS):
             return candidate, index
+    if head and head[0][0] == 0 and len(lines) > 1 and len(head[0][1]) <= 30:
+        return head[0][1], 0
     opening = "".join(lines[:2])
     year = re.match(r"^(\d{4})年", opening)
     if year and "党建" in opening and any(marker_of(line) for line in lines[:50]):

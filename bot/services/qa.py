@@ -20,6 +20,7 @@ from content.ingest import (
     SUPPORTED_SUFFIXES,
     OverLimit,
     ParsedPlan,
+    PlansDirError,
     Section,
     UnreadableDocument,
 )
@@ -85,11 +86,6 @@ class UploadReport:
     sections: int
     document_id: int
     replaced: bool
-
-
-class PlansDirError(Exception):
-    """DANGJIAN_PLANS_DIR missing, empty or with nothing readable: an error at start, never a
-    silently empty knowledge base."""
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -47,3 +48,16 @@ def bot(api: FakeBotApi, request: pytest.FixtureRequest,
     yield process
     if process.process is not None:  # a test may have killed it
         assert process.stop() == 0, process.log()[-3000:]
+
+
+def seen_in_branch(api: FakeBotApi, bot: BotProcess, group: int, users: list[int]) -> None:
+    """These users each say something in the (registered) group, as members do, so that the
+    bot serves them in private too; returns once their memberships are stored."""
+    for user in users:
+        api.send("大家好", user_id=user, chat_id=group)
+    deadline = time.monotonic() + 15
+    wanted = ",".join(map(str, users))
+    while bot.query(f"SELECT count(DISTINCT user_id) FROM branchmembership WHERE chat_id = "
+                    f"{group} AND user_id IN ({wanted})") != [(len(users),)]:
+        assert time.monotonic() < deadline, "the members were not recorded"
+        time.sleep(0.05)
