@@ -8,8 +8,15 @@ import multiprocessing
 import resource
 from multiprocessing.connection import Connection
 
-from content.ingest import LIMITS, Limits, OverLimit, ParsedPlan, UnreadableDocument, parse_plan, \
-    read_bounded
+from content.ingest import (
+    LIMITS,
+    Limits,
+    OverLimit,
+    ParsedPlan,
+    UnreadableDocument,
+    parse_plan,
+    read_bounded,
+)
 
 
 def parse_bounded(name: str, data: bytes, limits: Limits = LIMITS) -> ParsedPlan:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from sqlalchemy.exc import OperationalError
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
-
 from telegram import Update
 from telegram.ext import Application
 

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
@@ -46,6 +46,13 @@ def branch_names(session: Session, chat_ids: Iterable[int] | None = None) -> dic
     if chat_ids is not None:
         query = query.where(col(Chat.id).in_(list(chat_ids)))
     return {chat.id: display_name(chat) for chat in session.exec(query)}
+
+
+def branches_only(open_mode: bool) -> ColumnElement[bool]:
+    """The SQL condition on Chat of a branch: a group in open mode, else a registered one."""
+    if open_mode:
+        return col(Chat.type).in_(GROUP_TYPES)
+    return col(Chat.registered_at).is_not(None)
 
 
 def is_registered(session: Session, chat_id: int) -> bool:
