@@ -4,7 +4,9 @@ chats of strangers refused; adding the bot registers a group when a global admin
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 
 import pytest
 from botproc import BotProcess
@@ -101,3 +103,61 @@ def test_adding_the_bot_registers_only_when_a_global_admin_does(
     assert expected in said.text
     registered = rows(bot, f"SELECT registered_at IS NOT NULL FROM chat WHERE id = {chat_id}")
     assert registered == [(by == ADMIN,)]
+
+
+def zip_bomb_docx() -> bytes:
+    """About 100 KB that unpacks to 60 MB of XML."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"<w:t>" + b"a" * (60 * 2**20) + b"</w:t>")
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_docx_is_refused_and_nothing_is_stored(api: FakeBotApi, bot: BotProcess) -> None:
+    """The bound is named in the reply, the bot keeps answering, no document is stored."""
+    mark = api.mark()
+    api.upload("炸弹.docx", zip_bomb_docx(), user_id=ADMIN)
+    refusal = api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ADMIN, since=mark)
+    assert "解压后超过 50MB 的上限" in refusal.text
+    assert rows(bot, "SELECT count(*) FROM document WHERE name = '炸弹.docx'") == [(0,)]
+    assert "出处" in exchange(api, "党委会多久开一次？", user_id=ADMIN).text
+
+
+ORG_PLAN = "2026年党建工作要点\n一、组织建设\n1.党费收缴。党费每季度收缴一次。\n".encode()
+FAKE_PLAN = "2026年党建工作要点\n一、组织建设\n1.党费收缴。党费每十年收缴一次。\n".encode()
+
+
+def test_a_branch_upload_does_not_shadow_the_organizations(api: FakeBotApi,
+                                                           bot: BotProcess) -> None:
+    """A secretary of two branches sending a file privately is asked which branch; the file,
+    named like the organization's plan, answers that branch only; /docs lists both with their
+    scope; its secretary removes it with /docs 删除."""
+    mark = api.mark()
+    api.upload("党费要点.txt", ORG_PLAN, user_id=ADMIN)
+    assert "组织文件" in api.wait_for(
+        lambda c: c.method == "sendMessage" and c.chat_id == ADMIN, since=mark).text
+    api.set_admin(ADDED_GROUP, SECRETARY)  # SECRETARY administers GROUP and ADDED_GROUP
+    exchange(api, "/checkin", user_id=SECRETARY, chat_id=ADDED_GROUP)
+    exchange(api, "/checkin", user_id=SECRETARY, chat_id=GROUP)
+    mark = api.mark()
+    api.upload("党费要点.txt", FAKE_PLAN, user_id=SECRETARY)
+    question = api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == SECRETARY,
+                            since=mark)
+    assert "请选择" in question.text
+    assert sorted(label for label, _ in question.buttons) == ["机关第二党支部", "第一党支部"]
+    mark = api.mark()
+    api.tap(question, "机关第二党支部", user_id=SECRETARY)
+    added = api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == SECRETARY
+                         and "知识库" in c.text, since=mark)
+    assert "仅机关第二党支部成员可查" in added.text
+    assert rows(bot, "SELECT chat_id FROM document WHERE name = '党费要点.txt' ORDER BY id") == [
+        (None,), (ADDED_GROUP,)]
+    assert "每季度" in exchange(api, "/ask 党费多久收缴一次", user_id=MEMBER, chat_id=GROUP).text
+    listing = exchange(api, "/docs", user_id=SECRETARY).text
+    assert "支部文件：机关第二党支部" in listing and "组织文件" in listing
+    assert "机关第二党支部" not in exchange(api, "/docs", user_id=MEMBER).text
+    (number,) = rows(bot, f"SELECT id FROM document WHERE chat_id = {ADDED_GROUP}")[0]
+    assert "只有" in exchange(api, f"/docs 删除 {number}", user_id=MEMBER).text
+    assert "已从知识库删除" in exchange(api, f"/docs 删除 {number}", user_id=SECRETARY).text
+    assert ("remove",) in rows(bot, "SELECT action FROM auditlog WHERE entity = 'document'")
