@@ -77,12 +77,14 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import build_application
     from bot.services import build_services
     from bot.web import serve
+    from content.worker import WORKER
 
     if settings.open_mode:
         from bot.services.organization import OPEN_MODE_WARNING
 
         logging.getLogger("dangjian").warning(OPEN_MODE_WARNING)
     services = build_services(settings)
+    WORKER.start()  # the parsers' process imports them now, not during the first upload
     application = build_application(services, with_updater=False)
     try:
         asyncio.run(serve(application, settings))

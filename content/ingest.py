@@ -49,7 +49,7 @@ class Limits:
     docx_unpacked_bytes: int = 50 * 1024 * 1024
     docx_entries: int = 2000
     pdf_pages: int = 300
-    text_chars: int = 2_000_000
+    text_chars: int = 1_000_000
     parse_seconds: float = 20.0
     memory_bytes: int = 1024 * 1024 * 1024
 

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
@@ -240,26 +240,21 @@ class QAService:
         branch's: parsed in a worker process within the bounds, stored, the index rebuilt.
         Blocking: async code awaits `add_upload`. A bad file: UserError with the reason,
         nothing stored."""
-        try:
-            plan = parse_in_worker(name, data)
-        except OverLimit as exc:
-            raise UserError(f"「{name}」{exc}，未加入知识库。") from exc
-        except UnreadableDocument as exc:
-            raise UserError(f"无法读取「{name}」：{exc}") from exc
-        if not plan.sections:
-            raise UserError(f"「{name}」中没有识别出任何段落，请检查文件内容。")
+        plan = _parse_upload(name, data)
         with self._database().session() as session:
-            document_id, replaced = self._store(session, plan, chat_id, added_by)
+            stored = self._store(session, plan, chat_id, added_by)
         self.load()
-        return UploadReport(title=f"《{plan.title}》", sections=len(plan.sections),
-                            document_id=document_id, replaced=replaced)
+        return UploadReport(f"《{plan.title}》", len(plan.sections), *stored)
 
     async def add_upload(self, name: str, data: bytes, *, chat_id: int | None = None,
                          added_by: int | None = None) -> UploadReport:
-        """`ingest_upload` off the event loop: the parse runs in a worker process and the rest
-        in a thread, so other members are answered meanwhile."""
-        return await asyncio.to_thread(self.ingest_upload, name, data, chat_id=chat_id,
-                                       added_by=added_by)
+        """`ingest_upload` without holding up the event loop: the parse in a worker process,
+        the write with the database's other writes, the index rebuilt in a thread."""
+        plan = await asyncio.to_thread(_parse_upload, name, data)
+        stored = await self._database().run(
+            lambda session: self._store(session, plan, chat_id, added_by))
+        await asyncio.to_thread(self.load)
+        return UploadReport(f"《{plan.title}》", len(plan.sections), *stored)
 
     def ingest_paths(self, paths: Iterable[Path], progress: bool = False) -> IngestReport:
         """Ingest files and directories (walked) as organization documents, each parsed in a
@@ -306,15 +301,28 @@ class QAService:
         session.add(document)
         session.flush()
         assert document.id is not None
-        session.add_all(
-            Passage(document_id=document.id, ordinal=s.ordinal, parent_ordinal=s.parent,
-                    level=s.level, heading=s.heading, path=s.path_text, text=s.text)
-            for s in plan.sections
-        )
+        session.execute(insert(Passage), [  # one executemany: a long plan has thousands
+            {"document_id": document.id, "ordinal": s.ordinal, "parent_ordinal": s.parent,
+             "level": s.level, "heading": s.heading, "path": s.path_text, "text": s.text}
+            for s in plan.sections])
         session.add(AuditLog(actor_id=added_by, chat_id=chat_id,
                              action="replace" if existing else "add", entity="document",
                              entity_id=str(document.id), detail=f"{plan.name}《{plan.title}》"))
         return document.id, existing is not None
+
+
+def _parse_upload(name: str, data: bytes) -> ParsedPlan:
+    """An uploaded file's plan, parsed in a worker process within the bounds; UserError with
+    the reason (naming the bound) otherwise."""
+    try:
+        plan = parse_in_worker(name, data)
+    except OverLimit as exc:
+        raise UserError(f"「{name}」{exc}，未加入知识库。") from exc
+    except UnreadableDocument as exc:
+        raise UserError(f"无法读取「{name}」：{exc}") from exc
+    if not plan.sections:
+        raise UserError(f"「{name}」中没有识别出任何段落，请检查文件内容。")
+    return plan
 
 
 def read_plans_dir(folder: Path) -> list[ParsedPlan]:

@@ -32,9 +32,12 @@ class BotProcess:
     """One `python -m bot.cli run` with its own PORT and log file; start, kill, restart."""
 
     def __init__(self, api: FakeBotApi, workdir: Path, *, database_url: str,
-                 admins: str = "900", webhook_secret: str | None = None, **env: str) -> None:
-        """Long polling; webhook mode on this process's own port when `webhook_secret` is set."""
+                 admins: str = "900", webhook_secret: str | None = None,
+                 branches: Iterable[int] = (), **env: str) -> None:
+        """Long polling; webhook mode on this process's own port when `webhook_secret` is set.
+        `branches`: groups registered (as /bind would) before the first start."""
         self.api = api
+        self.branches = list(branches)
         self.workdir = workdir
         self.port = free_port()
         if webhook_secret is not None:
@@ -54,6 +57,9 @@ class BotProcess:
 
     def start(self, *, timeout: float = 30.0) -> BotProcess:
         """Start and wait until it polls (or, in webhook mode, has set its webhook)."""
+        if self.branches:
+            self.register_branches(self.branches)
+            self.branches = []
         polls = self.api.get_updates_count
         mark = self.api.mark()
         with self.log_path.open("ab") as log:

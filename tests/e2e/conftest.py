@@ -42,8 +42,8 @@ def bot(api: FakeBotApi, request: pytest.FixtureRequest,
     url = f"sqlite:///{workdir / 'dangjian.db'}"
     if prepare := getattr(request.module, "prepare_database", None):
         prepare(url)
-    process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN))
-    process.register_branches(branches_of(request.module))
+    process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN),
+                         branches=branches_of(request.module))
     process.start()
     yield process
     if process.process is not None:  # a test may have killed it
