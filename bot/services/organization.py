@@ -20,8 +20,8 @@ from bot.services.people import Actor
 from storage.models import AuditLog, BranchMembership, Chat, Member
 
 UNREGISTERED = "本群尚未登记为党支部，请组织管理员在群内发送 /bind 支部名称。"
-PRIVATE_REFUSAL = ("抱歉，本助手只为已登记党支部的成员服务：请先在您所在支部的群里使用本助手，"
-                   "或联系组织管理员。")
+PRIVATE_REFUSAL = ("您好！我是党建助手，只为已登记党支部的成员服务：请先在您所在支部的群里"
+                   "使用我，或联系组织管理员。")
 OPEN_MODE_WARNING = ("开放模式：未设置组织管理员（DANGJIAN_ADMINS），任何群都被视为党支部、"
                      "群管理员都是支部书记。正式使用前请设置 DANGJIAN_ADMINS。")
 NOT_GLOBAL_ADMIN = "抱歉，只有组织管理员（DANGJIAN_ADMINS）可以登记或注销党支部。"
