@@ -161,3 +161,16 @@ def test_a_branch_upload_does_not_shadow_the_organizations(api: FakeBotApi,
     assert "只有" in exchange(api, f"/docs 删除 {number}", user_id=MEMBER).text
     assert "已从知识库删除" in exchange(api, f"/docs 删除 {number}", user_id=SECRETARY).text
     assert ("remove",) in rows(bot, "SELECT action FROM auditlog WHERE entity = 'document'")
+
+
+def test_open_mode_serves_every_group_and_warns_at_start(tmp_path) -> None:
+    """With DANGJIAN_ADMINS empty: a warning in the log at start, and any group is a branch."""
+    with FakeBotApi() as api:
+        bot = BotProcess(api, tmp_path, database_url=f"sqlite:///{tmp_path / 'open.db'}",
+                         admins="").start()
+        try:
+            assert "开放模式" in bot.log()
+            greeting = exchange(api, "/start", user_id=SECRETARY, chat_id=STRANGER_GROUP)
+            assert "/checkin" in greeting.text
+        finally:
+            assert bot.stop() == 0

@@ -175,3 +175,13 @@ async def test_a_renamed_member_is_stored_again(bot):
     await bot.send(SAMPLE_QUESTION, user_id=MEMBER, name="张三丰")
     with bot.services.db.session() as session:
         assert session.get(Member, MEMBER).display_name == "张三丰"
+
+
+async def test_open_mode_is_told_to_group_admins_in_start(settings):
+    """Without DANGJIAN_ADMINS every group is served, and its admins learn the bot is open."""
+    open_settings = settings.model_copy(update={"admins": frozenset()})
+    async with BotHarness(build_services(open_settings), register_groups=False) as harness:
+        harness.make_admin(GROUP, SECRETARY)
+        [admin] = sent(await harness.send("/start", user_id=SECRETARY, chat_id=GROUP))
+        [member] = sent(await harness.send("/start", user_id=MEMBER, chat_id=GROUP))
+    assert "开放模式" in admin.text and "开放模式" not in member.text

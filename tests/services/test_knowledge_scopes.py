@@ -142,8 +142,9 @@ def test_each_bound_is_named_when_exceeded() -> None:
     text = ("一、总则\n" + "党建工作。" * 100).encode()
     with pytest.raises(OverLimit, match="文字超过"):
         parse_in_worker("plan.txt", text, Limits(text_chars=100))
-    with pytest.raises(OverLimit, match="时限"):
-        parse_in_worker("plan.txt", text, Limits(parse_seconds=0.0))
+    long_plan = "".join(f"{n}.第{n}项工作。党建工作要抓实抓细。\n" for n in range(1, 40_000))
+    with pytest.raises(OverLimit, match="时限"):  # killed, and replaced for the next file
+        parse_in_worker("plan.txt", long_plan.encode(), Limits(parse_seconds=0.0))
     with pytest.raises(OverLimit, match="1MB 的上限"):
         parse_in_worker("plan.txt", b"a" * (2**20 + 1), Limits(file_bytes=2**20))
     assert parse_in_worker("plan.txt", text).sections
