@@ -6,6 +6,7 @@ loop and its thread never do the work."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import threading
 from multiprocessing.connection import Connection
@@ -28,8 +29,10 @@ def parse_bounded(name: str, data: bytes, limits: Limits = LIMITS) -> ParsedPlan
 
 
 def _serve(connection: Connection, memory_bytes: int) -> None:
-    """The worker's loop: one file at a time, within the limits it is sent with."""
+    """The worker's loop: one file at a time, within the limits it is sent with; at a lower
+    priority than the bot, which keeps answering members while it parses."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    os.nice(10)
     while True:
         try:
             name, data, limits = connection.recv()
