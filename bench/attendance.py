@@ -257,7 +257,7 @@ def bench_taps_during_export(db: Database, label: str, rows: int, folder: Path,
     with FakeBotApi() as api:
         world.enrol(api)
         api.set_admin(BRANCH, SECRETARY)
-        bot = BotProcess(api, folder, database_url=db.url,
+        bot = BotProcess(api, folder, database_url=db.url, branches=[*world.ids, BRANCH],
                          webhook_secret=None if polling else "bench-webhook-secret").start()
         try:
             def storm(per_group: int, seconds: float) -> tuple[dict[str, float], dict[str, float]]:

@@ -194,6 +194,7 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
         for n in range(replicas):
             (folder / f"replica{n}").mkdir()
             bots.append(BotProcess(api, folder / f"replica{n}", database_url=database_url,
+                                   branches=world.ids if n == 0 else (),
                                    webhook_secret="load-webhook-secret" if mode != "long polling"
                                    else None, **({"PYTHONPATH": str(code)} if code else {})
                                    ).start())
@@ -251,7 +252,7 @@ def part_faults(folder: Path) -> None:
     url = f"sqlite:///{folder / 'faults.db'}"
     with FakeBotApi() as api:
         world.enrol(api)
-        bot = BotProcess(api, folder, database_url=url).start()
+        bot = BotProcess(api, folder, database_url=url, branches=world.ids).start()
         try:
             posts = open_activities(api, world, per_group=5)
             injected: list[str] = []
@@ -386,7 +387,7 @@ def part_outage(postgres_url: str, folder: Path) -> None:
     group, secretary, members = -3_000_001, 30_001, list(range(30_100, 30_140))
     with FakeBotApi() as api:
         api.set_admin(group, secretary)
-        bot = BotProcess(api, folder, database_url=url).start()
+        bot = BotProcess(api, folder, database_url=url, branches=[group]).start()
         try:
             post = exchange(api, "/remind 现在 主题党日 数据库演练", user_id=secretary, chat_id=group)
             for user in members[:5]:  # they have talked to the bot before
@@ -443,7 +444,8 @@ def part_broadcast(folder: Path, groups: int = 300) -> None:
     url = f"sqlite:///{folder / 'broadcast.db'}"
     _due_broadcast(url, groups)
     with FakeBotApi(enforce_limits=True) as api:
-        bot = BotProcess(api, folder, database_url=url, admins=str(ADMIN)).start()
+        bot = BotProcess(api, folder, database_url=url, admins=str(ADMIN),
+                         branches=[-2_000_000 - g for g in range(groups)]).start()
         try:
             is_broadcast = _broadcast_posts
             started = time.monotonic()

@@ -24,6 +24,7 @@ from handlers import (
     ledger,
     meetings,
     members,
+    organization,
     qa,
     reminders,
     roles,
@@ -59,6 +60,10 @@ BOT_COMMANDS = [
     BotCommand("grant", "授予书记权限（书记）"),
     BotCommand("done", "标记职责完成（书记）"),
     BotCommand("duty", "调整本支部工作职责（书记）"),
+    BotCommand("docs", "知识库文件列表"),
+    BotCommand("bind", "登记本群为党支部（组织管理员）"),
+    BotCommand("unbind", "注销党支部（组织管理员）"),
+    BotCommand("branches", "已登记的党支部（组织管理员）"),
 ]
 
 log = logging.getLogger(__name__)
@@ -70,8 +75,8 @@ STOP_EDITS_SECONDS = 5.0
 """On stop, how long the posts' pending count edits may still take: a group's edits can wait a
 minute behind its 20/min limit, longer than a stop is given."""
 
-FEATURES = [start, qa, members, knowledge, roster, attendance, meetings, study, stats, ledger,
-            roles, duties, reminders]
+FEATURES = [organization, start, qa, members, knowledge, roster, attendance, meetings, study,
+            stats, ledger, roles, duties, reminders]
 
 
 def build_application(

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.config import Settings
+from content.ingest import PlansDirError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(config_problems(error), file=sys.stderr)
         return 2
-    return COMMANDS[args.command](settings, args)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except PlansDirError as error:
+        print(f"{error}。请检查 DANGJIAN_PLANS_DIR（不设置时使用自带的示例计划）。", file=sys.stderr)
+        return 2
 
 
 def config_problems(error: ValidationError) -> str:
@@ -72,8 +77,14 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import build_application
     from bot.services import build_services
     from bot.web import serve
+    from content.worker import WORKER
 
+    if settings.open_mode:
+        from bot.services.organization import OPEN_MODE_WARNING
+
+        logging.getLogger("dangjian").warning(OPEN_MODE_WARNING)
     services = build_services(settings)
+    WORKER.start()  # the parsers' process imports them now, not during the first upload
     application = build_application(services, with_updater=False)
     try:
         asyncio.run(serve(application, settings))

@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     plans_dir: Path = Field(default=SAMPLE_PLANS_DIR, alias="DANGJIAN_PLANS_DIR")
     timezone: str = Field(default="Asia/Shanghai", alias="DANGJIAN_TIMEZONE")
-    admins: Annotated[frozenset[int], NoDecode] = Field(
+    admins: Annotated[frozenset[int | str], NoDecode] = Field(
         default=frozenset(), alias="DANGJIAN_ADMINS"
     )
+    """Global admins: Telegram ids as numbers, other platforms' as `platform:id` strings."""
     webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
     port: int = Field(default=8080, alias="PORT")
@@ -43,13 +44,29 @@ class Settings(BaseSettings):
     """Updates handled at once; unset, sized at start from the round trip to Telegram
     (bot/ordering.py)."""
 
+    @property
+    def open_mode(self) -> bool:
+        """No global admins: every group is a branch (DESIGN.md, Organization)."""
+        return not self.admins
+
     @field_validator("admins", mode="before")
     @classmethod
     def _parse_admins(cls, value: object) -> object:
-        """Accept `DANGJIAN_ADMINS=1,2,3` as well as a list."""
+        """Accept `DANGJIAN_ADMINS=12345,feishu:ou_x` as well as a list."""
         if isinstance(value, str):
-            parts = [part for part in value.replace(" ", "").split(",") if part]
-            if not all(part.lstrip("-").isdigit() for part in parts):
-                raise ValueError("应为逗号分隔的 Telegram 用户 id（数字），如 12345,67890")
-            return frozenset(int(part) for part in parts)
+            value = [part for part in value.replace(" ", "").split(",") if part]
+        if isinstance(value, list | tuple | set | frozenset):
+            return frozenset(admin_id(str(part)) for part in value)
         return value
+
+
+def admin_id(text: str) -> int | str:
+    """One DANGJIAN_ADMINS entry: a Telegram id (`12345` or `telegram:12345`) as a number, so
+    it matches Telegram's user ids; another platform's as `platform:id`."""
+    platform, _, user = text.rpartition(":")
+    if platform.lower() in ("", "telegram", "tg") and user.lstrip("-").isdigit():
+        return int(user)
+    if platform and user and platform.isalnum():
+        return f"{platform.lower()}:{user}"
+    raise ValueError("应为逗号分隔的用户 id：Telegram 用户 id（数字），其他平台写作 平台:id，"
+                     "如 12345,feishu:ou_abc")

@@ -231,6 +231,20 @@ class UpdateFactory:
             },
         }
 
+    def my_chat_member(self, chat_id: int, *, by: int, title: str = "", old: str = "left",
+                       new: str = "member") -> dict[str, Any]:
+        """The bot's own membership of a group changed (added by `by` when left -> member)."""
+        me = {"id": 1, "is_bot": True, "first_name": "党建助手"}
+        return {
+            "update_id": next(self._update_ids),
+            "my_chat_member": {
+                "chat": self.chat(chat_id, title), "from": self.user(by),
+                "date": int(time.time()),
+                "old_chat_member": {"status": old, "user": me},
+                "new_chat_member": {"status": new, "user": me},
+            },
+        }
+
 
 def _entities(text: str) -> list[dict[str, Any]]:
     """bot_command and mention entities, with offsets in UTF-16 code units as Telegram counts."""

@@ -36,6 +36,60 @@ class UnreadableDocument(Exception):
     """A file that cannot be turned into text (unsupported type, corrupt, empty)."""
 
 
+class PlansDirError(Exception):
+    """DANGJIAN_PLANS_DIR missing, empty or with nothing readable: an error at start, never a
+    silently empty knowledge base."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one file, so that a small hostile file cannot stall or exhaust the bot."""
+
+    file_bytes: int = 10 * 1024 * 1024
+    docx_unpacked_bytes: int = 50 * 1024 * 1024
+    docx_entries: int = 2000
+    pdf_pages: int = 300
+    text_chars: int = 1_000_000
+    parse_seconds: float = 20.0
+    memory_bytes: int = 1024 * 1024 * 1024
+
+
+LIMITS = Limits()
+
+
+class OverLimit(UnreadableDocument):
+    """A file over one of the bounds; the message names the bound."""
+
+
+def check_limits(name: str, data: bytes, limits: Limits = LIMITS) -> None:
+    """What can be checked before parsing: the file's size, a .docx's unpacked size and number
+    of parts (from the zip directory; zipfile never inflates a part beyond its declared size)."""
+    if len(data) > limits.file_bytes:
+        raise OverLimit(f"文件超过 {limits.file_bytes // 2**20}MB 的上限")
+    if Path(name).suffix.lower() != ".docx":
+        return
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise UnreadableDocument("文件已损坏或不是有效的 docx") from exc
+    if len(entries) > limits.docx_entries:
+        raise OverLimit(f"docx 内部文件数超过 {limits.docx_entries} 个的上限")
+    if sum(entry.file_size for entry in entries) > limits.docx_unpacked_bytes:
+        raise OverLimit(f"docx 解压后超过 {limits.docx_unpacked_bytes // 2**20}MB 的上限")
+
+
+def read_bounded(name: str, data: bytes, limits: Limits = LIMITS) -> str:
+    """The text of a file within the bounds (size, unpacked size, pages, text length)."""
+    check_limits(name, data, limits)
+    text = read_document_bytes(name, data, limits)
+    if len(text) > limits.text_chars:
+        raise OverLimit(f"文字超过 {limits.text_chars // 10_000} 万字的上限")
+    return text
+
+
 @dataclass
 class Section:
     """A node of the plan: part, subsection, item or an unnumbered paragraph."""
@@ -71,7 +125,7 @@ def read_document(path: Path) -> str:
     return read_document_bytes(path.name, path.read_bytes())
 
 
-def read_document_bytes(name: str, data: bytes) -> str:
+def read_document_bytes(name: str, data: bytes, limits: Limits = LIMITS) -> str:
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableDocument(f"不支持的文件类型 {suffix or '（无扩展名）'}，支持 txt、md、docx、pdf")
@@ -79,12 +133,12 @@ def read_document_bytes(name: str, data: bytes) -> str:
         if suffix == ".docx":
             text = _docx_text(data)
         elif suffix == ".pdf":
-            text = _pdf_text(data)
+            text = _pdf_text(data, limits.pdf_pages)
         else:
             text = _decode(data)
             if suffix in (".md", ".markdown"):
                 text = _strip_markdown(text)
-    except UnreadableDocument:
+    except (UnreadableDocument, MemoryError):
         raise
     except Exception as exc:  # parsers raise many types on corrupt files
         raise UnreadableDocument(f"文件已损坏或无法解析（{type(exc).__name__}）") from exc
@@ -123,10 +177,12 @@ def _docx_text(data: bytes) -> str:
     return "\n".join(lines)
 
 
-def _pdf_text(data: bytes) -> str:
+def _pdf_text(data: bytes, max_pages: int) -> str:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
+    if len(reader.pages) > max_pages:
+        raise OverLimit(f"PDF 超过 {max_pages} 页的上限（共 {len(reader.pages)} 页）")
     lines: list[str] = []
     for page in reader.pages:
         lines.extend((page.extract_text() or "").splitlines())
@@ -180,29 +236,37 @@ def _item_title(body: str) -> str:
     return match.group(1) if match else ""
 
 
-def _guess_title(lines: list[str], name: str) -> tuple[str, int]:
-    """A first line that reads like a title ('2022年党建工作要点'), else the file's stem."""
-    if lines:
-        first = lines[0].strip("《》 ")
-        if (
-            len(first) <= 40
-            and marker_of(first) is None
-            and first[-1] not in SENTENCE_END + "，；：,;:"
-            and (any(word in first for word in TITLE_WORDS) or len(lines) > 1)
-        ):
-            return first, 1
-    stem = Path(name).stem
-    return stem, 0
+def _guess_title(lines: list[str], name: str) -> tuple[str, int | None]:
+    """The first title-like line among the few before the body ('2022年党建工作要点',
+    '《…》', a short unnumbered heading) and its index; else, for a plan that starts straight
+    with its body ('2022年是…'), '<year>年党建工作要点' when it is one; else the file's stem."""
+    head = []
+    for index, line in enumerate(lines[:5]):
+        if marker_of(line) is not None:
+            break
+        candidate = line.strip("《》 ")
+        if candidate and len(candidate) <= 40 and candidate[-1] not in SENTENCE_END + "，；：,;:":
+            head.append((index, candidate, line.startswith("《") and line.endswith("》")))
+    for index, candidate, quoted in head:
+        if quoted or any(word in candidate for word in TITLE_WORDS):
+            return candidate, index
+    if head and head[0][0] == 0 and len(lines) > 1 and len(head[0][1]) <= 30:
+        return head[0][1], 0
+    opening = "".join(lines[:2])
+    year = re.match(r"^(\d{4})年", opening)
+    if year and "党建" in opening and any(marker_of(line) for line in lines[:50]):
+        return f"{year.group(1)}年党建工作要点", None
+    return Path(name).stem, None
 
 
 def parse_plan(name: str, text: str, title: str | None = None) -> ParsedPlan:
     """Split a plan into sections nested by numbering style, each with its section path."""
     lines = [line.strip().replace("\u3000", " ") for line in text.splitlines()]
     lines = [line for line in lines if line]
-    guessed, skip = _guess_title(lines, name)
+    guessed, at = _guess_title(lines, name)
     title = title or guessed
-    if title == guessed:
-        lines = lines[skip:]
+    if title == guessed and at is not None:
+        del lines[at]
     sections: list[Section] = []
     stack: list[Section] = []
     for line in lines:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 
 from sqlalchemy.exc import OperationalError
@@ -84,9 +85,9 @@ async def secretary_chats(context: BotContext, actor: Actor) -> list[int]:
     chat for a global admin)."""
     granted, others = await context.services.db.run(
         lambda session: secretary_candidates(session, actor))
-    admin_of = [chat_id for chat_id in others if chat_id not in granted
-                and await _is_chat_admin(context, chat_id, actor.user_id)]
-    return sorted({*granted, *admin_of})
+    administered = await admin_of(context, actor.user_id,
+                                  [chat_id for chat_id in others if chat_id not in granted])
+    return sorted({*granted, *administered})
 
 
 def as_secretary_of(actor: Actor, chat_id: int) -> Actor:
@@ -105,6 +106,12 @@ def messages(blocks: list[str], separator: str = "\n\n") -> list[str]:
             current = f"{current}{separator}{block}" if current else block
     found.append(current)
     return found
+
+
+async def admin_of(context: BotContext, user_id: int, chat_ids: Iterable[int]) -> set[int]:
+    """Which of these groups the user administers, per Telegram (cached like every admin check):
+    how a secretary acting in a private chat is recognised."""
+    return {chat_id for chat_id in chat_ids if await _is_chat_admin(context, chat_id, user_id)}
 
 
 def escape(text: str) -> str:

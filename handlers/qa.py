@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.exc import OperationalError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
+from bot.services.knowledge import visible_documents
+from bot.services.people import Actor
 from bot.services.qa import LOW_CONFIDENCE_TEXT, QAResult
 from handlers.common import actor_of, escape, reply
 
@@ -18,18 +21,18 @@ USAGE = "用法：/ask 问题，例如 /ask 宣传主题多久定一次？"
 
 async def ask(update: Update, context: BotContext) -> None:
     """Handle /ask 问题."""
-    await actor_of(update, context)
+    actor = await actor_of(update, context)
     question = " ".join(context.args or [])
     if not question.strip():
         await reply(update, escape(USAGE))
         return
-    await _answer(update, context, question)
+    await _answer(update, context, actor, question)
 
 
 async def on_private_text(update: Update, context: BotContext) -> None:
     """Any plain text in a private chat is a question."""
-    await actor_of(update, context)
-    await _answer(update, context, _message(update).text or "")
+    actor = await actor_of(update, context)
+    await _answer(update, context, actor, _message(update).text or "")
 
 
 async def on_group_text(update: Update, context: BotContext) -> None:
@@ -45,9 +48,9 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     )
     if not (mentioned or replied):
         return
-    await actor_of(update, context)
+    actor = await actor_of(update, context)
     question = re.sub(rf"@{re.escape(username)}", " ", text, flags=re.IGNORECASE) if username else text
-    await _answer(update, context, question)
+    await _answer(update, context, actor, question)
 
 
 async def on_more(update: Update, context: BotContext) -> None:
@@ -61,7 +64,7 @@ async def on_more(update: Update, context: BotContext) -> None:
     if shown is None or not question:
         await query.answer("原问题已不可见，请重新提问。", show_alert=True)
         return
-    result = context.services.qa.ask(question, k=offset + 1)
+    result = await scoped_ask(context, await actor_of(update, context), question, offset + 1)
     await query.answer()
     if offset >= len(result.answers):
         await query.edit_message_reply_markup(reply_markup=None)
@@ -80,8 +83,19 @@ def _question_text(text: str, context: BotContext) -> str:
     return text.strip()
 
 
-async def _answer(update: Update, context: BotContext, question: str) -> None:
-    result = context.services.qa.ask(question, k=3)
+async def scoped_ask(context: BotContext, actor: Actor, question: str, k: int) -> QAResult:
+    """Answers from the documents this user may see: the organization's and their branch's."""
+    services = context.services
+    try:
+        documents = await services.db.run(lambda session: visible_documents(
+            session, actor, services.settings.open_mode))
+    except OperationalError:  # the index is in memory: answer from the organization's
+        documents = list(services.qa.organization_documents)
+    return services.qa.ask(question, k=k, documents=documents)
+
+
+async def _answer(update: Update, context: BotContext, actor: Actor, question: str) -> None:
+    result = await scoped_ask(context, actor, question, 3)
     await _message(update).reply_text(
         render_answer(result, 0), parse_mode=ParseMode.HTML, do_quote=True,
         reply_markup=_more_button(result, 0),

@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
+from bot.services.organization import OPEN_MODE_WARNING
 from handlers.common import actor_of, escape, reply
 
 HELP_MEMBER = """<b>党建助手</b> 可以：
@@ -15,7 +16,8 @@ HELP_MEMBER = """<b>党建助手</b> 可以：
 • /study 内容或任务号 [心得] —— 学习登记
 • /me —— 我本年的签到与学习记录
 • /duties —— 本支部的工作职责，按截止时间排列（点按钮或 /duties 编号 看原文；/duties 全部 含党委、班子成员等其他职责）
-• /roster —— 本支部名册；/iam 本人姓名 —— 把名册中的名字与本人账号绑定（或点 /iam 列出的姓名）"""
+• /roster —— 本支部名册；/iam 本人姓名 —— 把名册中的名字与本人账号绑定（或点 /iam 列出的姓名）
+• /docs —— 知识库中我能查询的文件"""
 
 HELP_SECRETARY = """
 <b>支部书记</b>另可使用：
@@ -34,24 +36,36 @@ HELP_SECRETARY = """
 • /task 学习内容 [截止日期] —— 发布学习任务，如 <code>/task 学习党章 12月31日前</code>
 • /stats [本月|本季度|本年] —— 统计与图表；/export —— 导出台账（私聊发送）
 • /done 职责编号 —— 标记工作职责已完成（私聊亦可，多个支部时选择支部）；/duty 职责编号 停用｜启用｜每季度2次｜恢复 —— 调整本支部的工作职责
-• 直接发送文件（txt/md/docx/pdf）—— 加入知识库"""
+• 直接发送文件（txt/md/docx/pdf，10MB 以内）—— 加入本支部知识库（私聊发送时，如是多个支部的书记会请您选择支部）；/docs 删除 编号 —— 删除本支部的文件"""
+
+
+HELP_ADMIN = """
+<b>组织管理员</b>另可使用：
+• /bind 支部名称 —— 在群内发送，登记本群为党支部（或由组织管理员把我拉进群）
+• /unbind —— 注销本群的党支部登记；/branches —— 私聊查看已登记的党支部"""
 
 
 async def start(update: Update, context: BotContext) -> None:
-    """Greet the user and show what they can do."""
-    await actor_of(update, context)
-    await reply(update, "您好！我是党建助手。\n\n" + _help(context))
+    """Greet the user and show what they can do; group admins learn when the bot runs in open
+    mode (no organization administrators configured)."""
+    actor = await actor_of(update, context)
+    warning = ""
+    if context.services.settings.open_mode and actor.is_chat_admin:
+        warning = f"\n\n⚠️ {escape(OPEN_MODE_WARNING)}"
+    await reply(update, "您好！我是党建助手。\n\n" + _help(context, actor.is_global_admin) + warning)
 
 
 async def help_command(update: Update, context: BotContext) -> None:
     """List the commands, and which year's plan the duties follow when it is not this year's."""
-    await reply(update, _help(context))
+    actor = await actor_of(update, context)
+    await reply(update, _help(context, actor.is_global_admin))
 
 
-def _help(context: BotContext) -> str:
+def _help(context: BotContext, global_admin: bool) -> str:
     services = context.services
     note = services.duties.plan_note(services.duties.today(services.clock()))
-    return HELP_MEMBER + HELP_SECRETARY + (f"\n\n⚠️ {escape(note)}" if note else "")
+    return (HELP_MEMBER + HELP_SECRETARY + (HELP_ADMIN if global_admin else "")
+            + (f"\n\n⚠️ {escape(note)}" if note else ""))
 
 
 HANDLERS = [CommandHandler("start", start), CommandHandler("help", help_command)]

@@ -17,14 +17,18 @@ def utcnow() -> datetime:
 # --- knowledge base -------------------------------------------------------------------------
 
 class Document(SQLModel, table=True):
-    """One plan document; re-ingesting the same name replaces it."""
+    """One plan document: the organization's (`chat_id` None: answers everyone) or a branch's
+    (answers that branch's members). Re-ingesting the same name in the same scope replaces it;
+    a branch's document never replaces the organization's."""
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True, unique=True, max_length=255)
+    name: str = Field(index=True, max_length=255)
     title: str = Field(max_length=255)
     content_hash: str = Field(max_length=64)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    added_by: int | None = Field(default=None, sa_type=BigInteger)
 
 class Passage(SQLModel, table=True):
     """A unit of the plan's own structure (part, subsection, item, clause) with its section path."""
@@ -41,13 +45,17 @@ class Passage(SQLModel, table=True):
 # --- people, branches, roles ----------------------------------------------------------------
 
 class Chat(SQLModel, table=True):
-    """A Telegram chat; a group is a branch (支部)."""
+    """A Telegram chat; a group is a branch (支部) once a global admin registers it (/bind),
+    or always in open mode (no DANGJIAN_ADMINS)."""
 
     id: int = Field(sa_type=BigInteger, primary_key=True)
     title: str = Field(default="", max_length=255)
     type: str = Field(default="private", max_length=16)
     reachable: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    branch_name: str | None = Field(default=None, max_length=255)
+    registered_at: datetime | None = None
+    registered_by: int | None = Field(default=None, sa_type=BigInteger)
 
 class Member(SQLModel, table=True):
     """A Telegram user who has talked to the bot."""

@@ -98,3 +98,24 @@ def test_storage_and_content_never_import_telegram():
         for path in (ROOT / package).rglob("*.py"):
             source = path.read_text("utf-8")
             assert "import telegram" not in source and "from telegram" not in source, path
+
+
+def test_a_missing_or_empty_plans_directory_stops_with_its_name(tmp_path):
+    """Never a silently empty knowledge base: run, ask and duties refuse to start."""
+    (tmp_path / "empty").mkdir()
+    for folder, reason in ((tmp_path / "missing", "不存在"), (tmp_path / "empty", "没有")):
+        for command in (["ask", "党费怎么交"], ["duties"], ["run"]):
+            result = dangjian(*command, tmp_path=tmp_path, DANGJIAN_PLANS_DIR=str(folder),
+                              TELEGRAM_BOT_TOKEN="1:x")
+            assert result.returncode == 2, command
+            assert reason in result.stderr and str(folder) in result.stderr
+            assert "Traceback" not in result.stderr
+
+
+def test_ingest_refuses_a_file_over_a_bound_and_stores_nothing(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_bytes("一、总则\n".encode() + "党建。".encode() * (4 * 2**20))
+    result = dangjian("ingest", str(big), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "跳过" in result.stderr and "10MB 的上限" in result.stderr
+    assert "共加入 0 个文件" in result.stdout

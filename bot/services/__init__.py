@@ -52,7 +52,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utc_now) 
     qa.load()
     tz = ZoneInfo(settings.timezone)
     duties = DutyService(qa.plans, tz)
-    reminders = ReminderService(db, tz, duties, clock)
+    reminders = ReminderService(db, tz, duties, clock, open_mode=settings.open_mode)
     scheduler = ReminderScheduler(db, reminders, tz)
     return Services(settings=settings, db=db, qa=qa, duties=duties, reminders=reminders,
                     scheduler=scheduler, clock=clock)

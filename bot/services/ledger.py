@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from bot.services import roster
 from bot.services.localtime import fmt_stamp
+from bot.services.organization import display_name
 from bot.services.stats import ActivityTally, tally_activities, tally_tasks
 from storage.db import Database
 from storage.models import (
@@ -80,7 +81,7 @@ SheetBuilder = Callable[[Session, Scope], list[Sheet]]
 
 
 def _branches(session: Session) -> dict[int, str]:
-    return {chat.id: chat.title or str(chat.id) for chat in session.exec(select(Chat))}
+    return {chat.id: display_name(chat) for chat in session.exec(select(Chat))}
 
 
 def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:

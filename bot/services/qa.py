@@ -3,30 +3,34 @@ none: content.confidence), restrict answers to the documents a user may see, ing
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
 from content.ingest import (
     SUPPORTED_SUFFIXES,
+    OverLimit,
     ParsedPlan,
+    PlansDirError,
     Section,
     UnreadableDocument,
-    parse_plan,
-    read_document,
-    read_document_bytes,
 )
 from content.search import MAX_QUESTION_CHARS, KnowledgeBase
 from content.tokenize import Tokenizer
+from content.worker import parse_bounded, parse_in_worker
 from storage.db import Database
-from storage.models import Document, Passage
+from storage.models import AuditLog, Document, Passage
+
+log = logging.getLogger(__name__)
 
 RELOAD_CHECK_SECONDS = 10.0
 ABSTAIN_TEXT = "工作要点中没有找到与这个问题直接相关的内容，建议向支部书记咨询。"
@@ -80,6 +84,8 @@ class QAResult:
 class UploadReport:
     title: str
     sections: int
+    document_id: int
+    replaced: bool
 
 
 @dataclass
@@ -103,7 +109,9 @@ class QAService:
         # the index and the document id of each of its plans (None: the plans directory),
         # replaced together so that a reload never pairs one with the other's predecessor
         self._loaded: tuple[KnowledgeBase, list[int | None]] | None = None
-        self._plans: list[ParsedPlan] = []
+        self._plans: list[ParsedPlan] = []  # the organization's (duties come from these only)
+        self._directory: list[ParsedPlan] | None = None
+        self.organization_documents: frozenset[int] = frozenset()  # stored ones, in the index
         self._stamp: tuple[int, object] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -127,39 +135,45 @@ class QAService:
     def load(self) -> None:
         """(Re)build the index from the plans directory and the stored documents."""
         with self._lock:
-            self._plans, plan_documents, self._stamp = self._gather()
-            self._loaded = (KnowledgeBase(self._plans, self.tokenizer), plan_documents)
+            plans, plan_documents, organization, self._stamp = self._gather()
+            self._plans = [plan for plan, ours in zip(plans, organization, strict=True) if ours]
+            self.organization_documents = frozenset(
+                document for document, ours in zip(plan_documents, organization, strict=True)
+                if ours and document is not None)
+            self._loaded = (KnowledgeBase(plans, self.tokenizer), plan_documents)
             self._checked_at = time.monotonic()
 
-    def _gather(self) -> tuple[list[ParsedPlan], list[int | None], tuple[int, object]]:
-        """The directory's plans, overridden by name by those stored in the database, with the
-        id of the document each comes from (None: the plans directory)."""
-        plans: dict[str, tuple[ParsedPlan, int | None]] = {
-            plan.name: (plan, None) for plan in self._directory_plans()}
-        if self.db is None:
-            return [p for p, _ in plans.values()], [None] * len(plans), (0, None)
-        with self.db.session() as session:
-            stamp = self._db_stamp(session)
-            documents = {d.id: d for d in session.exec(select(Document).order_by(col(Document.id)))}
-            passages = session.exec(
-                select(Passage).order_by(col(Passage.document_id), col(Passage.ordinal))
-            )
-            for document_id, rows in itertools.groupby(passages, key=lambda p: p.document_id):
-                document = documents[document_id]
-                plans[document.name] = (_plan_from_rows(document, list(rows)), document_id)
-        return [p for p, _ in plans.values()], [d for _, d in plans.values()], stamp
+    def _gather(self) -> tuple[list[ParsedPlan], list[int | None], list[bool],
+                               tuple[int, object]]:
+        """The directory's plans, overridden by name by the organization's stored documents,
+        then the branches' (each its own: a branch's never replaces the organization's), with
+        the id of the document each comes from (None: the plans directory) and whether it is
+        the organization's."""
+        plans: dict[tuple[str, int | None], tuple[ParsedPlan, int | None]] = {
+            (plan.name, None): (plan, None) for plan in self.directory_plans()}
+        stamp: tuple[int, object] = (0, None)
+        if self.db is not None:
+            with self.db.session() as session:
+                stamp = self._db_stamp(session)
+                documents = {d.id: d for d in session.exec(
+                    select(Document).order_by(col(Document.id)))}
+                passages = session.exec(
+                    select(Passage).order_by(col(Passage.document_id), col(Passage.ordinal)))
+                for document_id, rows in itertools.groupby(passages, key=lambda p: p.document_id):
+                    document = documents[document_id]
+                    plans[(document.name, document.chat_id)] = (
+                        _plan_from_rows(document, list(rows)), document_id)
+        return ([p for p, _ in plans.values()], [d for _, d in plans.values()],
+                [scope is None for _, scope in plans], stamp)
 
-    def _directory_plans(self) -> Iterable[ParsedPlan]:
-        if not self.plans_dir or not Path(self.plans_dir).is_dir():
+    def directory_plans(self) -> list[ParsedPlan]:
+        """The plans directory, read once; missing, empty or unreadable is an error (each
+        unreadable file a warning naming it)."""
+        if self.plans_dir is None:
             return []
-        plans = []
-        for path in sorted(Path(self.plans_dir).rglob("*")):
-            if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
-                try:
-                    plans.append(parse_plan(path.name, read_document(path)))
-                except UnreadableDocument:
-                    continue
-        return plans
+        if self._directory is None:
+            self._directory = read_plans_dir(Path(self.plans_dir))
+        return self._directory
 
     @staticmethod
     def _db_stamp(session: Session) -> tuple[int, object]:
@@ -176,10 +190,11 @@ class QAService:
             self._checked_at = time.monotonic()
 
     def plans(self) -> list[ParsedPlan]:
-        """The plans the answers come from (directory and database), for the duty calendar;
-        read without building the index when it is not loaded (the CLI)."""
+        """The organization's plans (directory and database; branches' documents aside), for
+        the duty calendar; read without building the index when it is not loaded (the CLI)."""
         if self._loaded is None:
-            return self._gather()[0]
+            plans, _, organization, _ = self._gather()
+            return [plan for plan, ours in zip(plans, organization, strict=True) if ours]
         self._refresh_quietly()
         return list(self._plans)
 
@@ -219,21 +234,31 @@ class QAService:
 
     # -- ingestion ------------------------------------------------------------------------
 
-    def ingest_upload(self, name: str, data: bytes) -> UploadReport:
-        """Add or replace one uploaded document; a bad file becomes a UserError with the reason."""
-        try:
-            plan = parse_plan(name, read_document_bytes(name, data))
-        except UnreadableDocument as exc:
-            raise UserError(f"无法读取「{name}」：{exc}") from exc
-        if not plan.sections:
-            raise UserError(f"「{name}」中没有识别出任何段落，请检查文件内容。")
+    def ingest_upload(self, name: str, data: bytes, *, chat_id: int | None = None,
+                      added_by: int | None = None) -> UploadReport:
+        """Add or replace one uploaded document, the organization's (`chat_id` None) or a
+        branch's: parsed in a worker process within the bounds, stored, the index rebuilt.
+        Blocking: async code awaits `add_upload`. A bad file: UserError with the reason,
+        nothing stored."""
+        plan = _parse_upload(name, data)
         with self._database().session() as session:
-            self._store(session, plan)
+            stored = self._store(session, plan, chat_id, added_by)
         self.load()
-        return UploadReport(title=f"《{plan.title}》", sections=len(plan.sections))
+        return UploadReport(f"《{plan.title}》", len(plan.sections), *stored)
+
+    async def add_upload(self, name: str, data: bytes, *, chat_id: int | None = None,
+                         added_by: int | None = None) -> UploadReport:
+        """`ingest_upload` without holding up the event loop: the parse in a worker process,
+        the write with the database's other writes, the index rebuilt in a thread."""
+        plan = await asyncio.to_thread(_parse_upload, name, data)
+        stored = await self._database().run(
+            lambda session: self._store(session, plan, chat_id, added_by))
+        await asyncio.to_thread(self.load)
+        return UploadReport(f"《{plan.title}》", len(plan.sections), *stored)
 
     def ingest_paths(self, paths: Iterable[Path], progress: bool = False) -> IngestReport:
-        """Ingest files and directories (walked); unreadable files are reported and skipped."""
+        """Ingest files and directories (walked) as organization documents, each parsed in a
+        worker process within the bounds; unreadable files are reported and skipped."""
         files = _expand(paths)
         report = IngestReport()
         iterator: Iterable[Path] = files
@@ -243,9 +268,9 @@ class QAService:
             iterator = tqdm(files, desc="导入", unit="个")
         for path in iterator:
             try:
-                plan = parse_plan(path.name, read_document(path))
+                plan = parse_in_worker(path.name, path.read_bytes())
                 with self._database().session() as session:
-                    self._store(session, plan)
+                    self._store(session, plan, None, None)
                 report.added.append((path.name, len(plan.sections)))
             except (UnreadableDocument, OSError) as exc:
                 report.failed.append((str(path), str(exc)))
@@ -259,22 +284,65 @@ class QAService:
         return self.db
 
     @staticmethod
-    def _store(session: Session, plan: ParsedPlan) -> None:
-        existing = session.exec(select(Document).where(Document.name == plan.name)).first()
+    def _store(session: Session, plan: ParsedPlan, chat_id: int | None,
+               added_by: int | None) -> tuple[int, bool]:
+        """Store the plan in its scope, replacing the same name in the same scope only; the
+        change goes to the audit log. Returns the document's id and whether it replaced one."""
+        existing = session.exec(select(Document).where(
+            Document.name == plan.name,
+            col(Document.chat_id).is_(None) if chat_id is None else Document.chat_id == chat_id,
+        )).first()
         if existing is not None:
             session.exec(delete(Passage).where(col(Passage.document_id) == existing.id))
             session.delete(existing)
             session.flush()
         document = Document(name=plan.name, title=plan.title, content_hash=plan.content_hash,
-                            text=plan.text)
+                            text=plan.text, chat_id=chat_id, added_by=added_by)
         session.add(document)
         session.flush()
         assert document.id is not None
-        session.add_all(
-            Passage(document_id=document.id, ordinal=s.ordinal, parent_ordinal=s.parent,
-                    level=s.level, heading=s.heading, path=s.path_text, text=s.text)
-            for s in plan.sections
-        )
+        session.execute(insert(Passage), [  # one executemany: a long plan has thousands
+            {"document_id": document.id, "ordinal": s.ordinal, "parent_ordinal": s.parent,
+             "level": s.level, "heading": s.heading, "path": s.path_text, "text": s.text}
+            for s in plan.sections])
+        session.add(AuditLog(actor_id=added_by, chat_id=chat_id,
+                             action="replace" if existing else "add", entity="document",
+                             entity_id=str(document.id), detail=f"{plan.name}《{plan.title}》"))
+        return document.id, existing is not None
+
+
+def _parse_upload(name: str, data: bytes) -> ParsedPlan:
+    """An uploaded file's plan, parsed in a worker process within the bounds; UserError with
+    the reason (naming the bound) otherwise."""
+    try:
+        plan = parse_in_worker(name, data)
+    except OverLimit as exc:
+        raise UserError(f"「{name}」{exc}，未加入知识库。") from exc
+    except UnreadableDocument as exc:
+        raise UserError(f"无法读取「{name}」：{exc}") from exc
+    if not plan.sections:
+        raise UserError(f"「{name}」中没有识别出任何段落，请检查文件内容。")
+    return plan
+
+
+def read_plans_dir(folder: Path) -> list[ParsedPlan]:
+    """Every readable plan of the plans directory; raises PlansDirError when the directory is
+    missing or yields nothing, and logs a warning naming each file it cannot read."""
+    if not folder.is_dir():
+        raise PlansDirError(f"DANGJIAN_PLANS_DIR 不存在或不是目录：{folder}")
+    files = [path for path in sorted(folder.rglob("*"))
+             if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES]
+    if not files:
+        raise PlansDirError(f"DANGJIAN_PLANS_DIR 中没有 txt、md、docx 或 pdf 文件：{folder}")
+    plans = []
+    for path in files:
+        try:
+            plans.append(parse_bounded(path.name, path.read_bytes()))
+        except (UnreadableDocument, OSError) as exc:
+            log.warning("计划目录中的文件无法读取，已跳过：%s（%s）", path, exc)
+    if not plans:
+        raise PlansDirError(f"DANGJIAN_PLANS_DIR 中的文件都无法读取：{folder}")
+    return plans
 
 
 def _expand(paths: Iterable[Path]) -> list[Path]:

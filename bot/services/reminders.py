@@ -30,6 +30,7 @@ from bot.services import attendance, study
 from bot.services.duties import DutyService
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, fmt_when
+from bot.services.organization import branches_only, display_name
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Post, attach_message
 from content.meetings import OTHER, meeting_kind
@@ -70,7 +71,6 @@ DIGEST_KEY = "duty-digest"
 DIGEST_RULE = "每天 09:00"
 SEND_CONCURRENCY = 8
 REPORT_LIMIT = 10
-GROUP_TYPES = ("group", "supergroup")
 STILL_PENDING = col(Delivery.status) == "pending"
 """upsert's condition for turning a row into 'missed' (one object: upsert caches by it)."""
 
@@ -152,8 +152,9 @@ class ReminderService:
     """Secretaries' reminders and the delivery of their fires; Telegram-free."""
 
     def __init__(self, db: Database, tz: ZoneInfo, duties: DutyService,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, open_mode: bool = True) -> None:
         self.db = db
+        self.open_mode = open_mode  # else only registered branches get what goes to all
         self.tz = tz
         self.duties = duties
         self.clock = clock
@@ -325,7 +326,7 @@ class ReminderService:
         with self.db.session() as session:
             if reminder.scope == "branches":
                 chats = session.exec(select(Chat.id).where(
-                    col(Chat.type).in_(GROUP_TYPES), col(Chat.reachable))).all()
+                    branches_only(self.open_mode), col(Chat.reachable))).all()
             else:
                 chats = [reminder.chat_id]
         return {chat_id: reminder.text for chat_id in chats}
@@ -334,8 +335,8 @@ class ReminderService:
         today = fire_time.astimezone(self.tz).date()
         with self.db.session() as session:
             branches = session.exec(select(Chat).where(
-                col(Chat.type).in_(GROUP_TYPES), col(Chat.reachable))).all()
-            lines = {b.id: (b.title or str(b.id), self.duties.digest(session, b.id, today))
+                branches_only(self.open_mode), col(Chat.reachable))).all()
+            lines = {b.id: (display_name(b), self.duties.digest(session, b.id, today))
                      for b in branches}
         by_recipient: dict[int, list[str]] = defaultdict(list)
         for chat_id, (title, items) in lines.items():
@@ -583,7 +584,7 @@ class ReminderService:
             was_reachable = chat.reachable
             chat.reachable = False
             session.add(chat)
-            title = chat.title or str(chat_id)
+            title = display_name(chat)
         if was_reachable and chat_id < 0:
             await self._tell(reminder, chat_id, (
                 f"⚠️ 机器人已无法在群「{title}」发消息（可能被移出群或被禁言），提醒 #{reminder.id} "

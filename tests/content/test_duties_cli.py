@@ -48,7 +48,7 @@ def test_json_lists_every_duty_in_the_design_shape(real_plans: Path,
         assert set(item["source"]) == {"doc", "section", "quote"} and item["source"]["quote"]
     liaison = next(i for i in items if "联系点检查指导" in i["title"])
     assert (liaison["period"], liaison["times"]) == ("year", 2)
-    assert liaison["source"]["doc"] == "000_9744bd6702739719"
+    assert liaison["source"]["doc"] == "2022年党建工作要点"  # its first plan, titled from its text
 
 
 def test_an_ingested_plan_brings_its_duties(environment: Path,

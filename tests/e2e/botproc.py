@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,12 @@ class BotProcess:
     """One `python -m bot.cli run` with its own PORT and log file; start, kill, restart."""
 
     def __init__(self, api: FakeBotApi, workdir: Path, *, database_url: str,
-                 admins: str = "900", webhook_secret: str | None = None, **env: str) -> None:
-        """Long polling; webhook mode on this process's own port when `webhook_secret` is set."""
+                 admins: str = "900", webhook_secret: str | None = None,
+                 branches: Iterable[int] = (), **env: str) -> None:
+        """Long polling; webhook mode on this process's own port when `webhook_secret` is set.
+        `branches`: groups registered (as /bind would) before the first start."""
         self.api = api
+        self.branches = list(branches)
         self.workdir = workdir
         self.port = free_port()
         if webhook_secret is not None:
@@ -52,6 +57,9 @@ class BotProcess:
 
     def start(self, *, timeout: float = 30.0) -> BotProcess:
         """Start and wait until it polls (or, in webhook mode, has set its webhook)."""
+        if self.branches:
+            self.register_branches(self.branches)
+            self.branches = []
         polls = self.api.get_updates_count
         mark = self.api.mark()
         with self.log_path.open("ab") as log:
@@ -67,6 +75,23 @@ class BotProcess:
         except TimeoutError:
             raise RuntimeError(f"the bot did not start:\n{self.log()[-3000:]}") from None
         return self
+
+    def register_branches(self, chat_ids: Iterable[int], by: int = 900) -> None:
+        """Register these groups as branches, as a global admin's /bind would (the database is
+        migrated first if the process has not started yet)."""
+        from bot.services import organization
+        from storage.db import Database
+
+        database = Database(self.env["DATABASE_URL"])
+        database.migrate()
+        try:
+            with database.session() as session:
+                for chat_id in chat_ids:
+                    organization.register(session, chat_id, f"支部{-chat_id}", by,
+                                          datetime.now(UTC))
+                session.commit()
+        finally:
+            database.dispose()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""

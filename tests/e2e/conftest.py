@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,16 @@ from botproc import BotProcess
 from fake_bot_api import FakeBotApi
 
 ADMIN = 900  # in DANGJIAN_ADMINS of every bot process started here
+
+
+def branches_of(module: object) -> list[int]:
+    """The groups a module's bot serves as registered branches: its BRANCHES, else every
+    group it names (a module-level negative id whose name has GROUP in it)."""
+    named = getattr(module, "BRANCHES", None)
+    if named is not None:
+        return list(named)
+    return sorted({value for name, value in vars(module).items()
+                   if "GROUP" in name and isinstance(value, int) and value < 0})
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +42,22 @@ def bot(api: FakeBotApi, request: pytest.FixtureRequest,
     url = f"sqlite:///{workdir / 'dangjian.db'}"
     if prepare := getattr(request.module, "prepare_database", None):
         prepare(url)
-    process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN))
+    process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN),
+                         branches=branches_of(request.module))
     process.start()
     yield process
     if process.process is not None:  # a test may have killed it
         assert process.stop() == 0, process.log()[-3000:]
+
+
+def seen_in_branch(api: FakeBotApi, bot: BotProcess, group: int, users: list[int]) -> None:
+    """These users each say something in the (registered) group, as members do, so that the
+    bot serves them in private too; returns once their memberships are stored."""
+    for user in users:
+        api.send("大家好", user_id=user, chat_id=group)
+    deadline = time.monotonic() + 15
+    wanted = ",".join(map(str, users))
+    while bot.query(f"SELECT count(DISTINCT user_id) FROM branchmembership WHERE chat_id = "
+                    f"{group} AND user_id IN ({wanted})") != [(len(users),)]:
+        assert time.monotonic() < deadline, "the members were not recorded"
+        time.sleep(0.05)

@@ -7,12 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from botproc import BotProcess
-from conftest import ADMIN
+from conftest import ADMIN, seen_in_branch
 from fake_bot_api import FakeBotApi, exchange
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 GROUP = -100500
+
+
+@pytest.fixture(scope="module", autouse=True)
+def members(api: FakeBotApi, bot: BotProcess) -> None:
+    """The users who write privately here are members of a registered branch."""
+    seen_in_branch(api, bot, GROUP, list(range(101, 110)))
 
 
 def test_registers_chinese_command_menu(api: FakeBotApi, bot: BotProcess) -> None:

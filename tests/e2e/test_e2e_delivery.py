@@ -71,7 +71,7 @@ def test_a_stored_update_survives_sigkill_and_is_handled_once(tmp_path: Path) ->
     with FakeBotApi() as api:
         api.set_admin(GROUP, SECRETARY)
         bot = BotProcess(api, tmp_path, database_url=f"sqlite:///{tmp_path / 'd.db'}",
-                         webhook_secret=SECRET).start()
+                         webhook_secret=SECRET, branches=[GROUP]).start()
         try:
             mark = api.mark()
             update = held_at_admin_check(api, api.enqueue)
@@ -104,7 +104,8 @@ def test_replicas_drop_each_others_repeats_and_take_over_a_dead_ones_updates(
     with FakeBotApi() as api:
         api.set_admin(GROUP, SECRETARY)
         first, second = (BotProcess(api, tmp_path / name, database_url=postgres_url,
-                                    webhook_secret=SECRET) for name in ("a", "b"))
+                                    webhook_secret=SECRET, branches=[GROUP] if name == "a" else ())
+                         for name in ("a", "b"))
         for replica in (first, second):
             replica.workdir.mkdir()
             replica.start()

@@ -66,7 +66,8 @@ def test_failover_sends_every_reminder_exactly_once(postgres_url: str, tmp_path:
     db.migrate()
     with db.session() as session:
         for chat_id in [BRANCH, *GROUPS]:
-            session.add(Chat(id=chat_id, title=f"支部{-chat_id}", type="supergroup"))
+            session.add(Chat(id=chat_id, title=f"支部{-chat_id}", type="supergroup",
+                             registered_at=datetime.now(UTC)))
     with FakeBotApi(enforce_limits=True) as api:
         first = BotProcess(api, tmp_path / "a", database_url=postgres_url)
         second = BotProcess(api, tmp_path / "b", database_url=postgres_url)
@@ -116,7 +117,8 @@ def broadcast_world(database_url: str) -> Database:
     db.migrate()
     with db.session() as session:
         for chat_id in [BRANCH, *MANY]:
-            session.add(Chat(id=chat_id, title=f"支部{-chat_id}", type="supergroup"))
+            session.add(Chat(id=chat_id, title=f"支部{-chat_id}", type="supergroup",
+                             registered_at=datetime.now(UTC)))
         session.add(Chat(id=ADMIN, type="private"))
     return db
 

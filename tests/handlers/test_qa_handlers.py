@@ -111,13 +111,19 @@ async def upload(bot, name: str, content: bytes, *, user_id: int, chat_id: int):
         "", user_id=user_id, chat_id=chat_id, document=document)))
 
 
-async def test_a_secretary_uploads_a_plan_and_members_can_ask_about_it(bot):
+async def test_a_branch_upload_answers_that_branchs_members_only(bot):
+    """A secretary's upload is the branch's: its members are answered from it, in the group and
+    privately; a member of no such branch is not."""
     bot.make_admin(GROUP, SECRETARY)
     plan = "2031年团建要点\n一、青年工作\n1.开展青年读书会。每两个月举办一次青年读书会。\n"
     [reply] = await upload(bot, "youth.txt", plan.encode(), user_id=SECRETARY, chat_id=GROUP)
-    assert "已加入知识库：《2031年团建要点》" in reply.text
-    [answer] = sent(await bot.send("/ask 青年读书会多久办一次", user_id=MEMBER))
-    assert "每两个月" in answer.text
+    assert "已加入知识库：《2031年团建要点》" in reply.text and "支部文件" in reply.text
+    [outsider] = sent(await bot.send("/ask 青年读书会多久办一次", user_id=MEMBER))
+    assert "每两个月" not in outsider.text
+    [in_group] = sent(await bot.send("/ask 青年读书会多久办一次", user_id=MEMBER, chat_id=GROUP))
+    assert "每两个月" in in_group.text
+    [in_private] = sent(await bot.send("/ask 青年读书会多久办一次", user_id=MEMBER))
+    assert "每两个月" in in_private.text
 
 
 async def test_a_member_cannot_upload_and_bad_files_are_refused(bot):
@@ -151,12 +157,13 @@ async def test_questions_are_answered_while_the_database_is_down(bot):
     from storage.db import Database
 
     await bot.send("/start", user_id=MEMBER)  # seen while the database was up
+    await bot.send("/start", user_id=MEMBER, chat_id=GROUP)
     bot.services.db = Database("postgresql+psycopg://nobody@127.0.0.1:1/unreachable")
     bot.services.qa.db = bot.services.db
-    replies = sent(await bot.send(SAMPLE_QUESTION, user_id=MEMBER + 1))
+    replies = sent(await bot.send(SAMPLE_QUESTION, user_id=MEMBER))
     [answer] = replies
     assert "廉政党课" in answer.text
-    [refusal] = sent(await bot.send("/checkin", user_id=MEMBER + 1, chat_id=GROUP))
+    [refusal] = sent(await bot.send("/checkin", user_id=MEMBER, chat_id=GROUP))
     assert "稍后重试" in refusal.text
 
 
@@ -168,3 +175,13 @@ async def test_a_renamed_member_is_stored_again(bot):
     await bot.send(SAMPLE_QUESTION, user_id=MEMBER, name="张三丰")
     with bot.services.db.session() as session:
         assert session.get(Member, MEMBER).display_name == "张三丰"
+
+
+async def test_open_mode_is_told_to_group_admins_in_start(settings):
+    """Without DANGJIAN_ADMINS every group is served, and its admins learn the bot is open."""
+    open_settings = settings.model_copy(update={"admins": frozenset()})
+    async with BotHarness(build_services(open_settings), register_groups=False) as harness:
+        harness.make_admin(GROUP, SECRETARY)
+        [admin] = sent(await harness.send("/start", user_id=SECRETARY, chat_id=GROUP))
+        [member] = sent(await harness.send("/start", user_id=MEMBER, chat_id=GROUP))
+    assert "开放模式" in admin.text and "开放模式" not in member.text
