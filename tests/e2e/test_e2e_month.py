@@ -212,11 +212,18 @@ def by_id(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 
 def test_stats_count_the_four_held_meetings(month: Month) -> None:
     """Four meetings held, 应到 5 each from the 名册 (20), 实到 13: 65 %; tomorrow's 待召开."""
+    assert f"📊 {BRANCH} 本年统计" in month.stats
     assert "活动 4 次，总体出席率 65%（实到/应到；应到依据：名册）" in month.stats, month.stats
-    assert "应到 5，实到 3，请假 1，缺席 1" in month.stats  # 补录 and 主题党日
-    assert "应到 5，实到 3，请假 2，缺席 0" in month.stats  # 党小组会
-    assert "应到 5，实到 4，请假 0，缺席 1" in month.stats  # 党课
-    assert re.search(r"支部大会 选举支委：待召开", month.stats)
+    lines = {line.split("】", 1)[1].split("：")[0]: line.split("：", 1)[1]
+             for line in month.stats.splitlines() if line.startswith("• ") and "】" in line}
+    assert lines == {
+        "支部大会 学习党章": "应到 5，实到 3（补签 1），请假 1，缺席 1",
+        "党小组会 学习二十大报告": "应到 5，实到 3，请假 2，缺席 0",
+        "党课 书记讲党课": "应到 5，实到 4（补签 1），请假 0，缺席 1",
+        "主题党日 参观红色教育基地": "应到 5，实到 3，请假 1，缺席 1",
+        "支部大会 选举支委": "待召开",
+    }, month.stats
+    assert "• #" in month.stats and "已学习 3/5（60%）" in month.stats
 
 
 def test_meeting_sheets_say_what_happened(month: Month) -> None:
