@@ -179,6 +179,7 @@ def month(api: FakeBotApi, bot: BotProcess) -> Month:
     assert "私信" in note.text
     sent = api.wait_for(lambda c: c.method == "sendDocument" and c.chat_id == WANG
                         and c.params.get("document", "").endswith(".xlsx"), since=mark, timeout=WAIT)
+    (bot.workdir / "台账.xlsx").write_bytes(sent.files["document"])  # to look at when a check fails
     workbook = load_workbook(io.BytesIO(sent.files["document"]))
     return Month(now, backfill, n, number(lecture_post), number(theme_post),
                  number(tomorrow_post), task, stats, workbook)
