@@ -64,8 +64,12 @@ def day_text(moment: datetime) -> str:
 
 
 def reply_to(api: FakeBotApi, text: str, user_id: int, chat_id: int = GROUP,
-             timeout: float = WAIT) -> HttpCall:
-    return exchange(api, text, user_id=user_id, chat_id=chat_id, timeout=timeout)
+             expect: str = "", timeout: float = WAIT) -> HttpCall:
+    """A user writes; the bot's first message to that chat after it (that says `expect`)."""
+    mark = api.mark()
+    api.send(text, user_id=user_id, chat_id=chat_id)
+    return api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == chat_id
+                        and expect in c.text, since=mark, timeout=timeout)
 
 
 def tap(api: FakeBotApi, post: HttpCall, label: str, user_id: int) -> str:
@@ -98,6 +102,7 @@ class Month:
     tomorrow: int  # 支部大会 tomorrow: 待召开
     task: int
     stats: str
+    duties: str
     workbook: Any
 
 
@@ -173,16 +178,16 @@ def month(api: FakeBotApi, bot: BotProcess) -> Month:
     assert f"#{task}" in reply_to(api, f"/study {task} 深刻理解支部的职责", LIU).text
 
     # --- /stats and /export -------------------------------------------------------------------
-    stats = reply_to(api, "/stats 本年", WANG, timeout=WAIT).text
+    stats = reply_to(api, "/stats 本年", WANG, expect="📊").text
+    duties = reply_to(api, "/duties", WANG, expect="本支部工作职责").text
     mark = api.mark()
-    note = reply_to(api, "/export", WANG, timeout=WAIT)
-    assert "私信" in note.text
+    reply_to(api, "/export", WANG, expect="台账已私信发送给您。")
     sent = api.wait_for(lambda c: c.method == "sendDocument" and c.chat_id == WANG
                         and c.params.get("document", "").endswith(".xlsx"), since=mark, timeout=WAIT)
     (bot.workdir / "台账.xlsx").write_bytes(sent.files["document"])  # to look at when a check fails
     workbook = load_workbook(io.BytesIO(sent.files["document"]))
     return Month(now, backfill, n, number(lecture_post), number(theme_post),
-                 number(tomorrow_post), task, stats, workbook)
+                 number(tomorrow_post), task, stats, duties, workbook)
 
 
 # --- reading the workbook ----------------------------------------------------------------------
@@ -225,6 +230,21 @@ def test_stats_count_the_four_held_meetings(month: Month) -> None:
         "支部大会 选举支委": "待召开",
     }, month.stats
     assert "• #" in month.stats and "已学习 3/5（60%）" in month.stats
+
+
+def test_duties_ticked_by_the_held_meetings(api: FakeBotApi, month: Month) -> None:
+    """/duties: the 党小组会, 主题党日 (this month), 党员大会 (the 补录, this quarter) and 党课 held
+    tick their duties; the 支委会 none was held for stays open; /duties 编号 names the meeting."""
+    lines = {re.sub(r"^\S+ \[\w+\] ", "", line).split("：")[0]: line
+             for line in month.duties.splitlines() if "] " in line}
+    for title, period in (("召开党小组会", "本月"), ("开展主题党日", "本月"),
+                          ("召开党员大会", "本季度"), ("安排党课", "本季度")):
+        assert lines[title].startswith("✅") and f"{period} 1/1 已完成" in lines[title], \
+            month.duties
+    assert lines["召开支部委员会会议"].startswith("•") and "本月 0/1" in lines["召开支部委员会会议"]
+    duty_id = re.search(r"\[(\w+)\]", lines["召开党小组会"]).group(1)
+    detail = reply_to(api, f"/duties {duty_id}", WANG, expect="原文").text
+    assert f"（会议 #{month.group_meeting}）" in detail, detail
 
 
 def test_meeting_sheets_say_what_happened(month: Month) -> None:
