@@ -90,6 +90,15 @@ def tap_leave(api: FakeBotApi, post: HttpCall, user_id: int, reason: str) -> str
                     else GROUP, reply_to=prompt.result, timeout=WAIT).text
 
 
+def announced(post: HttpCall, now: datetime) -> str:
+    """A notice's 时间：12月7日（周一）00:47–02:47 as 2026-12-07 00:47-02:47 (of the year
+    `now` is in, or the one before for 12月 seen on 1 January)."""
+    month, day, start, end = (int(v) if v.isdigit() else v for v in re.search(
+        r"时间：(\d+)月(\d+)日（周.）(\d\d:\d\d)–(\d\d:\d\d)", post.text).groups())
+    year = now.year - 1 if month > now.month else now.year
+    return f"{year}-{month:02}-{day:02} {start}-{end}"
+
+
 @dataclass
 class Month:
     """What was done, as the test needs it back."""
@@ -100,6 +109,7 @@ class Month:
     lecture: int  # 党课, started 5 minutes ago
     theme_day: int  # 主题党日, now
     tomorrow: int  # 支部大会 tomorrow: 待召开
+    times: dict[int, str]  # each held meeting's time as the ledger writes it, from its notice
     task: int
     stats: str
     duties: str
@@ -186,28 +196,29 @@ def month(api: FakeBotApi, bot: BotProcess) -> Month:
                         and c.params.get("document", "").endswith(".xlsx"), since=mark, timeout=WAIT)
     (bot.workdir / "台账.xlsx").write_bytes(sent.files["document"])  # to look at when a check fails
     workbook = load_workbook(io.BytesIO(sent.files["document"]))
+    times = {backfill: f"{held:%Y-%m-%d} 15:00-17:00"} | {
+        number(post): announced(post, now)
+        for post in (group_post, lecture_post, theme_post)}
     return Month(now, backfill, n, number(lecture_post), number(theme_post),
-                 number(tomorrow_post), task, stats, duties, workbook)
+                 number(tomorrow_post), times, task, stats, duties, workbook)
 
 
 # --- reading the workbook ----------------------------------------------------------------------
 
+FIRST_COLUMN = {"签到明细": "活动号", "学习任务": "任务号", "学习记录": "登记时间"}
+"""The header's first cell of each sheet (else 时间): the row the table starts at, under
+whatever title rows are above it."""
+
+
 def table(month: Month, title: str) -> list[dict[str, Any]]:
-    """A sheet's rows as {header: value}, below its header row (whatever title rows are above
-    it); empty cells as ""."""
+    """A sheet's rows as {header: value} (empty cells as "")."""
     assert title in month.workbook.sheetnames, month.workbook.sheetnames
     rows = [[("" if v is None else v) for v in row]
             for row in month.workbook[title].iter_rows(values_only=True)]
-    start = next(i for i, row in enumerate(rows) if title_row_end(row))
+    start = next(i for i, row in enumerate(rows) if row[0] == FIRST_COLUMN.get(title, "时间"))
     header = rows[start]
     return [dict(zip(header, row, strict=False)) for row in rows[start + 1:]
             if any(v != "" for v in row)]
-
-
-def title_row_end(row: list[Any]) -> bool:
-    """The header row: the first with at least three non-empty cells all column names."""
-    cells = [v for v in row if v != ""]
-    return len(cells) >= 3 and all(isinstance(v, str) and len(v) <= 12 for v in cells)
 
 
 def by_id(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -254,6 +265,7 @@ def test_meeting_sheets_say_what_happened(month: Month) -> None:
     backfill = by_id(table(month, "支部党员大会"))
     assert set(backfill) == {month.backfill}  # not tomorrow's
     row = backfill[month.backfill]
+    assert row["时间"] == month.times[month.backfill]
     assert (row["地点"], row["主持人"], row["记录人"]) == ("党员活动室", "王芳", "张伟")
     assert (row["应到"], row["实到"], row["请假"], row["缺席"]) == (5, 3, 1, 1)
     assert "补录" in row["内容"] and "系统尚未启用" in row["内容"] and "学习党章" in row["内容"]
@@ -261,21 +273,82 @@ def test_meeting_sheets_say_what_happened(month: Month) -> None:
     assert row["支部"] == BRANCH
 
     row = by_id(table(month, "党小组会"))[month.group_meeting]
+    assert row["时间"] == month.times[month.group_meeting]
     assert (row["地点"], row["主持人"], row["记录人"]) == ("三楼会议室", "张伟", "李娜")
     assert (row["应到"], row["实到"], row["请假"], row["缺席"]) == (5, 3, 2, 0)
     assert set(row["请假人员（原因）"].split("；")) == {"刘洋（外出培训）", "陈静（家中有事）"}
     assert row["缺席人员"] == ""
 
     row = by_id(table(month, "党课"))[month.lecture]
+    assert row["时间"] == month.times[month.lecture]
     assert (row["主持人"], row["记录人"]) == ("王芳", "张伟")
     assert (row["应到"], row["实到"], row["请假"], row["缺席"], row["补签/代签"]) == (5, 4, 0, 1, 1)
     assert row["缺席人员"] == "陈静"
 
     row = by_id(table(month, "主题党日"))[month.theme_day]
+    assert row["时间"] == month.times[month.theme_day]
     assert (row["地点"], row["主持人"]) == ("革命纪念馆", "王芳")
     assert (row["应到"], row["实到"], row["请假"], row["缺席"]) == (5, 3, 1, 1)
     assert row["请假人员（原因）"] == "李娜（身体不适）" and row["缺席人员"] == "陈静"
     assert by_id(table(month, "支委会")) == {}
+
+
+def absences(cell: str) -> dict[str, str]:
+    """'刘洋（请假：出差）；陈静（未请假）' -> {name: reason}."""
+    return dict(re.fullmatch(r"(.+?)（(.*)）", part).groups() for part in cell.split("；") if part)
+
+
+def test_three_meetings_record(month: Month) -> None:
+    """三会一课记录: one row per held meeting, in the order held, with 时间、类型、地点、主持人、
+    记录人、应到、实到, everyone not present with the reason, 议题、决议 and the minutes and the
+    file's name; the 补录 marked with its reason; nothing for tomorrow's meeting."""
+    rows = table(month, "三会一课记录")
+    assert [int(row["活动号"]) for row in rows] == [
+        month.backfill, month.group_meeting, month.lecture, month.theme_day]
+    records = by_id(rows)
+    for activity_id, row in records.items():
+        assert row["时间"] == month.times[activity_id] and row["支部"] == BRANCH
+        assert row["应到"] == 5
+
+    row = records[month.backfill]
+    assert (row["类型"], row["地点"], row["主持人"], row["记录人"], row["实到"]) == (
+        "支部党员大会", "党员活动室", "王芳", "张伟", 3)
+    assert "支部大会 学习党章" in row["会议名称"]
+    marked = " ".join(str(v) for v in row.values())
+    assert "补录" in marked and "系统尚未启用" in marked, row
+    assert row["议题"] == "学习党章总纲" and row["决议"] == "" and row["纪要或附件"] == ""
+    gone = absences(row["缺席及原因"])
+    assert set(gone) == {"刘洋", "陈静"} and gone["刘洋"] == "请假：出差", gone
+
+    row = records[month.group_meeting]
+    assert (row["类型"], row["会议名称"], row["地点"], row["主持人"], row["记录人"], row["实到"]) == (
+        "党小组会", "党小组会 学习二十大报告", "三楼会议室", "张伟", "李娜", 3)
+    assert absences(row["缺席及原因"]) == {"刘洋": "请假：外出培训", "陈静": "请假：家中有事"}
+    assert (row["议题"], row["决议"]) == ("学习二十大报告第一部分", "每周五集中学习")
+    assert row["纪要或附件"].splitlines() == ["张伟领学，全体讨论", "附件：党小组会记录.docx"]
+    assert "补录" not in " ".join(str(v) for v in row.values())
+
+    row = records[month.lecture]
+    assert (row["类型"], row["主持人"], row["记录人"], row["实到"]) == ("党课", "王芳", "张伟", 4)
+    assert set(absences(row["缺席及原因"])) == {"陈静"}
+    assert (row["议题"], row["决议"], row["纪要或附件"]) == ("", "", "")
+
+    row = records[month.theme_day]
+    assert (row["类型"], row["地点"], row["主持人"], row["记录人"], row["实到"]) == (
+        "主题党日", "革命纪念馆", "王芳", "", 3)
+    gone = absences(row["缺席及原因"])
+    assert set(gone) == {"李娜", "陈静"} and gone["李娜"] == "请假：身体不适"
+
+
+def test_every_sheet_opens_with_the_title_block(month: Month) -> None:
+    """Each sheet: a title naming the registered branch and the sheet, then 组织名称, 支部名称,
+    年度 and 导出时间, then the header."""
+    for sheet in month.workbook:
+        title, facts = (sheet.cell(row, 1).value or "" for row in (1, 2))
+        assert BRANCH in title and sheet.title in title, (sheet.title, title)
+        for part in ("组织名称：", f"支部名称：{BRANCH}", f"年度：{month.started.year}年", "导出时间："):
+            assert part in facts, (sheet.title, facts)
+        assert sheet.page_setup.orientation == "landscape"
 
 
 def test_attendance_detail_names_every_member_of_every_meeting(month: Month) -> None:
@@ -314,15 +387,21 @@ def test_study_sheets(month: Month) -> None:
                for row in records.values())
 
 
-def test_corrections_are_recorded(month: Month) -> None:
-    """更正记录: the 补录 with its reason, the three /proxy entries, the minutes and the file,
-    each naming who did it and the meeting."""
+def test_corrections_are_recorded_in_chinese(month: Month) -> None:
+    """更正记录: the 补录 with its reason, each /proxy as 补签/代请假 of a named member at a
+    named meeting, the minutes and the file; every row in Chinese, by the secretary's name."""
     rows = table(month, "更正记录")
-    assert all(row["操作人"] in ("王芳", "") or row["操作人"] == f"用户{ADMIN}" for row in rows)
     text = "\n".join(" ".join(str(v) for v in row.values()) for row in rows)
-    assert "系统尚未启用" in text
-    for name, reason in (("李娜", "会议签到簿"), ("刘洋", "出差"), ("陈静", "家中有事"),
-                         ("刘洋", "会后补签")):
-        assert re.search(f"{name}.*{reason}", text), (name, reason, text)
-    assert "党小组会记录.docx" in text
-    assert not re.search(r"attendance|activity\.|duty_set|\b\d{3}:\d", text), text
+    assert not re.search(r"[A-Za-z_]{4,}|用户\d|\d+:-?\d+", text), text
+    by_secretary = [row for row in rows if row["操作人"] == "王芳"]
+    lines = ["｜".join(str(v) for v in row.values() if v != "") for row in by_secretary]
+    said = "\n".join(lines)
+    for expected in (
+        f"补签：李娜 支部党员大会 #{month.backfill}", f"代请假：刘洋 支部党员大会 #{month.backfill}",
+        f"代请假：陈静 党小组会 #{month.group_meeting}", f"补签：刘洋 党课 #{month.lecture}",
+    ):
+        assert expected in said, (expected, said)
+    for reason in ("会议签到簿", "出差", "家中有事", "会后补签", "系统尚未启用",
+                   "党小组会记录.docx"):
+        assert reason in said, (reason, said)
+    assert re.search(f"补录.*#{month.backfill}", said), said
