@@ -41,6 +41,13 @@ def postgres_url() -> Iterator[str]:
     yield from _fresh_postgres_database()
 
 
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database shared by a module's tests (an end-to-end module's
+    bot process)."""
+    yield from _fresh_postgres_database()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
     """A migrated database: SQLite in memory, then the same test on PostgreSQL."""

@@ -34,12 +34,24 @@ def api(request: pytest.FixtureRequest) -> Iterator[FakeBotApi]:
 
 
 @pytest.fixture(scope="module")
-def bot(api: FakeBotApi, request: pytest.FixtureRequest,
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'dangjian.db'}"
+
+
+@pytest.fixture(scope="module")
+def database_url(sqlite_url: str) -> str:
+    """The database of a module's bot: a SQLite file (a module may override this fixture, e.g.
+    to run on PostgreSQL as well, with `module_postgres_url`)."""
+    return sqlite_url
+
+
+@pytest.fixture(scope="module")
+def bot(api: FakeBotApi, database_url: str, request: pytest.FixtureRequest,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
-    """One polling bot on a SQLite file for the whole module (tests use their own chats); a
-    module's `prepare_database(url)` runs before it starts."""
+    """One polling bot for the whole module (tests use their own chats); a module's
+    `prepare_database(url)` runs before it starts."""
     workdir = tmp_path_factory.mktemp("bot")
-    url = f"sqlite:///{workdir / 'dangjian.db'}"
+    url = database_url
     if prepare := getattr(request.module, "prepare_database", None):
         prepare(url)
     process = BotProcess(api, workdir, database_url=url, admins=str(ADMIN),

@@ -43,6 +43,13 @@ and this script sends more (posts edited after each tap count too)."""
 STUDY = "学习《中国共产党支部工作条例（试行）》"
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The month runs on SQLite, then again on PostgreSQL (when TEST_DATABASE_URL is set)."""
+    return str(request.getfixturevalue(
+        "module_postgres_url" if request.param == "postgres" else "sqlite_url"))
+
+
 def roster_xlsx() -> bytes:
     book = Workbook()
     sheet = book.active
