@@ -140,11 +140,11 @@ class DutyService:
 
     def plan_note(self, today: date) -> str:
         """Which plans are not this year's, named as what the branch goes by: “按《…》执行”."""
-        names = []
+        names: dict[str, None] = {}  # in order, each once: two plans may share a title
         for plan in self._plans():
             year = plan_year(plan)
             if year is not None and year != today.year:
-                names.append(f"《{plan.title}》" + ("" if str(year) in plan.title else f"（{year}年）"))
+                names[f"《{plan.title}》" + ("" if str(year) in plan.title else f"（{year}年）")] = None
         if not names:
             return ""
         return (f"本年度（{today.year}年）的工作要点尚未上传，按{'、'.join(names)}执行；"

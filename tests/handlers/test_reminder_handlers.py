@@ -174,9 +174,10 @@ async def test_duties_done_and_duty_in_the_group(settings: Settings) -> None:
 
 
 async def test_duties_in_private_show_the_calendar(settings: Settings) -> None:
-    """In a private chat /duties shows the plans' deadlines and how to see a branch's state."""
+    """In a private chat /duties shows the member's own branch's duties (they are in one), and
+    全部 the rest by audience."""
     async with attendance_bot(settings, BEFORE) as bot:
         listing = "\n".join(texts(await bot.say("/duties", MEMBER)))
         everything = "\n".join(texts(await bot.say("/duties 全部", MEMBER)))
-    assert "召开支部委员会会议" in listing and "在支部群中发送 /duties" in listing
+    assert "召开支部委员会会议" in listing and "/duties 全部" in listing
     assert "【党委】" in everything and "【党委】" not in listing
