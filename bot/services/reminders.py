@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.services import attendance, study
+from bot.services.branches import branch_label
 from bot.services.duties import DutyService
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, fmt_when
@@ -334,7 +335,7 @@ class ReminderService:
         with self.db.session() as session:
             branches = session.exec(select(Chat).where(
                 col(Chat.type).in_(GROUP_TYPES), col(Chat.reachable))).all()
-            lines = {b.id: (b.title or str(b.id), self.duties.digest(session, b.id, today))
+            lines = {b.id: (branch_label(b), self.duties.digest(session, b.id, today))
                      for b in branches}
         by_recipient: dict[int, list[str]] = defaultdict(list)
         for chat_id, (title, items) in lines.items():
@@ -581,7 +582,7 @@ class ReminderService:
             was_reachable = chat.reachable
             chat.reachable = False
             session.add(chat)
-            title = chat.title or str(chat_id)
+            title = branch_label(chat)
         if was_reachable and chat_id < 0:
             await self._tell(reminder, chat_id, (
                 f"⚠️ 机器人已无法在群「{title}」发消息（可能被移出群或被禁言），提醒 #{reminder.id} "

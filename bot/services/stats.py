@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from bot.services import roster
 from bot.services.errors import UserError
 from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, local, period_of
+from bot.services.branches import branch_label
 from bot.services.people import Actor, is_secretary, require_secretary, secretary_branches
 from storage.models import Activity, Attendance, Chat, StudyRecord, StudyTask
 
@@ -153,8 +154,7 @@ def branch_scope(session: Session, actor: Actor) -> list[int] | None:
 def branch_name(session: Session, chat_ids: list[int] | None) -> str:
     if chat_ids is None:
         return "全部支部"
-    titles = [(session.get(Chat, chat_id) or Chat(id=chat_id)).title or str(chat_id)
-              for chat_id in chat_ids]
+    titles = [branch_label(session.get(Chat, chat_id)) for chat_id in chat_ids]
     return "、".join(titles)
 
 

@@ -1,0 +1,28 @@
+"""What a branch is called wherever the bot names it (the 台账, replies in a private chat).
+
+One place on purpose: the name comes from the group's title today; a registered branch name
+takes its place here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
+
+from storage.models import Chat
+
+UNNAMED = "未命名支部"
+
+
+def branch_label(chat: Chat | None) -> str:
+    """The branch's name as people know it."""
+    return chat.title.strip() if chat is not None and chat.title.strip() else UNNAMED
+
+
+def branch_labels(session: Session, chat_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """Names of the given branches (every chat the bot knows for None)."""
+    query = select(Chat)
+    if chat_ids is not None:
+        query = query.where(col(Chat.id).in_(list(chat_ids)))
+    return {chat.id: branch_label(chat) for chat in session.exec(query)}
