@@ -17,7 +17,7 @@ UNNAMED = "未命名支部"
 
 def branch_label(chat: Chat | None) -> str:
     """The branch's name as people know it."""
-    return chat.title.strip() if chat is not None and chat.title.strip() else UNNAMED
+    return chat.title if chat is not None and chat.title.strip() else UNNAMED
 
 
 def branch_labels(session: Session, chat_ids: Iterable[int] | None = None) -> dict[int, str]:

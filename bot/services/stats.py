@@ -23,9 +23,9 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from bot.services import roster
+from bot.services.branches import branch_label
 from bot.services.errors import UserError
 from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, local, period_of
-from bot.services.branches import branch_label
 from bot.services.people import Actor, is_secretary, require_secretary, secretary_branches
 from storage.models import Activity, Attendance, Chat, StudyRecord, StudyTask
 
@@ -54,6 +54,7 @@ class ActivityTally:
     absent: int
     missing: frozenset[int] = field(default_factory=frozenset)
     leave_reasons: tuple[tuple[int, str], ...] = ()
+    absent_reasons: tuple[tuple[int, str], ...] = ()  # recorded absent (补登), with the reason
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ def _tally(
         proxied=sum(1 for r in present if r[2] == "proxy"),
         leave=len(leave), absent=expected - len(present) - len(leave),
         missing=frozenset(on_roster - responded), leave_reasons=tuple(sorted(leave)),
+        absent_reasons=tuple(sorted((user_id, reason) for user_id, status, _method, reason
+                                    in rows if status == "absent")),
     )
 
 
