@@ -74,6 +74,9 @@ class Sheet:
     header: Sequence[str]
     rows: Iterable[Sequence[Any]]
     widths: Sequence[int] = ()
+    bulk: bool = False
+    """A row per member and event (up to 100,000s): cells are left unstyled, which writes them
+    three times faster, and printed grid lines draw the borders instead."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
         for kind in ACTIVITY_KINDS
     ]
     sheets.append(Sheet("签到明细", DETAIL_COLUMNS, _details(session, scope, tallies, names),
-                        (7, 12, 8, 10, 24, 12, 17)))
+                        (7, 12, 8, 10, 24, 12, 17), bulk=True))
     return sheets
 
 
@@ -300,7 +303,7 @@ def study_sheets(session: Session, scope: Scope) -> list[Sheet]:
 
     return [
         Sheet("学习任务", TASK_COLUMNS, task_rows, (7, 17, 12, 40, 11, 6, 6, 7, 30)),
-        Sheet("学习记录", RECORD_COLUMNS, records(), (17, 12, 12, 7, 40, 40)),
+        Sheet("学习记录", RECORD_COLUMNS, records(), (17, 12, 12, 7, 40, 40), bulk=True),
     ]
 
 
@@ -486,8 +489,10 @@ CENTER = ("alignment", Alignment(horizontal="center", vertical="center"))
 
 
 def _page_setup(worksheet: Any, width: int) -> None:
-    """Frozen header; A4 landscape, one page wide, title block and header on every page."""
+    """Frozen header; A4 landscape, one page wide, title block and header on every page, grid
+    lines printed."""
     header_row = TITLE_ROWS + 1
+    worksheet.print_options.gridLines = True
     worksheet.freeze_panes = f"A{header_row + 1}"
     worksheet.page_setup.orientation = "landscape"
     worksheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
@@ -531,11 +536,14 @@ def write_ledger(sheets: Iterable[Sheet], xlsx: Path, csv_dir: Path | None = Non
                 written.append(path)
             for row in sheet.rows:
                 values = [_cell(value) for value in row]
-                cells = [_styled(worksheet, value, WRAP, BOX) for value in values]
-                if any(_runnable(value) for value in values):  # rare: only such rows pay
-                    cells = [_as_text(c) if _runnable(v) else c for c, v in zip(cells, values, strict=True)]
+                styles = () if sheet.bulk else (WRAP, BOX)
+                if styles or any(_runnable(value) for value in values):  # bulk: rare
+                    worksheet.append([_as_text(cell) if _runnable(value) else cell
+                                      for value in values
+                                      for cell in [_styled(worksheet, value, *styles)]])
                     values = ["'" + v if _runnable(v) else v for v in values]
-                worksheet.append(cells)
+                else:
+                    worksheet.append(values)
                 if writer is not None:
                     writer.writerow(values)
     workbook.save(xlsx)

@@ -77,7 +77,7 @@ def test_every_sheet_opens_with_the_title_block_and_prints_on_a4_landscape(
         db: Database, tmp_path: Path) -> None:
     """组织名称, 支部名称 (the group's name, not its id), 年度 and 导出时间 above every header;
     A4 landscape, one page wide, title block and header repeated on each page, frozen header,
-    borders around the cells."""
+    borders around the cells (printed grid lines on the bulk detail sheets)."""
     month(db)
     [path] = ledger.export(db, tmp_path / "台账.xlsx", scope())
     workbook = openpyxl.load_workbook(path)
@@ -94,6 +94,7 @@ def test_every_sheet_opens_with_the_title_block_and_prints_on_a4_landscape(
         assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
         assert sheet.print_title_rows == "$1:$3"
         assert sheet.freeze_panes == "A4"
+        assert sheet.print_options.gridLines  # the bulk sheets' borders on paper
         width = sheet.max_column
         assert {str(r) for r in sheet.merged_cells.ranges} == {
             f"A1:{openpyxl.utils.get_column_letter(width)}1",
