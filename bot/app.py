@@ -26,6 +26,7 @@ from handlers import (
     reminders,
     roles,
     roster,
+    slash,
     start,
     stats,
     study,
@@ -65,7 +66,7 @@ STOP_EDITS_SECONDS = 5.0
 """On stop, how long the posts' pending count edits may still take: a group's edits can wait a
 minute behind its 20/min limit, longer than a stop is given."""
 
-FEATURES = [start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
+FEATURES = [slash, start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
             reminders]
 
 

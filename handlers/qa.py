@@ -9,7 +9,7 @@ from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.services.qa import LOW_CONFIDENCE_TEXT, QAResult
+from bot.services.qa import ASK_IN_CHINESE, LOW_CONFIDENCE_TEXT, QAResult, in_english
 from handlers.common import actor_of, escape, reply
 
 MORE_PATTERN = r"^qa:more:(\d+)$"
@@ -81,6 +81,9 @@ def _question_text(text: str, context: BotContext) -> str:
 
 
 async def _answer(update: Update, context: BotContext, question: str) -> None:
+    if in_english(question):
+        await reply(update, escape(ASK_IN_CHINESE))
+        return
     result = context.services.qa.ask(question, k=3)
     await _message(update).reply_text(
         render_answer(result, 0), parse_mode=ParseMode.HTML, do_quote=True,
