@@ -7,6 +7,7 @@ from telegram.constants import ChatMemberStatus
 from telegram.ext import ChatMemberHandler, CommandHandler
 
 from bot.context import BotContext
+from bot.services.display import shorten
 from bot.services.localtime import fmt_when
 from bot.services.reminders import KIND_LABELS, SCHEDULE_USAGE, rest_day_note
 from handlers.common import actor_of, escape, reply
@@ -59,7 +60,8 @@ async def reminders(update: Update, context: BotContext) -> None:
     for view in views:
         scope = "｜全部支部" if view.scope == "branches" else ""
         upcoming = fmt_when(view.next_fire, tz) if view.next_fire else "无（已结束）"
-        lines.append(f"#{view.id}［{KIND_LABELS[view.kind]}{scope}］{view.rule}｜{view.text[:60]}"
+        lines.append(f"#{view.id}［{KIND_LABELS[view.kind]}{scope}］{view.rule}｜"
+                     f"{shorten(view.text, 60)}"
                      f"\n    下次：{upcoming}")
     lines.append("取消请发送 /cancel 编号")
     await reply(update, escape("\n".join(lines)))
@@ -72,7 +74,8 @@ async def cancel(update: Update, context: BotContext) -> None:
     reminder = await services.db.run(lambda session: services.reminders.cancel(
         session, actor, " ".join(context.args or []), now=services.clock()))
     await services.scheduler.refresh(reminder.id or 0)
-    await reply(update, escape(f"已取消提醒 #{reminder.id}：{reminder.rule}｜{reminder.text[:60]}"))
+    await reply(update, escape(
+        f"已取消提醒 #{reminder.id}：{reminder.rule}｜{shorten(reminder.text, 60)}"))
 
 
 async def on_my_chat_member(update: Update, context: BotContext) -> None:

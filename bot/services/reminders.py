@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from bot.services import attendance, study
 from bot.services.branches import branch_label
+from bot.services.display import shorten
 from bot.services.duties import DutyService
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, fmt_when
@@ -559,7 +560,7 @@ class ReminderService:
                              sender: Sender) -> None:
         when = "、".join(fmt_when(t, self.tz) for t in missed[-REPORT_LIMIT:])
         done = "" if late else "（最近一次已按时补发）"
-        text = (f"⚠️ 机器人停机期间，提醒 #{reminder.id}（{reminder.rule}｜{reminder.text[:40]}）"
+        text = (f"⚠️ 机器人停机期间，提醒 #{reminder.id}（{reminder.rule}｜{shorten(reminder.text, 40)}）"
                 f"错过了 {when}，已超过补发时限，未在群内补发{done}。如仍需通知，请用 /remind 或 "
                 "/schedule 重新发布。")
         chat_id = reminder.chat_id if reminder.scope == "chat" else 0
@@ -567,7 +568,8 @@ class ReminderService:
 
     async def _report_uncertain(self, reminder: Reminder, fire_time: datetime,
                                 chats: list[int], sender: Sender) -> None:
-        text = (f"⚠️ 提醒 #{reminder.id}（{reminder.text[:40]}）{fmt_when(fire_time, self.tz)} "
+        text = (f"⚠️ 提醒 #{reminder.id}（{shorten(reminder.text, 40)}）"
+                f"{fmt_when(fire_time, self.tz)} "
                 f"在 {len(chats)} 个群可能未送达（发送中断或失败），为避免重复没有自动重发，"
                 "请确认后视情况用 /remind 重新发布。")
         chat_id = reminder.chat_id if reminder.scope == "chat" else 0

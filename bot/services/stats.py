@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from bot.services import roster
 from bot.services.branches import branch_label
+from bot.services.display import shorten
 from bot.services.errors import UserError
 from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, local, period_of
 from bot.services.people import Actor, is_secretary, require_secretary, secretary_branches
@@ -218,7 +219,7 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
                 ) if part
             )
             lines.append(
-                f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：应到 {tally.expected}，"
+                f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{shorten(a.title, 20)}：应到 {tally.expected}，"
                 f"实到 {tally.present}{f'（{extra}）' if extra else ''}，请假 {tally.leave}，"
                 f"缺席 {tally.absent}"
             )
@@ -232,7 +233,7 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
         lines.append(f"\n学习任务 {len(result.tasks)} 项，总体完成率 {_rate(done, expected)}")
         for task in result.tasks[-MAX_LINES:]:
             lines.append(
-                f"• #{task.task.id} {task.task.content[:20]}：已学习 {task.done}/{task.expected}"
+                f"• #{task.task.id} {shorten(task.task.content, 20)}：已学习 {task.done}/{task.expected}"
                 f"（{_rate(task.done, task.expected)}）"
             )
     else:
@@ -250,11 +251,11 @@ def render_missing(session: Session, result: Report, tz: ZoneInfo) -> str:
         if tally.missing:
             a = tally.activity
             who = "、".join(sorted(names[u] for u in tally.missing))
-            lines.append(f"• #{a.id} {local(a.starts_at, tz):%m-%d} {a.title[:15]}：{who}")
+            lines.append(f"• #{a.id} {local(a.starts_at, tz):%m-%d} {shorten(a.title, 15)}：{who}")
     for task in result.tasks:
         if task.missing:
             who = "、".join(sorted(names[u] for u in task.missing))
-            lines.append(f"• 学习任务 #{task.task.id} {task.task.content[:15]}：{who}")
+            lines.append(f"• 学习任务 #{task.task.id} {shorten(task.task.content, 15)}：{who}")
     if len(lines) == 1:
         lines.append("本期所有成员均已响应。")
     return "\n".join(lines)
@@ -312,7 +313,7 @@ def chart(result: Report, tz: ZoneInfo, font: str | None = AUTO) -> bytes | None
         index += 1
         labels = [
             f"{local(t.activity.starts_at, tz):%m-%d} "
-            + words(t.activity.title[:10], f"#{t.activity.id}")
+            + words(shorten(t.activity.title, 10), f"#{t.activity.id}")
             for t in acts
         ]
         rows = range(len(acts))
@@ -334,7 +335,7 @@ def chart(result: Report, tz: ZoneInfo, font: str | None = AUTO) -> bytes | None
         rows = range(len(tasks))
         ax.barh(rows, [t.rate * 100 for t in tasks], color="#2e86c1")
         ax.set_yticks(list(rows), [
-            f"#{t.task.id} " + words(t.task.content[:10], "") for t in tasks
+            f"#{t.task.id} " + words(shorten(t.task.content, 10), "") for t in tasks
         ], **text_kw)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
@@ -419,5 +420,5 @@ def my_record(
     if activities:
         lines.append("\n最近的活动：")
         for a, shown_state in list(zip(activities, states, strict=True))[-10:]:
-            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：{shown_state}")
+            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{shorten(a.title, 20)}：{shown_state}")
     return "\n".join(lines)
