@@ -26,7 +26,7 @@ from bot.services import roster
 from bot.services.branches import branch_label
 from bot.services.display import shorten
 from bot.services.errors import UserError
-from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, local, period_of
+from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, fmt_when, local, period_of
 from bot.services.people import Actor, is_secretary, require_secretary, secretary_branches
 from storage.models import Activity, Attendance, Chat, StudyRecord, StudyTask
 
@@ -420,5 +420,25 @@ def my_record(
     if activities:
         lines.append("\n最近的活动：")
         for a, shown_state in list(zip(activities, states, strict=True))[-10:]:
-            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{shorten(a.title, 20)}：{shown_state}")
+            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{shorten(a.title, 20)}"
+                         f"：{shown_state}")
+    leaves = upcoming_leaves(session, user_id, now=now, chat_ids=shown)
+    if leaves:
+        lines.append("\n已请假（尚未召开）：")
+        lines += [f"• {fmt_when(a.starts_at, tz)} 【{a.kind}】{shorten(a.title, 20)}"
+                  + (f"（原因：{reason}）" if reason else "") for a, reason in leaves]
     return "\n".join(lines)
+
+
+def upcoming_leaves(session: Session, user_id: int, *, now: datetime,
+                    chat_ids: list[int] | None = None) -> list[tuple[Activity, str]]:
+    """The member's 请假 for meetings not held yet (in the given branches; None: all), soonest
+    first, with the reason they gave."""
+    return [(activity, reason) for activity, reason in session.exec(
+        select(Activity, Attendance.reason)
+        .join(Attendance, col(Attendance.activity_id) == Activity.id)
+        .where(Attendance.user_id == user_id, Attendance.status == "leave",
+               Activity.status != "cancelled", Activity.starts_at > now,
+               *([] if chat_ids is None else [col(Activity.chat_id).in_(chat_ids)]))
+        .order_by(col(Activity.starts_at), col(Activity.id))
+    )]
