@@ -7,13 +7,14 @@ import logging
 import time
 
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import TelegramError, TimedOut
 
 from bot.context import BotContext
-from bot.services import UserError
-from bot.services.people import Actor, remember
+from bot.services import UserError, roster
+from bot.services.people import Actor, remember, secretary_branches
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,21 @@ async def _remember_once(context: BotContext, actor: Actor) -> None:
         log.warning("could not store member %s of chat %s now", actor.user_id, actor.chat_id)
         return
     seen[key] = names
+
+
+async def branches_run_by(context: BotContext, actor: Actor) -> list[int] | None:
+    """The branches a secretary runs, known in a private chat too: those granted to them, and
+    those of their groups where Telegram says they are an admin; None for a global admin."""
+    if actor.is_global_admin:
+        return None
+
+    def known(session: Session) -> tuple[list[int], list[int]]:
+        return secretary_branches(session, actor), roster.branches_of(session, actor.user_id)
+
+    granted, member_of = await context.services.db.run(known)
+    admin_of = [chat_id for chat_id in member_of if chat_id not in granted
+                and await _is_chat_admin(context, chat_id, actor.user_id)]
+    return sorted({*granted, *admin_of})
 
 
 async def _is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> bool:
