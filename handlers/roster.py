@@ -13,7 +13,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotContext
 from bot.services import roster
-from bot.services.people import Actor, remember
+from bot.services.people import name_member
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,7 @@ async def on_group_update(update: Update, context: BotContext) -> None:
 
     def record(session: Session) -> None:
         for user in joined:  # named too, so the 台账 and lists never show a bare id
-            remember(session, Actor(user.id, user.full_name or str(user.id), chat.id, chat.type,
-                                    chat.title or "", user.username))
+            name_member(session, user.id, user.full_name or "", user.username)
             roster.join(session, chat.id, user.id, at)
         if gone is not None and not gone.is_bot:
             roster.leave(session, chat.id, gone.id, at)
