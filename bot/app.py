@@ -22,6 +22,8 @@ from handlers import (
     fallback,
     knowledge,
     ledger,
+    meetings,
+    members,
     qa,
     reminders,
     roles,
@@ -43,6 +45,8 @@ BOT_COMMANDS = [
     BotCommand("study", "学习登记"),
     BotCommand("me", "我的记录"),
     BotCommand("duties", "近期工作安排"),
+    BotCommand("iam", "绑定名册中的本人姓名"),
+    BotCommand("roster", "支部名册"),
     BotCommand("remind", "发布活动通知（书记）"),
     BotCommand("schedule", "定时提醒（书记）"),
     BotCommand("reminders", "提醒列表（书记）"),
@@ -52,6 +56,7 @@ BOT_COMMANDS = [
     BotCommand("export", "导出台账（书记）"),
     BotCommand("proxy", "补签/代签（书记）"),
     BotCommand("activities", "活动列表（书记）"),
+    BotCommand("minutes", "会议议题、决议、纪要（书记）"),
     BotCommand("grant", "授予书记权限（书记）"),
     BotCommand("done", "标记职责完成（书记）"),
     BotCommand("duty", "调整本支部工作职责（书记）"),
@@ -66,8 +71,8 @@ STOP_EDITS_SECONDS = 5.0
 """On stop, how long the posts' pending count edits may still take: a group's edits can wait a
 minute behind its 20/min limit, longer than a stop is given."""
 
-FEATURES = [slash, start, qa, knowledge, roster, attendance, study, stats, ledger, roles, duties,
-            reminders]
+FEATURES = [slash, start, qa, members, knowledge, roster, attendance, meetings, study, stats,
+            ledger, roles, duties, reminders]
 
 
 def build_application(

@@ -24,7 +24,7 @@ BANNER = """党建助手离线对话（与 Telegram 走同一套处理程序）�
   :private          回到私聊        :admin        切换当前用户在本群的管理员身份
   :tap N            点击最近消息的第 N 个按钮
   :reply 文字        回复机器人最近一条消息（群里提问用）
-  :upload 路径       发送文件（书记上传计划文件）   :quit 退出"""
+  :upload 路径 [附言] 发送文件（书记上传计划文件；名册附言写 /roster）   :quit 退出"""
 
 
 class TerminalChat:
@@ -98,7 +98,7 @@ class TerminalChat:
                 " ".join(rest), user_id=self.user_id, chat_id=self.chat_id,
                 name=self.user_name, reply_to=self.last_from_bot))
         elif command == "upload" and rest:
-            await self._upload(Path(rest[0]))
+            await self._upload(Path(rest[0]), " ".join(rest[1:]))
         else:
             print(BANNER.format(group=GROUP_ID))
         return True
@@ -114,7 +114,7 @@ class TerminalChat:
             buttons[number - 1]["callback_data"], user_id=self.user_id,
             message=self.last_with_buttons, name=self.user_name))
 
-    async def _upload(self, path: Path) -> None:
+    async def _upload(self, path: Path, caption: str = "") -> None:
         data = await asyncio.to_thread(lambda: path.read_bytes() if path.is_file() else None)
         if data is None:
             print(f"（找不到文件：{path}）")
@@ -124,7 +124,7 @@ class TerminalChat:
         document = {"file_id": file_id, "file_unique_id": file_id, "file_name": path.name,
                     "file_size": len(data)}
         await self._send(self.updates.message(
-            "", user_id=self.user_id, chat_id=self.chat_id, name=self.user_name,
+            caption, user_id=self.user_id, chat_id=self.chat_id, name=self.user_name,
             document=document))
 
     async def _send(self, payload: dict[str, Any]) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import cn2an
 
-from content.ingest import ParsedPlan, marker_of, parse_plan
+from content.ingest import ParsedPlan, Section, marker_of, parse_plan
 
 PERIOD_NAMES = {
     "week": "每周", "month": "每月", "two-months": "每两个月", "quarter": "每季度",
@@ -53,6 +54,46 @@ ORG_PREFIX = re.compile(r"^(?:所属各?|集团|公司|各级|各|每个|每名|
 PREPOSITION = re.compile(r"^(?:对|向|为|在|围绕|按照|结合|通过|把|将|以)")
 DEFAULT_AUDIENCE = "党委"
 
+OTHER_KIND = "其他"
+DUTY_KINDS: list[tuple[str, re.Pattern[str]]] = [  # what a duty is, most specific first
+    ("支部党员大会", re.compile(r"党员大会")),
+    ("支委会", re.compile(r"支部委员会(?!委员)|支委会")),
+    ("党小组会", re.compile(r"党小组")),
+    ("组织生活会", re.compile(r"组织生活会")),
+    ("主题党日", re.compile(r"主题党日")),
+    ("廉政党课", re.compile(r"廉政党课")),
+    ("党课", re.compile(r"党课")),
+    ("中心组学习", re.compile(r"中心组")),
+    ("意识形态", re.compile(r"意识形态")),
+    ("述职", re.compile(r"述职")),
+    ("党风廉政", re.compile(r"党风廉政|反腐败|廉政|廉洁")),
+    ("培训", re.compile(r"培训|轮训")),
+    ("汇报", re.compile(r"汇报|报告")),
+    ("检查", re.compile(r"检查|督查|排查|巡察")),
+    ("调研", re.compile(r"调研|联系点")),
+    ("研究", re.compile(r"研究|研讨|研判")),
+    ("评选", re.compile(r"评选|评定|表彰")),
+    ("宣传", re.compile(r"宣传|宣讲|刊物|公众号|稿件|通讯员")),
+    ("会议", re.compile(r"会议|座谈会|推进会|大会|党委会|职代会")),
+    ("学习", re.compile(r"学习")),
+    ("活动", re.compile(r"活动")),
+]
+SAME_TITLE = 0.5
+"""Share of the shorter title's character pairs two statements of one duty have in common."""
+PLAN_YEAR = re.compile(r"(20\d{2})\s*年")
+
+
+def duty_kind(text: str) -> str:
+    """What kind of duty a title names (支委会, 党课, 意识形态, 汇报…), else 其他."""
+    return next((kind for kind, pattern in DUTY_KINDS if pattern.search(text)), OTHER_KIND)
+
+
+def plan_year(plan: ParsedPlan) -> int | None:
+    """The year a plan is for: named in its title, else at the start of its text."""
+    found = PLAN_YEAR.search(plan.title) or PLAN_YEAR.search(plan.text[:300])
+    return int(found.group(1)) if found else None
+
+
 BUILTIN_NAME = "三会一课基本制度（内置）"
 BUILTIN_TEXT = """三会一课基本制度（内置）
 一、“三会一课”和主题党日
@@ -73,7 +114,9 @@ class Source:
 
 @dataclass(frozen=True)
 class Duty:
-    """One recurring duty: what, how often (least `times` per `period`), who, and where it is written."""
+    """One recurring duty: what, how often (least `times` per `period`), who, and where it is
+    written; `also` are other sentences that state the same duty, `former_ids` the ids it had
+    before (ids were once a hash of the sentence; a duty merged into this one)."""
 
     id: str
     title: str
@@ -82,6 +125,9 @@ class Duty:
     audience: str
     source: Source
     window: tuple[int, int] | None = None  # months of the year it falls in (每年第四季度 -> (10, 12))
+    kind: str = OTHER_KIND
+    also: tuple[Source, ...] = ()
+    former_ids: tuple[str, ...] = ()
 
     def due(self, today: date) -> date | None:
         """The deadline of the period `today` falls in (None when the plan sets no period)."""
@@ -345,8 +391,27 @@ def _title(clause: str, frequency: _Frequency | None, count: _Count | None) -> s
     return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
 
 
-def _duty_id(doc: str, section: str, clause: str) -> str:
+def _former_id(doc: str, section: str, clause: str) -> str:
+    """The id duties had until they were derived from their place and kind: a hash of the
+    sentence, which any edit changed (kept so a branch's settings and completions follow)."""
     return hashlib.sha1(f"{doc}\x1f{section}\x1f{clause}".encode()).hexdigest()[:6]
+
+
+def _duty_id(doc: str, numbering: str, kind: str, period: str, nth: int) -> str:
+    """A duty's id from where it is (the document and the numbers of its section, not their
+    words) and what it is (its kind and period, the nth such there): an edit of the sentence
+    that leaves the duty as it was keeps its id."""
+    key = f"{doc}\x1f{numbering}\x1f{kind}\x1f{period}\x1f{nth}"
+    return hashlib.sha1(key.encode()).hexdigest()[:6]
+
+
+def _numbering(section: Section) -> str:
+    """The section's place as its numbers: '一、 › 4.' for '一、以政治建设… › 4.落实意识…'."""
+    marks = []
+    for heading in section.path:
+        found = marker_of(heading)
+        marks.append(found[1].group().strip() if found else heading)
+    return " › ".join(marks)
 
 
 def _units(text: str) -> Iterator[list[str]]:
@@ -397,19 +462,25 @@ def extract_duties(plan: ParsedPlan, default_audience: str = DEFAULT_AUDIENCE) -
     for section in plan.sections:
         if section.level == "clause":  # an enumeration clause repeats its item's text
             continue
+        numbering = _numbering(section)
+        nth: dict[tuple[str, str], int] = defaultdict(int)
         for draft in _section_drafts(section.text):
-            duty_id = _duty_id(plan.name, section.path_text, draft.clause)
+            kind, period = duty_kind(draft.title), draft.frequency.period
+            nth[kind, period] += 1
+            duty_id = _duty_id(plan.name, numbering, kind, period, nth[kind, period])
             while duty_id in seen:
                 duty_id = hashlib.sha1(duty_id.encode()).hexdigest()[:6]
             seen.add(duty_id)
             duties.append(Duty(
                 id=duty_id,
                 title=draft.title,
-                period=draft.frequency.period,
+                period=period,
                 times=draft.times,
                 audience="、".join(draft.audience or [default_audience]),
                 source=Source(plan.title, section.path_text, draft.quote.rstrip("。；;！？!?")),
                 window=draft.frequency.window,
+                kind=kind,
+                former_ids=(_former_id(plan.name, section.path_text, draft.clause),),
             ))
     return duties
 
@@ -491,11 +562,41 @@ def builtin_duties() -> list[Duty]:
 
 
 def duty_calendar(plans: Iterable[ParsedPlan]) -> list[Duty]:
-    """The built-in cadence followed by every plan's own duties, in document order."""
+    """The built-in cadence followed by every plan's own duties, in document order; a duty two
+    sentences state (the same kind, for the same people, as often) is one, quoting both."""
     duties = builtin_duties()
     for plan in plans:
         duties.extend(extract_duties(plan))
-    return duties
+    return merge_same(duties)
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = [ch for ch in text if ch.isalnum()]
+    return {a + b for a, b in zip(chars, chars[1:], strict=False)} or set(chars)
+
+
+def same_duty(one: Duty, other: Duty) -> bool:
+    """Two sentences state one duty: the same people, kind and period, and titles that share
+    most of the shorter one's words (“向上级汇报意识形态工作”, “向公司党委专题汇报意识形态工作”)."""
+    if (one.audience, one.kind, one.period) != (other.audience, other.kind, other.period):
+        return False
+    first, second = _bigrams(one.title), _bigrams(other.title)
+    return len(first & second) >= SAME_TITLE * min(len(first), len(second))
+
+
+def merge_same(duties: Iterable[Duty]) -> list[Duty]:
+    """Each duty once: a later statement of a duty already listed is kept as its `also`."""
+    merged: list[Duty] = []
+    for duty in duties:
+        at = next((i for i, first in enumerate(merged) if same_duty(first, duty)), None)
+        if at is None:
+            merged.append(duty)
+            continue
+        first = merged[at]
+        merged[at] = replace(
+            first, times=max(first.times, duty.times), also=(*first.also, duty.source),
+            former_ids=(*first.former_ids, duty.id, *duty.former_ids))
+    return merged
 
 
 def parse_cadence(text: str) -> tuple[str, int] | None:

@@ -19,7 +19,7 @@ from telegram.ext import (
 )
 
 from bot.context import BotContext
-from bot.services import UserError, attendance
+from bot.services import UserError, attendance, meetings
 from bot.services.display import shorten
 from bot.services.posts import Outcome
 from bot.services.typed import number
@@ -37,9 +37,17 @@ ACTIVITIES_USAGE = "用法：/activities 查看本支部活动；/activities 取
 
 async def remind(update: Update, context: BotContext) -> None:
     """/remind 时间 内容: a secretary posts an activity with [签到] [请假]; a meeting on a rest
-    day gets a note on how to move it."""
-    activity = await publish_new(update, context, Activity, attendance.remind)
+    day gets a note on how to move it. `/remind 补录 …` enters a past meeting, posted nowhere."""
     services = context.services
+    if meetings.is_backfill(" ".join(context.args or [])):
+        actor = await actor_of(update, context)
+        message_id = update.effective_message.message_id  # type: ignore[union-attr]
+        activity = await services.db.run(lambda session: meetings.backfill(
+            session, actor, " ".join(context.args or []), now=services.clock(),
+            tz=local_zone(services), source_message_id=message_id))
+        await reply(update, escape(meetings.backfill_reply(activity, local_zone(services))))
+        return
+    activity = await publish_new(update, context, Activity, attendance.remind)
     if note := attendance.rest_day_note(activity, services.clock(), local_zone(services)):
         await reply(update, escape(note))
 
@@ -157,7 +165,7 @@ async def activities(update: Update, context: BotContext) -> None:
     args = list(context.args or [])
     if not args:
         text = await services.db.run(lambda session: attendance.recent_activities(
-            session, actor, local_zone(services)))
+            session, actor, local_zone(services), now=services.clock()))
         await reply(update, escape(text))
         return
     activity_id = number(args[1]) if len(args) == 2 and args[0] == "取消" else None

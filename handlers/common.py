@@ -5,16 +5,16 @@ from __future__ import annotations
 import html
 import logging
 import time
+from dataclasses import replace
 
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import TelegramError, TimedOut
 
 from bot.context import BotContext
-from bot.services import UserError, roster
-from bot.services.people import Actor, remember, secretary_branches
+from bot.services import UserError
+from bot.services.people import Actor, remember, secretary_candidates
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +61,6 @@ async def _remember_once(context: BotContext, actor: Actor) -> None:
     seen[key] = names
 
 
-async def branches_run_by(context: BotContext, actor: Actor) -> list[int] | None:
-    """The branches a secretary runs, known in a private chat too: those granted to them, and
-    those of their groups where Telegram says they are an admin; None for a global admin."""
-    if actor.is_global_admin:
-        return None
-
-    def known(session: Session) -> tuple[list[int], list[int]]:
-        return secretary_branches(session, actor), roster.branches_of(session, actor.user_id)
-
-    granted, member_of = await context.services.db.run(known)
-    admin_of = [chat_id for chat_id in member_of if chat_id not in granted
-                and await _is_chat_admin(context, chat_id, actor.user_id)]
-    return sorted({*granted, *admin_of})
-
-
 async def _is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> bool:
     cache: dict[tuple[int, int], tuple[float, bool]] = context.bot_data.setdefault(
         "admin_cache", {}
@@ -91,6 +76,35 @@ async def _is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> boo
         is_admin = False
     cache[(chat_id, user_id)] = (time.monotonic(), is_admin)
     return is_admin
+
+
+async def secretary_chats(context: BotContext, actor: Actor) -> list[int]:
+    """The branches a secretary runs, for what they do in a private chat: granted ones, and
+    the branches they belong to where Telegram says they are an admin (every registered branch
+    chat for a global admin)."""
+    granted, others = await context.services.db.run(
+        lambda session: secretary_candidates(session, actor))
+    admin_of = [chat_id for chat_id in others if chat_id not in granted
+                and await _is_chat_admin(context, chat_id, actor.user_id)]
+    return sorted({*granted, *admin_of})
+
+
+def as_secretary_of(actor: Actor, chat_id: int) -> Actor:
+    """The actor acting for a branch `secretary_chats` found they run (from a private chat)."""
+    return replace(actor, chat_id=chat_id, chat_type="supergroup", is_chat_admin=True)
+
+
+def messages(blocks: list[str], separator: str = "\n\n") -> list[str]:
+    """Blocks joined into as few messages as Telegram's length limit allows, each kept whole."""
+    found, current = [], ""
+    for block in blocks:
+        if current and len(current) + len(separator) + len(block) > MAX_MESSAGE - 100:
+            found.append(current)
+            current = block
+        else:
+            current = f"{current}{separator}{block}" if current else block
+    found.append(current)
+    return found
 
 
 def escape(text: str) -> str:

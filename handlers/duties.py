@@ -1,56 +1,205 @@
-"""/duties (what is due soon, with the plan's own words), /done 编号, /duty 编号 调整."""
+"""/duties (the branch's own duties by deadline, one line each; the plan's words behind a button
+or /duties 编号; 全部 adds the rest by audience), /done 编号 (in the group, or privately for the
+secretary's branches), /duty 编号 调整."""
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import CommandHandler
+import re
+from collections import defaultdict
+
+from sqlmodel import Session
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
-from bot.services.duties import DONE_USAGE, DUTY_USAGE, LOOKAHEAD_DAYS, describe, render
-from handlers.common import MAX_MESSAGE, actor_of, escape, reply
+from bot.services import UserError, members
+from bot.services.duties import (
+    DONE_USAGE,
+    DUTY_USAGE,
+    BranchDuty,
+    Duty,
+    brief,
+    describe,
+    detail,
+    for_branch,
+    render,
+)
+from bot.services.people import Actor
+from bot.services.stats import branch_name
+from handlers.common import (
+    actor_of,
+    as_secretary_of,
+    escape,
+    messages,
+    reply,
+    secretary_chats,
+)
 
 ALL_WORDS = ("全部", "所有", "all")
+QUOTE_PATTERN = r"^duty:q:(\w+)$"
+DONE_PATTERN = r"^duty:done:(-?\d+):(\w+)$"
+QUOTE_BUTTONS = 10
+BUTTON_TITLE = 8
 
 
 async def duties(update: Update, context: BotContext) -> None:
-    """Handle /duties [全部]: this branch's duties due within a month (or all), each quoted."""
+    """Handle /duties [全部｜编号]."""
     actor = await actor_of(update, context)
     services = context.services
     today = services.duties.today(services.clock())
-    show_all = any(word in " ".join(context.args or []) for word in ALL_WORDS)
-    listing = services.duties.branch if show_all else services.duties.upcoming
-    items = await services.db.run(lambda session: listing(session, actor.chat_id, today))
-    if not actor.in_group:
-        items = [i for i in items if show_all or i.overdue_since is None]
-    if not items:
-        await reply(update, escape(
-            f"近{LOOKAHEAD_DAYS}天内没有到期的工作职责。发送 /duties 全部 查看完整的工作日历。"))
+    words = " ".join(context.args or []).strip()
+    show_all = any(word in words for word in ALL_WORDS)
+    note = services.duties.plan_note(today)
+    chat_id = actor.chat_id if actor.in_group else await services.db.run(
+        lambda session: _own_branch(session, actor))
+    if words and not show_all:
+        duty = services.duties.find(words)
+        item = await services.db.run(
+            lambda session: services.duties.state(session, chat_id, duty.id, today))
+        await reply(update, escape(detail(item)))
         return
-    title = "全部工作职责" if show_all else f"近{LOOKAHEAD_DAYS}天内到期的工作职责"
-    where = "本支部" if actor.in_group else "工作要点中"
-    footer = ("书记完成后发送 /done 编号 登记；不适用的可发送 /duty 编号 停用，或调整频次。"
-              if actor.in_group else "在支部群中发送 /duties 查看本支部的完成情况。")
-    blocks = [escape(render(item)) for item in items]
-    for chunk in _chunks(f"📋 {where}{title}（{today.month}月{today.day}日起）", blocks,
-                         escape(footer)):
-        await reply(update, chunk)
+
+    def listing(session: Session) -> tuple[str, list[BranchDuty], int, list[Duty]]:
+        if chat_id is None:
+            return "", [], 0, []
+        own, off = services.duties.own(session, chat_id, today)
+        title = "本支部" if actor.in_group else branch_name(session, [chat_id])
+        return title, own, off, [d for d in services.duties.calendar() if not for_branch(d)]
+
+    title, own, off, rest = await services.db.run(listing)
+    if chat_id is None:  # nobody's branch: the calendar as the plans state it
+        calendar = services.duties.calendar()
+        blocks = ["\n".join(filter(None, [
+            "📋 支部的工作职责（工作要点及三会一课制度）", note and f"⚠️ {note}",
+            *_cadence_lines([d for d in calendar if for_branch(d)])]))]
+        if show_all:
+            blocks += _by_audience([d for d in calendar if not for_branch(d)])
+        footer = "在支部群中发送 /duties 查看本支部的完成情况；/duties 编号 查看原文。"
+        for chunk in messages([*blocks, footer]):
+            await reply(update, escape(chunk))
+        return
+    head = [f"📋 {title}工作职责（{today.month}月{today.day}日，按截止时间排列）"]
+    if note:
+        head.append(f"⚠️ {note}")
+    body = [brief(item) for item in own] or ["本支部没有需要办理的工作职责。"]
+    tail = []
+    if off:
+        tail.append(f"另有 {off} 项已在本支部停用（/duty 编号 启用）。")
+    if not show_all:
+        tail.append(f"原文：点下方按钮或发送 /duties 编号；党委、班子成员等其他 {len(rest)} 项："
+                    "/duties 全部。书记完成后发送 /done 编号。")
+        buttons = [InlineKeyboardButton(f"{i.duty.title[:BUTTON_TITLE]}·原文",
+                                        callback_data=f"duty:q:{i.duty.id}")
+                   for i in own[:QUOTE_BUTTONS]]
+        markup = InlineKeyboardMarkup([buttons[n:n + 2] for n in range(0, len(buttons), 2)])
+        await reply(update, escape("\n".join([*head, *body, *tail])), reply_markup=markup)
+        return
+    blocks = ["\n".join([*head, *body, *tail]), *_by_audience(rest)]
+    for chunk in messages([*blocks, "/duties 编号 查看原文；书记完成后发送 /done 编号。"]):
+        await reply(update, escape(chunk))
+
+
+def _cadence_lines(duties: list[Duty]) -> list[str]:
+    return [f"• [{d.id}] {d.title}：{d.cadence}" for d in duties]
+
+
+def _by_audience(duties: list[Duty]) -> list[str]:
+    """The duties that are not the branch's own, a block per audience (for reference)."""
+    groups: dict[str, list[Duty]] = defaultdict(list)
+    for duty in duties:
+        groups[duty.audience].append(duty)
+    return [f"【{audience}】\n" + "\n".join(_cadence_lines(group))
+            for audience, group in groups.items()]
+
+
+def _own_branch(session: Session, actor: Actor) -> int | None:
+    """In a private chat, the one branch the member belongs to (None for none or several)."""
+    chats = members.branches_of_actor(session, actor)
+    return chats[0] if chats is not None and len(chats) == 1 else None
+
+
+async def on_quote(update: Update, context: BotContext) -> None:
+    """[原文] under /duties: the duty with the plan's own sentence, as a reply in the chat."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    match = re.match(QUOTE_PATTERN, query.data)
+    assert match is not None
+    actor = await actor_of(update, context)
+    services = context.services
+    duty = services.duties.find(match.group(1))
+    chat_id = actor.chat_id if actor.in_group else None
+    today = services.duties.today(services.clock())
+    item = await services.db.run(
+        lambda session: services.duties.state(session, chat_id, duty.id, today))
+    await query.answer()
+    await context.bot.send_message(actor.chat_id, detail(item))
 
 
 async def done(update: Update, context: BotContext) -> None:
-    """Handle /done 编号 [备注] (secretaries): one completion for the current period."""
+    """Handle /done 编号 [备注] (secretaries): one completion for the current period. In a
+    private chat, for the secretary's branch, or the one they choose from buttons."""
     actor = await actor_of(update, context)
     args = context.args or []
     if not args:
         await reply(update, escape(DONE_USAGE))
         return
     services = context.services
+    duty = services.duties.find(args[0])
+    if actor.in_group:
+        await _mark(update, context, actor, duty.id, " ".join(args[1:]), None)
+        return
+    chats = await secretary_chats(context, actor)
+    if not chats:
+        raise UserError("抱歉，只有支部书记可以登记工作职责的完成情况。")
+    if len(chats) == 1:
+        await _mark(update, context, actor, duty.id, " ".join(args[1:]), chats[0])
+        return
+    titles = await services.db.run(
+        lambda session: [(chat_id, branch_name(session, [chat_id])) for chat_id in chats])
+    buttons = [[InlineKeyboardButton(title, callback_data=f"duty:done:{chat_id}:{duty.id}")]
+               for chat_id, title in titles]
+    await reply(update, escape(f"您是多个支部的书记，请选择为哪个支部登记“{duty.title}”完成："),
+                reply_markup=InlineKeyboardMarkup(buttons))
+
+
+async def on_done_choice(update: Update, context: BotContext) -> None:
+    """[支部] under a private /done: that branch's completion (one per prompt)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    match = re.match(DONE_PATTERN, query.data)
+    assert match is not None
+    actor = await actor_of(update, context)
+    chat_id = int(match.group(1))
+    if chat_id not in await secretary_chats(context, actor):
+        raise UserError("抱歉，您不是该支部的书记。")
+    await query.answer()
+    await _mark(update, context, actor, match.group(2), "", chat_id)
+
+
+async def _mark(update: Update, context: BotContext, actor: Actor, duty_id: str, note: str,
+                chat_id: int | None) -> None:
+    """Record the completion; `chat_id` is a branch Telegram or a grant says the actor runs."""
+    services = context.services
+    message = update.effective_message
+    if chat_id is not None:  # secretary_chats checked it: act as its secretary
+        actor = as_secretary_of(actor, chat_id)
+    message_id = message.message_id if message else None
+    if message_id is not None and not update.effective_chat.type.endswith("group"):  # type: ignore[union-attr]
+        message_id = -message_id  # a private chat numbers its messages apart from the group
     item, added = await services.db.run(lambda session: services.duties.mark_done(
-        session, actor, args[0], now=services.clock(), note=" ".join(args[1:]),
-        message_id=update.effective_message.message_id if update.effective_message else None,
+        session, actor, duty_id, now=services.clock(), note=note, message_id=message_id,
+        chat_id=chat_id,
     ))
     prefix = "✅ 已登记完成" if added else "这条消息已经登记过了"
     state = "本期已完成" if item.complete else "本期尚未完成"
-    await reply(update, escape(f"{prefix}：{describe(item)}\n{state}。"))
+    where = ""
+    if chat_id is not None:
+        where = await services.db.run(lambda session: f"（{branch_name(session, [chat_id])}）")
+    text = f"{prefix}{where}：{describe(item)}\n{state}。"
+    if update.callback_query is not None and message is not None:
+        await context.bot.send_message(message.chat_id, text)
+    else:
+        await reply(update, escape(text))
 
 
 async def duty(update: Update, context: BotContext) -> None:
@@ -66,21 +215,10 @@ async def duty(update: Update, context: BotContext) -> None:
     await reply(update, escape("已更新本支部的工作职责：\n" + render(item, with_quote=False)))
 
 
-def _chunks(header: str, blocks: list[str], footer: str) -> list[str]:
-    """Messages under Telegram's length limit, blocks kept whole."""
-    messages, current = [], header
-    for block in [*blocks, footer]:
-        if len(current) + len(block) + 2 > MAX_MESSAGE - 100:
-            messages.append(current)
-            current = block
-        else:
-            current += "\n\n" + block
-    messages.append(current)
-    return messages
-
-
 HANDLERS = [
     CommandHandler("duties", duties),
     CommandHandler("done", done),
     CommandHandler("duty", duty),
+    CallbackQueryHandler(on_quote, pattern=QUOTE_PATTERN),
+    CallbackQueryHandler(on_done_choice, pattern=DONE_PATTERN),
 ]

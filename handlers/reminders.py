@@ -10,7 +10,7 @@ from bot.context import BotContext
 from bot.services.display import shorten
 from bot.services.localtime import fmt_when
 from bot.services.reminders import KIND_LABELS, SCHEDULE_USAGE, rest_day_note
-from handlers.common import actor_of, branches_run_by, escape, reply
+from handlers.common import actor_of, escape, reply, secretary_chats
 
 WHAT_HAPPENS = {
     "meeting": "届时在群内发布活动通知，附【签到】【请假】按钮。",
@@ -71,7 +71,7 @@ async def cancel(update: Update, context: BotContext) -> None:
     """Handle /cancel 编号 [支部名称] (secretaries; in private, for the branches they run)."""
     actor = await actor_of(update, context)
     services = context.services
-    branches = () if actor.in_group else await branches_run_by(context, actor)
+    branches = () if actor.in_group else await secretary_chats(context, actor)
     reminder, branch = await services.db.run(lambda session: services.reminders.cancel(
         session, actor, " ".join(context.args or []), now=services.clock(), branches=branches))
     await services.scheduler.refresh(reminder.id or 0)

@@ -7,11 +7,11 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from bot.services import UserError, roster
+from bot.services import UserError, members, roster
 from bot.services.people import grant_secretary, require_secretary
 from handlers.common import actor_of, escape, reply
 
-GRANT_USAGE = "用法：/grant @用户名或用户id（或回复该成员的消息发送 /grant）"
+GRANT_USAGE = "用法：/grant 成员（姓名、@用户名或用户id；或回复该成员的消息发送 /grant）"
 
 
 def replied_user(update: Update) -> int | None:
@@ -33,7 +33,9 @@ async def grant(update: Update, context: BotContext) -> None:
     def grant_role(session: Session) -> tuple[bool, str]:
         require_secretary(session, actor, actor.chat_id)
         if args:
-            user_id = roster.find_user(session, args[0])
+            user_id = members.find_member(session, args[0], [actor.chat_id])
+            if user_id < 0:
+                raise UserError(f"{args[0]} 尚未绑定聊天账号，无法授权；请其先发送 /iam 本人姓名。")
         elif (user_id := replied_user(update)) is None:  # type: ignore[assignment]
             raise UserError(GRANT_USAGE)
         granted = grant_secretary(session, actor, user_id, actor.chat_id)

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from handlers.common import actor_of, reply
+from handlers.common import actor_of, escape, reply
 
 HELP_MEMBER = """<b>党建助手</b> 可以：
 • /ask 问题 —— 查询年度《党建工作要点》（私聊中直接发问题即可；群里请回复我或 @我）
@@ -14,32 +14,44 @@ HELP_MEMBER = """<b>党建助手</b> 可以：
 • /leave [活动号] 原因 —— 请假（或点【请假】后回复原因）
 • /study 内容或任务号 [心得] —— 学习登记
 • /me —— 我本年的签到与学习记录
-• /duties [全部] —— 近期工作安排（附工作要点原文）"""
+• /duties —— 本支部的工作职责，按截止时间排列（点按钮或 /duties 编号 看原文；/duties 全部 含党委、班子成员等其他职责）
+• /roster —— 本支部名册；/iam 本人姓名 —— 把名册中的名字与本人账号绑定（或点 /iam 列出的姓名）"""
 
 HELP_SECRETARY = """
 <b>支部书记</b>另可使用：
 • /remind 时间 内容 —— 发布活动通知（带【签到】【请假】按钮），如 <code>/remind 明天下午3点 主题党日 地点：三楼会议室 主持人：张三</code>、<code>/remind 12月8日14:30-16:30 党课</code>（立即开始写“现在”）
-• /proxy 活动号 @成员 [签到|请假|缺席] 原因 —— 补签/代签（记入更正记录）
-• /activities —— 本支部活动列表；/activities 取消 活动号 —— 取消活动
-• /me @成员 —— 查看本支部成员的记录（私信发送）
-• /grant @成员 —— 授予本支部书记权限
+  未写主持人时由发布人主持；通知中的主持人、记录人默认出席。会议开始后才计入统计和“三会一课”职责，之前显示为“待召开”
+• /remind 补录 日期 时间 内容 原因：… —— 补录已召开的会议（不发通知），如 <code>/remind 补录 12月1日 15:00 支委会 主持人：王书记 原因：系统未上线</code>，再用 /proxy 登记出席
+• /minutes 活动号 议题：… 决议：… 纪要：… —— 会后记录议题、决议和纪要（写入台账）；照片或文件回复活动通知发送，或在说明中写 <code>/minutes 活动号</code>
+• 导入名册：把名册文件（.xlsx/.csv，表头：姓名、党小组、职务、手机，2MB、2000人以内）发到群里或私聊，附言写 <code>/roster</code>（或回复该文件发送 <code>/roster 导入</code>）；导入后应到人数按名册计算；<code>/iam 张三 @用户名</code> —— 替成员绑定账号
+• 凡需指明成员处，可写姓名、@用户名、用户id，或回复其消息；重名时会列出供选择
+• /proxy 活动号 成员 [签到|请假|缺席] 原因 —— 补签/代签（记入更正记录），如 <code>/proxy 4 张三 请假 出差</code>
+• /activities —— 本支部活动列表（待召开/进行中/已结束）；/activities 取消 活动号 —— 取消活动
+• /me 成员 —— 查看本支部成员的记录（私信发送），如 <code>/me 张三</code>
+• /grant 成员 —— 授予本支部书记权限
 • /schedule 时间规则 内容 —— 定时提醒，如 <code>每月最后一个周五 15:00 主题党日</code>、<code>每周一 08:30 学习党章</code>、<code>每两周周五 15:00 …</code>、<code>每月最后一个工作日 16:00 …</code>、<code>每月15日 09:00 交党费（遇节假日顺延）</code>（会议类附【签到】【请假】，学习类附【已学习】）
 • /reminders —— 本群提醒列表；/cancel 编号 —— 取消提醒（私聊时可加支部名称）
 • /task 学习内容 [截止日期] —— 发布学习任务，如 <code>/task 学习党章 12月31日前</code>
 • /stats [本月|本季度|本年] —— 统计与图表；/export —— 导出台账（私聊发送）
-• /done 职责编号 —— 标记工作职责已完成；/duty 职责编号 停用｜启用｜每季度2次｜恢复 —— 调整本支部的工作职责
+• /done 职责编号 —— 标记工作职责已完成（私聊亦可，多个支部时选择支部）；/duty 职责编号 停用｜启用｜每季度2次｜恢复 —— 调整本支部的工作职责
 • 直接发送文件（txt/md/docx/pdf）—— 加入知识库"""
 
 
 async def start(update: Update, context: BotContext) -> None:
     """Greet the user and show what they can do."""
     await actor_of(update, context)
-    await reply(update, "您好！我是党建助手。\n\n" + HELP_MEMBER + HELP_SECRETARY)
+    await reply(update, "您好！我是党建助手。\n\n" + _help(context))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
-    """List the commands."""
-    await reply(update, HELP_MEMBER + HELP_SECRETARY)
+    """List the commands, and which year's plan the duties follow when it is not this year's."""
+    await reply(update, _help(context))
+
+
+def _help(context: BotContext) -> str:
+    services = context.services
+    note = services.duties.plan_note(services.duties.today(services.clock()))
+    return HELP_MEMBER + HELP_SECRETARY + (f"\n\n⚠️ {escape(note)}" if note else "")
 
 
 HANDLERS = [CommandHandler("start", start), CommandHandler("help", help_command)]

@@ -3,32 +3,62 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from sqlmodel import Session
-from telegram import Update
-from telegram.ext import CommandHandler
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
-from bot.services import roster, stats
+from bot.services import members, stats
+from bot.services.people import Actor
 from handlers.common import actor_of, escape, reply
 from handlers.posts import local_zone, privately
 from handlers.roles import replied_user
 
+ME_PATTERN = r"^me:(-?\d+)$"
+
 
 async def me(update: Update, context: BotContext) -> None:
-    """/me: my attendance and study this year. A secretary may add @成员 (or reply to one);
-    another member's record is then sent to the secretary privately."""
+    """/me: my attendance and study this year. A secretary may name a member (姓名, @用户名, id,
+    or a reply); another member's record is then sent to the secretary privately. A name
+    several members share is answered with a button for each."""
     actor = await actor_of(update, context)
-    services = context.services
     args = list(context.args or [])
 
-    def record(session: Session) -> tuple[int, str]:
-        target = roster.find_user(session, args[0]) if args else replied_user(update)
-        user_id = actor.user_id if target is None else target
-        return user_id, stats.my_record(session, actor, user_id, now=services.clock(),
-                                        tz=local_zone(services))
+    def target(session: Session) -> int | None:
+        if args:
+            return members.find_member(session, " ".join(args),
+                                       members.branches_of_actor(session, actor))
+        return replied_user(update)
 
-    user_id, text = await services.db.run(record)
+    try:
+        person = await context.services.db.run(target)
+    except members.AmbiguousMember as shared:
+        buttons = [[InlineKeyboardButton(label[:40], callback_data=f"me:{number}")]
+                   for number, label in sorted(shared.candidates.items(), key=lambda c: c[1])]
+        await reply(update, escape(f"有 {len(buttons)} 位“{' '.join(args)}”，请选择要查看的成员："),
+                    reply_markup=InlineKeyboardMarkup(buttons))
+        return
+    await _send_record(update, context, actor, actor.user_id if person is None else person)
+
+
+async def on_me_choice(update: Update, context: BotContext) -> None:
+    """[成员] under an ambiguous /me: that member's record."""
+    query = update.callback_query
+    assert query is not None
+    match = re.match(ME_PATTERN, query.data or "")
+    assert match is not None
+    actor = await actor_of(update, context)
+    await _send_record(update, context, actor, int(match.group(1)))
+
+
+async def _send_record(update: Update, context: BotContext, actor: Actor, user_id: int) -> None:
+    services = context.services
+    text = await services.db.run(lambda session: stats.my_record(
+        session, actor, user_id, now=services.clock(), tz=local_zone(services)))
+    if update.callback_query is not None:  # refused above with an alert, else answered here
+        await update.callback_query.answer()
     if user_id == actor.user_id or not actor.in_group:
         await reply(update, escape(text))
         return
@@ -59,4 +89,5 @@ async def stats_command(update: Update, context: BotContext) -> None:
         await reply(update, "未响应名单已私信发送给您。")
 
 
-HANDLERS = [CommandHandler("me", me), CommandHandler("stats", stats_command)]
+HANDLERS = [CommandHandler("me", me), CommandHandler("stats", stats_command),
+            CallbackQueryHandler(on_me_choice, pattern=ME_PATTERN)]

@@ -82,6 +82,33 @@ class AuditLog(SQLModel, table=True):
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
+
+class RosterEntry(SQLModel, table=True):
+    """One name on a branch's 名册, imported by its secretary, and the chat account it belongs
+    to once the member (or the secretary) links it. Until then the entry stands for the member
+    by the number -id (an attendance row a secretary records for them carries it). An entry
+    left out of a later import is kept as removed, so past records still name it."""
+
+    __table_args__ = (
+        Index("ix_rosterentry_chat", "chat_id", "ordinal"),
+        # one entry per account in a branch
+        Index("uq_rosterentry_account", "chat_id", "user_id", unique=True,
+              sqlite_where=text("user_id IS NOT NULL"),
+              postgresql_where=text("user_id IS NOT NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    ordinal: int = 0
+    name: str = Field(max_length=64)
+    party_group: str = Field(default="", max_length=64)
+    position: str = Field(default="", max_length=64)
+    phone: str = Field(default="", max_length=32)
+    user_id: int | None = Field(default=None, sa_type=BigInteger)
+    linked_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = None
+
 # --- meetings, check-ins and study (attendance) ---------------------------------------------
 
 ACTIVITY_KINDS = ("支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他")
@@ -110,6 +137,11 @@ class Activity(SQLModel, table=True):
     place: str = Field(default="", max_length=255)
     host: str = Field(default="", max_length=64)
     recorder: str = Field(default="", max_length=64)
+    # the members the 主持人 and 记录人 named in the notice are (None: a name matching no member)
+    host_id: int | None = Field(default=None, sa_type=BigInteger)
+    recorder_id: int | None = Field(default=None, sa_type=BigInteger)
+    # planned | held (someone checked in) | closed (the secretary closed it) | cancelled;
+    # its phase (待召开, 进行中, 已召开) follows from these and the clock: see bot/services/meetings.py
     status: str = Field(default="planned", max_length=16)
     checkin_opens_at: datetime
     late_after: datetime
@@ -118,6 +150,29 @@ class Activity(SQLModel, table=True):
     source_message_id: int | None = Field(default=None, sa_type=BigInteger)
     created_by: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
+    # 补录: entered after it was held, with the reason why (empty for a meeting announced ahead)
+    backfill_reason: str = Field(default="", max_length=255)
+    # what the secretary adds after it (/minutes): 议题, 决议, 纪要
+    topics: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    decisions: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    minutes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class MeetingFile(SQLModel, table=True):
+    """A photo or file added to a meeting's record (its minutes, a sign-in sheet…): Telegram
+    keeps the bytes, the ledger names it; the same file added twice is one row."""
+
+    __table_args__ = (UniqueConstraint("activity_id", "file_unique_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # photo | document
+    file_id: str = Field(max_length=255)
+    file_unique_id: str = Field(max_length=128)
+    name: str = Field(max_length=255)
+    size: int | None = None
+    added_by: int = Field(sa_type=BigInteger)
+    added_at: datetime = Field(default_factory=utcnow)
 
 
 class Attendance(SQLModel, table=True):

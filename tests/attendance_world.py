@@ -10,6 +10,7 @@ from sqlmodel import Session
 from bot.services import attendance, roster, study
 from bot.services.localtime import zone
 from bot.services.people import Actor, remember
+from content.meetings import meeting_kind
 from storage.db import Database
 from storage.models import Activity, RoleGrant
 
@@ -57,7 +58,7 @@ def populate(session: Session) -> None:
 def meeting(session: Session, chat_id: int = BRANCH, *, starts: datetime = START,
             title: str = "主题党日 学习党章", **options: object) -> Activity:
     """An activity opened by the branch's scheduled reminder (no actor)."""
-    return attendance.open_activity(session, chat_id, title, attendance.kind_of(title), starts,
+    return attendance.open_activity(session, chat_id, title, meeting_kind(title), starts,
                                     **options)  # type: ignore[arg-type]
 
 

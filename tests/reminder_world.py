@@ -15,7 +15,7 @@ from bot.services.duties import DutyService
 from bot.services.people import Actor
 from bot.services.posts import Post
 from bot.services.reminders import ChatUnreachable, ReminderService, SendUncertain
-from content.ingest import parse_plan, read_document
+from content.ingest import ParsedPlan, parse_plan, read_document
 from storage.db import Database
 from storage.models import Chat, Member
 
@@ -81,11 +81,13 @@ class FakeSender:
 class World:
     """The services under test on `db`, with the real plans (when here) and a settable clock."""
 
-    def __init__(self, db: Database, now: datetime = NOW) -> None:
+    def __init__(self, db: Database, now: datetime = NOW,
+                 plans: list[ParsedPlan] | None = None) -> None:
         self.db = db
         self.clock = Clock(now)
         # the real plans' duties when they are beside the project, else the built-in cadence
-        plans = [parse_plan(p.name, read_document(p)) for p in sorted(PLANS.glob("*.txt"))]
+        if plans is None:
+            plans = [parse_plan(p.name, read_document(p)) for p in sorted(PLANS.glob("*.txt"))]
         self.duties = DutyService(lambda: plans, TZ)
         self.reminders = ReminderService(db, TZ, self.duties, self.clock)
         self.sender = FakeSender()

@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, bindparam, func, update
 from sqlmodel import Session, col, select
 
-from bot.services import roster
+from bot.services import members, roster
 from bot.services.display import shorten
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_when, local
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Outcome, Post, add_once
 from bot.services.typed import MAX_RECORD_ID, clean, number
+from content.meetings import meeting_kind, phase
 from content.timerules import is_workday, working_days_around
 from content.when import RuleError, parse_when
 from storage.models import ACTIVITY_KINDS, Activity, Attendance, AuditLog, LeaveRequest
@@ -38,7 +39,11 @@ LEAVE_REASON_TTL = timedelta(hours=1)
 """How long a 请假 tap waits for its reason."""
 
 STATUS_LABELS = {"present": "出席", "leave": "请假", "absent": "缺席"}
-METHOD_LABELS = {"self": "本人签到", "late": "迟到签到", "proxy": "补签/代签"}
+METHOD_LABELS = {"self": "本人签到", "late": "迟到签到", "proxy": "补签/代签",
+                 "role": "主持人/记录人"}
+ROLE_METHOD = "role"
+"""Attendance of the 主持人 and 记录人, recorded when the meeting is announced; they may still
+ask leave (or be corrected by /proxy)."""
 PROXY_STATUSES = {"签到": "present", "出席": "present", "请假": "leave", "缺席": "absent"}
 
 REMIND_USAGE = (
@@ -49,15 +54,10 @@ REMIND_USAGE = (
 CHECKIN_USAGE = "用法：/checkin [活动号或活动名称]"
 LEAVE_USAGE = "用法：/leave [活动号] 请假原因，例如 /leave 12 出差在外"
 PROXY_USAGE = (
-    "用法：/proxy 活动号 @用户名或用户id [签到|请假|缺席] 原因"
-    "（也可回复该成员的消息：/proxy 活动号 [签到|请假|缺席] 原因）"
+    "用法：/proxy 活动号 成员 [签到|请假|缺席] 原因，成员写姓名、@用户名或用户id，"
+    "例如 /proxy 4 张三 请假 出差（也可回复该成员的消息：/proxy 活动号 [签到|请假|缺席] 原因）"
 )
 
-_KIND_WORDS = (
-    ("支部党员大会", "支部党员大会"), ("党员大会", "支部党员大会"), ("支委会", "支委会"),
-    ("支部委员会", "支委会"), ("党小组", "党小组会"), ("主题党日", "主题党日"),
-    ("中心组", "中心组学习"), ("党课", "党课"),
-)
 _FIELD = re.compile(r"(地点|主持人|主持|记录人|记录|迟到)\s*[:：]\s*([^\s；;，,]+)")
 _TITLE_MAX = 100
 
@@ -77,29 +77,23 @@ class Draft:
     content: str = ""
 
 
-def kind_of(text: str) -> str:
-    """The activity type a text names (三会一课, 主题党日, 中心组学习), else 其他."""
-    for word, kind in _KIND_WORDS:
-        if word in text:
-            return kind
-    return "其他"
-
-
 def parse_remind(text: str, now: datetime, tz: ZoneInfo, *,
-                 start_at: datetime | None = None) -> Draft:
+                 start_at: datetime | None = None, past: bool = False,
+                 usage: str = REMIND_USAGE) -> Draft:
     """`时间 内容 [地点：…] [主持人：…] [记录人：…] [迟到：不予签到]`. Without a time it asks,
     never taking "now" for a time it could not read; `start_at` is the start of a scheduled
-    meeting, whose text needs none."""
+    meeting, whose text needs none. With `past` (补录) a date without a year is this year's
+    and a meeting already over is what is wanted."""
     text = clean(text)
     if not text:
-        raise UserError("请写明活动内容。" + REMIND_USAGE)
+        raise UserError("请写明活动内容。" + usage)
     try:
-        when = parse_when(text, now, tz, want="once")
+        when = parse_when(text, now, tz, want="once", allow_past=past)
     except RuleError as exc:
-        raise UserError(f"{exc}{REMIND_USAGE}") from exc
+        raise UserError(f"{exc}{usage}") from exc
     start, end, rest = (when.start, when.end, when.rest) if when else (start_at, None, text)
     if start is None:
-        raise UserError("请在内容前写明活动时间，例如“明天下午3点”。" + REMIND_USAGE)
+        raise UserError("请在内容前写明活动时间，例如“明天下午3点”。" + usage)
     fields: dict[str, str] = {}
 
     def take(match: re.Match[str]) -> str:
@@ -108,15 +102,16 @@ def parse_remind(text: str, now: datetime, tz: ZoneInfo, *,
 
     body = " ".join(_FIELD.sub(take, rest).split()).strip(" ；;，,")
     if not body:
-        raise UserError("请写明活动内容。" + REMIND_USAGE)
+        raise UserError("请写明活动内容。" + usage)
     starts_at = start.astimezone(UTC)
     ends_at = end.astimezone(UTC) if end else starts_at + LENGTH
-    if ends_at < now:
-        raise UserError(f"活动时间 {fmt_when(starts_at, tz)} 已经过去，请检查时间。{REMIND_USAGE}")
+    if ends_at < now and not past:
+        raise UserError(f"活动时间 {fmt_when(starts_at, tz)} 已经过去，请检查时间"
+                        f"（补录已召开的会议请发送 /remind 补录 日期 时间 内容 原因：…）。{usage}")
     refuse_late = any(word in fields.get("迟到", "") for word in ("不", "拒"))
     title = body if len(body) <= _TITLE_MAX else body[: _TITLE_MAX - 1] + "…"
     return Draft(
-        title=title, kind=kind_of(body), starts_at=starts_at, ends_at=ends_at,
+        title=title, kind=meeting_kind(body), starts_at=starts_at, ends_at=ends_at,
         place=fields.get("地点", ""), host=fields.get("主持", ""), recorder=fields.get("记录", ""),
         late_policy="refuse" if refuse_late else "late",
         content=body if body != title else "",
@@ -155,6 +150,8 @@ def open_activity(
     content: str = "",
     late_policy: str = "late",
     source_message_id: int | None = None,
+    poster: int | None = None,
+    backfill_reason: str = "",
 ) -> Activity:
     """Open an activity in a branch; post `activity_post(...)` and `attach_message(...)` after.
 
@@ -163,6 +160,10 @@ def open_activity(
     Check-in opens EARLY before `starts_at`, is late after GRACE and closes at `ends_at`
     (default `starts_at` + LENGTH); `late_policy="refuse"` refuses late check-ins instead.
     With `source_message_id` (the command's message) a repeated update returns the first one.
+
+    The 主持人 and 记录人 are matched to members (by name or @username; a name nobody answers
+    to stays text) and recorded present; without a 主持人 the poster (`opened_by`, else
+    `poster`: a schedule's author) hosts. A `backfill_reason` marks a 补录.
     """
     if opened_by is not None:
         require_secretary(session, opened_by, chat_id)
@@ -179,9 +180,41 @@ def open_activity(
         ends_at=(ends_at or starts_at + LENGTH).astimezone(UTC), place=place[:255],
         host=host[:64], recorder=recorder[:64], checkin_opens_at=starts_at - EARLY,
         late_after=starts_at + GRACE, late_policy=late_policy,
-        created_by=opened_by.user_id if opened_by else None, source_message_id=source_message_id,
+        created_by=opened_by.user_id if opened_by else poster,
+        source_message_id=source_message_id, backfill_reason=backfill_reason,
+        host_id=_named(session, chat_id, host) if host else None,
+        recorder_id=_named(session, chat_id, recorder) if recorder else None,
     )
-    return add_once(session, activity)
+    if not host:
+        activity.host_id = activity.created_by
+    kept = add_once(session, activity)
+    if kept is activity:  # new, not a redelivered command
+        _record_roles(session, activity)
+    return kept
+
+
+def _named(session: Session, chat_id: int, name: str) -> int | None:
+    """The member a notice names as 主持人 or 记录人, when exactly one answers to it in the branch;
+    None keeps the name as text only."""
+    try:
+        return members.find_member(session, name, [chat_id])
+    except UserError:
+        return None
+
+
+def _record_roles(session: Session, activity: Activity) -> None:
+    """The 主持人 and 记录人 who are members are present unless they say otherwise."""
+    roles: dict[int, str] = {}
+    for user_id, label in ((activity.recorder_id, "记录人"), (activity.host_id, "主持人")):
+        if user_id is not None:
+            roles[user_id] = label
+    for user_id, label in roles.items():
+        session.add(Attendance(
+            activity_id=activity.id or 0, user_id=user_id, status="present", method=ROLE_METHOD,
+            reason=label, recorded_by=activity.created_by or user_id,
+            recorded_at=activity.created_at, message_at=activity.starts_at,
+        ))
+    session.flush()
 
 
 def remind(
@@ -434,7 +467,8 @@ def proxy(
                          recorded_by=actor.user_id, message_at=now)
     _update(row, status=status, method="proxy", reason=reason, by=actor.user_id, now=now, at=now)
     session.add(row)
-    roster.note(session, activity.chat_id, user_id, now)
+    if user_id > 0:  # an unlinked 名册 entry (-id) is on the roster already
+        roster.note(session, activity.chat_id, user_id, now)
     session.add(AuditLog(
         at=now, actor_id=actor.user_id, chat_id=activity.chat_id, action="attendance.proxy",
         entity="attendance", entity_id=f"{activity.id}:{user_id}",
@@ -457,11 +491,12 @@ def proxy_command(
     if activity_id is None:
         raise UserError(PROXY_USAGE)
     rest = args[1:]
-    require_secretary(session, actor, _activity(session, activity_id).chat_id)
-    if replied_user_id is not None and not (rest and rest[0].startswith("@")):
+    chat_id = _activity(session, activity_id).chat_id
+    require_secretary(session, actor, chat_id)
+    if replied_user_id is not None and not (rest and rest[0].startswith(("@", "＠"))):
         user_id = replied_user_id
     elif rest:
-        user_id, rest = roster.find_user(session, rest[0]), rest[1:]
+        user_id, rest = members.find_member(session, rest[0], [chat_id]), rest[1:]
     else:
         raise UserError(PROXY_USAGE)
     status = "present"
@@ -485,8 +520,9 @@ def cancel_activity(session: Session, actor: Actor, activity_id: int, *, now: da
     return activity
 
 
-def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int = 10) -> str:
-    """/activities: this branch's latest activities with their numbers and counts."""
+def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int = 10, *,
+                      now: datetime) -> str:
+    """/activities: this branch's latest activities with their numbers, phase and counts."""
     if not actor.in_group:
         raise UserError("请在支部群中查看本支部的活动。")
     require_secretary(session, actor, actor.chat_id)
@@ -499,14 +535,16 @@ def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int =
     lines = ["本支部最近的活动："]
     for activity in activities:
         tally = counts(session, activity.id)  # type: ignore[arg-type]
-        state = "（已取消）" if activity.status == "cancelled" else (
+        state = "" if activity.status == "cancelled" else (
             f"：已签到 {tally.get('present', 0)} / 请假 {tally.get('leave', 0)}"
         )
+        marks = f"（{phase(activity, now)}）" + ("（补录）" if activity.backfill_reason else "")
         lines.append(
             f"#{activity.id} {fmt_when(activity.starts_at, tz)} 【{activity.kind}】"
-            f"{shorten(activity.title, 30)}{state}"
+            f"{shorten(activity.title, 30)}{marks}{state}"
         )
-    lines.append("补签/代签：/proxy 活动号 @成员 原因；取消活动：/activities 取消 活动号")
+    lines.append("补签/代签：/proxy 活动号 @成员 原因；取消活动：/activities 取消 活动号；"
+                 "会议记录：/minutes 活动号 议题：… 决议：… 纪要：…")
     return "\n".join(lines)
 
 
@@ -559,11 +597,11 @@ def _member_may_leave(
     if at > activity.ends_at:
         raise UserError("活动已结束，无法请假；如需补登请联系支部书记。")
     row = session.exec(
-        select(Attendance.status).where(
+        select(Attendance.status, Attendance.method).where(
             Attendance.activity_id == activity.id, Attendance.user_id == actor.user_id
         )
     ).first()
-    if row == "present":
+    if row is not None and row[0] == "present" and row[1] != ROLE_METHOD:
         raise UserError("您已签到，无需请假；如需更正请联系支部书记。")
 
 

@@ -15,9 +15,15 @@ from storage.models import Chat
 UNNAMED = "未命名支部"
 
 
-def branch_label(chat: Chat | None) -> str:
-    """The branch's name as people know it."""
-    return chat.title if chat is not None and chat.title.strip() else UNNAMED
+def branch_label(chat: Chat) -> str:
+    """The branch's name as people know it; a group whose title the bot never learnt is
+    未命名支部 with its chat number, so two such groups in a list stay apart."""
+    return chat.title if chat.title.strip() else f"{UNNAMED}（{chat.id}）"
+
+
+def label_of(session: Session, chat_id: int) -> str:
+    """The name of the branch `chat_id`, known to the bot or not."""
+    return branch_label(session.get(Chat, chat_id) or Chat(id=chat_id))
 
 
 def branch_labels(session: Session, chat_ids: Iterable[int] | None = None) -> dict[int, str]:

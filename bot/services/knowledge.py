@@ -22,6 +22,8 @@ def check_upload(session: Session, actor: Actor, file_name: str, size: int) -> N
     if not allowed:
         raise UserError("抱歉，只有支部书记或管理员可以向知识库添加文件。")
     suffix = Path(file_name).suffix.lower()
+    if suffix in (".xlsx", ".xls", ".csv"):
+        raise UserError("表格文件不能加入知识库；如果这是党员名册，请回复该文件发送 /roster 导入。")
     if suffix not in SUPPORTED_SUFFIXES:
         raise UserError(f"不支持的文件类型「{suffix or '无扩展名'}」，请上传 txt、md、docx 或 pdf 文件。")
     if size > MAX_UPLOAD_BYTES:

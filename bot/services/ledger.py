@@ -32,9 +32,11 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session, col, select
 
+from bot.services import roster
 from bot.services.branches import branch_label, branch_labels
 from bot.services.duties import DutyService
 from bot.services.localtime import fmt_stamp, local
+from bot.services.meetings import MeetingRecord, meeting_record
 from bot.services.stats import ActivityTally, tally_activities, tally_tasks
 from content.duties import PERIOD_NAMES
 from storage.db import Database
@@ -43,8 +45,10 @@ from storage.models import (
     Activity,
     Attendance,
     AuditLog,
+    Chat,
     Member,
     Reminder,
+    RosterEntry,
     StudyRecord,
     StudyTask,
 )
@@ -60,7 +64,7 @@ TASK_COLUMNS = ("任务号", "发布时间", "支部", "学习内容", "截止�
 RECORD_COLUMNS = ("登记时间", "支部", "姓名", "任务号", "学习内容", "心得")
 AUDIT_COLUMNS = ("时间", "支部", "操作人", "事项", "详情")
 STATUS = {"present": "出席", "leave": "请假", "absent": "缺席"}
-METHOD = {"self": "本人", "late": "迟到", "proxy": "补签/代签"}
+METHOD = {"self": "本人", "late": "迟到", "proxy": "补签/代签", "role": "主持人/记录人"}
 STREAM_BATCH = 2000
 TITLE_ROWS = 2
 """Rows above each sheet's header: the title, then 组织名称, 支部名称, 年度, 导出时间."""
@@ -120,19 +124,16 @@ def duty_titles(duties: DutyService) -> dict[str, str]:
 
 
 def member_names(session: Session) -> dict[int, str]:
-    """Every member's name as the ledger shows it; two members of the same name are told apart
-    by their @username."""
-    rows = session.exec(select(Member.id, Member.display_name, Member.username)).all()
-    same = Counter(name for _, name, _ in rows if name)
-    names = {}
-    for user_id, name, username in rows:
-        if not name:
-            name = f"@{username}" if username else ""
-        elif same[name] > 1 and username:
-            name = f"{name}（@{username}）"
-        if name:
-            names[user_id] = name
-    return names
+    """Every member's name as the ledger shows it (the 名册 name when there is one, as
+    `roster.names` gives it, unlinked 名册 entries too); two members of the same name are told
+    apart by their @username."""
+    usernames = dict(session.exec(select(Member.id, Member.username)).all())
+    entries = session.exec(select(RosterEntry.id)).all()
+    names = roster.names(session, [*usernames, *(-(entry or 0) for entry in entries)])
+    same = Counter(names.values())
+    return {user_id: f"{name}（@{usernames[user_id]}）"
+            if same[name] > 1 and usernames.get(user_id) else name
+            for user_id, name in names.items()}
 
 
 def _name(names: dict[int, str], user_id: int) -> str:
@@ -146,62 +147,21 @@ def _held(scope: Scope) -> tuple[Any, ...]:
 
 # --- 三会一课记录 ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class MeetingRecord:
-    """One meeting as the record book shows it; what it does not know stays empty."""
-
-    activity_id: int
-    branch: str
-    kind: str
-    title: str
-    starts_at: datetime
-    ends_at: datetime
-    place: str = ""
-    host: str = ""
-    recorder: str = ""
-    expected: int = 0
-    present: int = 0
-    absences: tuple[tuple[str, str], ...] = ()
-    """(name, reason) of each member not present: 请假：出差, 缺席：…, 未请假."""
-    topics: str = ""
-    decisions: str = ""
-    minutes: str = ""
-    attachments: tuple[str, ...] = ()
-
-
 def meeting_row(record: MeetingRecord, tz: ZoneInfo) -> list[Any]:
-    """The 三会一课记录 row of a meeting (MEETING_COLUMNS)."""
+    """The 三会一课记录 row of a meeting (MEETING_COLUMNS); a 补录 says so, with its reason."""
     minutes = "\n".join(
         part for part in (record.minutes, *(f"附件：{name}" for name in record.attachments))
         if part
     )
+    title = record.title
+    if record.backfilled:
+        title = f"（补录，原因：{record.backfill_reason}）{title}"
     return [
         f"{fmt_stamp(record.starts_at, tz)}-{fmt_stamp(record.ends_at, tz)[11:]}", record.kind,
-        record.title, record.place, record.host, record.recorder, record.expected,
-        record.present, "；".join(f"{name}（{reason}）" for name, reason in record.absences),
+        title, record.place, record.host, record.recorder, record.expected, record.present,
+        "；".join(f"{name}（{reason}）" for name, reason in record.absent),
         record.topics, record.decisions, minutes, record.branch, record.activity_id,
     ]
-
-
-def meeting_records(session: Session, tallies: Sequence[ActivityTally], names: dict[int, str],
-                    branches: dict[int, str]) -> list[MeetingRecord]:
-    """The records of the tallied meetings from what the database holds: notice, attendance
-    and leave requests (议题, 决议 and minutes are not kept yet)."""
-    records = []
-    for t in tallies:
-        a = t.activity
-        absences = (
-            [(_name(names, u), f"请假：{r}" if r else "请假") for u, r in t.leave_reasons]
-            + [(_name(names, u), f"缺席：{r}" if r else "缺席") for u, r in t.absent_reasons]
-            + [(_name(names, u), "未请假") for u in t.missing]
-        )
-        records.append(MeetingRecord(
-            activity_id=a.id or 0, branch=branches.get(a.chat_id) or branch_label(None),
-            kind=a.kind, title=a.title, starts_at=a.starts_at, ends_at=a.ends_at, place=a.place,
-            host=a.host, recorder=a.recorder, expected=t.expected, present=t.present,
-            absences=tuple(sorted(absences, key=lambda pair: pair[0])),
-        ))
-    return records
 
 
 def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
@@ -219,15 +179,17 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
     def summary(t: ActivityTally) -> list[Any]:
         a = t.activity
         content = a.title if not a.content else f"{a.title}\n{a.content}"
+        if a.backfill_reason:
+            content = f"（补录，原因：{a.backfill_reason}）{content}"
         return [
             f"{fmt_stamp(a.starts_at, tz)}-{fmt_stamp(a.ends_at, tz)[11:]}", a.place, a.host,
             a.recorder, t.expected, t.present, t.leave, t.absent, content, a.id,
-            branches.get(a.chat_id) or branch_label(None), t.late, t.proxied,
+            branches.get(a.chat_id) or branch_label(Chat(id=a.chat_id)), t.late, t.proxied,
             "；".join(f"{_name(names, u)}（{reason}）" for u, reason in t.leave_reasons),
             "、".join(sorted(_name(names, u) for u in t.missing)),
         ]
 
-    records = meeting_records(session, tallies, names, branches)
+    records = [meeting_record(session, t.activity.id or 0) for t in tallies]
     sheets = [Sheet("三会一课记录", MEETING_COLUMNS, [meeting_row(r, tz) for r in records],
                     (17, 10, 20, 14, 8, 8, 6, 6, 30, 30, 30, 40, 12, 7))]
     sheets += [
@@ -280,7 +242,7 @@ def study_sheets(session: Session, scope: Scope) -> list[Sheet]:
     branches = branch_labels(session)
     task_rows = [
         [t.task.id, fmt_stamp(t.task.created_at, scope.tz),
-         branches.get(t.task.chat_id) or branch_label(None),
+         branches.get(t.task.chat_id) or branch_label(Chat(id=t.task.chat_id)),
          t.task.content, t.task.due_date.isoformat() if t.task.due_date else "", t.expected,
          t.done, f"{t.rate:.0%}" if t.expected else "",
          "、".join(sorted(_name(names, u) for u in t.missing))]
@@ -389,7 +351,19 @@ def _reminder(entry: AuditEntry, verb: str) -> Rendered:
     return f"{verb}：{reminder.rule}", reminder.text
 
 
+def _meeting(entry: AuditEntry, verb: str) -> Rendered:
+    """補录, 议题/决议/纪要 and files: the detail after the meeting's own '#N 标题：'."""
+    activity = entry.session.get(Activity, int(entry.entity_id)) \
+        if entry.entity_id.isdigit() else None
+    prefix = f"#{activity.id} {activity.title[:40]}：" if activity else ""
+    detail = entry.detail.removeprefix(prefix) if prefix else entry.detail
+    return f"{verb}：{entry.activity(entry.entity_id)}", detail
+
+
 AUDIT_RENDERERS: dict[str, Callable[[AuditEntry], Rendered]] = {
+    "activity.backfill": lambda e: _meeting(e, "补录会议"),
+    "activity.minutes": lambda e: _meeting(e, "记录会议议题/决议/纪要"),
+    "activity.file": lambda e: _meeting(e, "添加会议附件"),
     "attendance.proxy": _proxy,
     "activity.cancel": lambda e: (f"取消活动：{e.activity(e.entity_id)}", e.detail),
     "grant": lambda e: (
@@ -442,7 +416,7 @@ def heading(session: Session, scope: Scope) -> Heading:
         branch = "全部支部"
     else:
         labels = branch_labels(session, scope.chat_ids)
-        branch = "、".join(labels.get(chat_id) or branch_label(None)
+        branch = "、".join(labels.get(chat_id) or branch_label(Chat(id=chat_id))
                           for chat_id in scope.chat_ids)
     return Heading(scope.org, branch, local(scope.now, scope.tz).year,
                    fmt_stamp(scope.now, scope.tz))

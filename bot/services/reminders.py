@@ -34,6 +34,7 @@ from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, fmt_when
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Post, attach_message
+from content.meetings import OTHER, meeting_kind
 from content.timerules import TimeRule, is_workday, working_days_around
 from content.when import EXAMPLES, RuleError, parse_when
 from storage.db import Database
@@ -147,7 +148,7 @@ def kind_of(content: str) -> tuple[str, str]:
             after = content[len(opening + word):]
             if content.startswith(opening + word) and after and after[0] in closing:
                 return kind, after[1:].strip()
-    if attendance.kind_of(content) != "其他" or any(w in content for w in _MEETING_WORDS):
+    if meeting_kind(content) != OTHER or any(w in content for w in _MEETING_WORDS):
         return "meeting", content
     if "学习" in content:
         return "study", content
@@ -377,7 +378,7 @@ class ReminderService:
             recipients = await self.secretary_chats(chat_id, sender) or [chat_id]
             for recipient in recipients:
                 by_recipient[recipient].append(f"【{title}】\n" + "\n".join(items))
-        footer = "完成后请在支部群中发送 /done 职责编号；不适用的职责可用 /duty 编号 停用。"
+        footer = "完成后发送 /done 职责编号（在支部群或这里私聊均可）；不适用的职责可在群里用 /duty 编号 停用。"
         return {
             recipient: f"📋 工作职责提醒（{fmt_day(today)}）\n\n" + "\n\n".join(parts) + f"\n\n{footer}"
             for recipient, parts in by_recipient.items()
@@ -478,6 +479,7 @@ class ReminderService:
                 session, chat_id, draft.title, draft.kind, draft.starts_at, None,
                 ends_at=draft.ends_at, place=draft.place, host=draft.host,
                 recorder=draft.recorder, content=draft.content, late_policy=draft.late_policy,
+                poster=reminder.created_by,
             )
             post = attendance.activity_post(session, activity.id or 0, self.tz)
             return Post(f"⏰ 定时提醒\n{post.text}", post.buttons), activity.id

@@ -3,8 +3,8 @@ about themself (/me).
 
 Per the 2026 rules against 指尖上的形式主义 there are no rankings, leaderboards or online-time
 counts: per-activity 应到/实到/请假/缺席, study completion rates, and names only in private.
-应到 of an activity is the branch's roster during it, 应学 of a study task the roster when it was
-posted; each plus anyone who responded.
+应到 of an activity is the branch's roster during it (its 名册 when imported, else who was seen in
+its group), 应学 of a study task the roster when it was posted; each plus anyone who responded.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from bot.services import roster
-from bot.services.branches import branch_label
+from bot.services.branches import label_of
 from bot.services.display import shorten
 from bot.services.errors import UserError
 from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, fmt_when, local, period_of
 from bot.services.people import Actor, is_secretary, require_secretary, secretary_branches
-from storage.models import Activity, Attendance, Chat, StudyRecord, StudyTask
+from storage.models import Activity, Attendance, StudyRecord, StudyTask
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ class Report:
     period: Period
     activities: list[ActivityTally]
     tasks: list[TaskTally]
+    upcoming: list[Activity] = field(default_factory=list)
+    """Meetings of the period yet to start (待召开): listed, never counted."""
+    source: str = "群内成员"  # where 应到 comes from: 名册 or 群内成员
 
 
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
@@ -158,12 +161,14 @@ def branch_scope(session: Session, actor: Actor) -> list[int] | None:
 def branch_name(session: Session, chat_ids: list[int] | None) -> str:
     if chat_ids is None:
         return "全部支部"
-    titles = [branch_label(session.get(Chat, chat_id)) for chat_id in chat_ids]
+    titles = [label_of(session, chat_id) for chat_id in chat_ids]
     return "、".join(titles)
 
 
-def report(session: Session, chat_ids: list[int] | None, period: Period) -> Report:
-    """The figures of the branches (None: all) for a period; cancelled activities left out."""
+def report(session: Session, chat_ids: list[int] | None, period: Period,
+           now: datetime | None = None) -> Report:
+    """The figures of the branches (None: all) for a period; cancelled activities left out.
+    As of `now`, only meetings held by then (started) count; later ones are `upcoming`."""
     activities = select(Activity).where(
         Activity.status != "cancelled", Activity.starts_at >= period.start,
         Activity.starts_at < period.end,
@@ -174,13 +179,15 @@ def report(session: Session, chat_ids: list[int] | None, period: Period) -> Repo
     if chat_ids is not None:
         activities = activities.where(col(Activity.chat_id).in_(chat_ids))
         tasks = tasks.where(col(StudyTask.chat_id).in_(chat_ids))
+    found = session.exec(activities.order_by(col(Activity.starts_at))).all()
+    held = [a for a in found if now is None or a.starts_at <= now]
     return Report(
         branch=branch_name(session, chat_ids),
         period=period,
-        activities=tally_activities(
-            session, session.exec(activities.order_by(col(Activity.starts_at))).all()
-        ),
+        activities=tally_activities(session, held),
         tasks=tally_tasks(session, session.exec(tasks.order_by(col(StudyTask.created_at))).all()),
+        upcoming=[a for a in found if now is not None and a.starts_at > now],
+        source=roster.expected_source(session, chat_ids),
     )
 
 
@@ -190,7 +197,7 @@ def stats(session: Session, actor: Actor, args: Sequence[str], *, now: datetime,
     name = args[0] if args else "本月"
     if name not in PERIOD_NAMES or len(args) > 1:
         raise UserError(f"无法识别的统计范围“{' '.join(args)}”。{STATS_USAGE}")
-    return report(session, branch_scope(session, actor), period_of(name, now, tz))
+    return report(session, branch_scope(session, actor), period_of(name, now, tz), now)
 
 
 def _rate(part: int, whole: int) -> str:
@@ -209,7 +216,8 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
     if acts:
         expected = sum(t.expected for t in acts)
         present = sum(t.present for t in acts)
-        lines.append(f"\n活动 {len(acts)} 次，总体出席率 {_rate(present, expected)}（实到/应到）")
+        lines.append(f"\n活动 {len(acts)} 次，总体出席率 {_rate(present, expected)}"
+                     f"（实到/应到；应到依据：{result.source}）")
         for tally in acts[-MAX_LINES:]:
             a = tally.activity
             extra = "，".join(
@@ -225,8 +233,12 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
             )
         if len(acts) > MAX_LINES:
             lines.append(f"……更早的 {len(acts) - MAX_LINES} 次活动见 /export 台账")
-    else:
+    elif not result.upcoming:
         lines.append("\n本期没有活动记录。")
+    else:
+        lines.append("\n本期还没有已召开的活动。")
+    for a in result.upcoming[:MAX_LINES]:
+        lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：待召开")
     if result.tasks:
         expected = sum(t.expected for t in result.tasks)
         done = sum(t.done for t in result.tasks)

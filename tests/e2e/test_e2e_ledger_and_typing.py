@@ -76,7 +76,8 @@ def test_me_confirms_a_leave_for_a_meeting_not_yet_held(api: FakeBotApi, bot: Bo
 
 
 def test_the_ledger_an_inspector_reads(api: FakeBotApi, bot: BotProcess) -> None:
-    """A meeting now with place, host and recorder; two check in, one says nothing; /export:
+    """A meeting now with place, host and recorder; two check in (the host counts as present),
+    one says nothing; /export:
     every sheet opens with the organization and branch by name, the 三会一课记录 row holds the
     meeting, and no cell shows a Telegram id."""
     api.send("收到", user_id=WANG, chat_id=GROUP, name=NAMES[WANG], chat_title=BRANCH)
@@ -101,7 +102,7 @@ def test_the_ledger_an_inspector_reads(api: FakeBotApi, bot: BotProcess) -> None
                 assert not any(str(i) in str(value) for i in (*NAMES, -GROUP)), value
     rows = list(workbook["三会一课记录"].iter_rows(min_row=4, values_only=True))
     [held] = [row for row in rows if row[13] == number]
-    assert held[1:8] == ("主题党日", "主题党日 学习党章", "三楼会议室", "王书记", "李四", 4, 2)
-    assert "王五（未请假）" in held[8] and held[12] == BRANCH
+    assert held[1:8] == ("主题党日", "主题党日 学习党章", "三楼会议室", "王书记", "李四", 4, 3)
+    assert held[8] == "王五（未响应）" and held[12] == BRANCH  # the host is present
     audit = list(workbook["更正记录"].iter_rows(min_row=4, values_only=True))
     assert ("王书记", "取消定时提醒：每周一 08:30", "交党费") in [row[2:5] for row in audit]

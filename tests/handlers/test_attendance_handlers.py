@@ -21,7 +21,7 @@ def attendance_rows(bot) -> list[tuple[int, str, str, str]]:
                 for r in session.exec(select(Attendance).order_by(Attendance.user_id))]
 
 
-async def post_meeting(bot, text: str = "15:00 主题党日 学习党章 地点：三楼会议室"):
+async def post_meeting(bot, text: str = "15:00 主题党日 学习党章 地点：三楼会议室 主持人：王书记"):
     calls = await bot.say(f"/remind {text}", SECRETARY, BRANCH)
     [post] = [c for c in calls if c.method == "sendMessage"]
     return post

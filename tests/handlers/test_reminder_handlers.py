@@ -15,7 +15,7 @@ from storage.models import Attendance, Chat, Delivery, Reminder, StudyRecord
 
 BEFORE = START - timedelta(minutes=10)  # 14:50 in Shanghai, Friday 2026-11-20
 MEMBER = MEMBERS[0]
-BRANCH_MEETING = "1a3b2c"  # 支部委员会会议一般每月召开1次 (built in)
+BRANCH_MEETING = "83e743"  # 支部委员会会议一般每月召开1次 (built in)
 
 
 async def schedule(bot, text: str, user_id: int = SECRETARY) -> str:  # type: ignore[no-untyped-def]
@@ -93,7 +93,7 @@ async def test_a_fired_meeting_reminder_opens_the_activity_and_check_in_works(
         with bot.services.db.session() as session:
             rows = session.exec(select(Attendance.user_id, Attendance.status)).all()
     assert answers(tapped) == ["签到成功！"]
-    assert rows == [(MEMBER, "present")]
+    assert sorted(rows) == [(SECRETARY, "present"), (MEMBER, "present")]  # who scheduled it hosts
 
 
 async def test_a_fired_study_reminder_carries_the_study_button(settings: Settings) -> None:
@@ -149,18 +149,26 @@ def member_update(bot, status: str) -> dict:  # type: ignore[no-untyped-def]
 
 
 async def test_duties_done_and_duty_in_the_group(settings: Settings) -> None:
-    """/duties quotes the plan; /done records this month's 支委会; /duty switches one off."""
+    """/duties lists the branch's own duties one line each, the plan's words behind a button
+    and /duties 编号; /done records this month's 支委会, which then reads done and moves after
+    the open ones; /duty switches one off."""
     async with attendance_bot(settings, BEFORE) as bot:
-        listing = "\n".join(texts(await bot.say("/duties", MEMBER, BRANCH)))
+        [listing] = [c for c in await bot.say("/duties", MEMBER, BRANCH) if c.method == "sendMessage"]
+        quoted = texts(await bot.tap(listing, "召开支部委员会会·原文", user_id=MEMBER))
+        by_number = texts(await bot.say(f"/duties {BRANCH_MEETING}", MEMBER, BRANCH))
         done = texts(await bot.say(f"/done {BRANCH_MEETING} 11月10日已召开", SECRETARY, BRANCH))[0]
-        again = "\n".join(texts(await bot.say("/duties", MEMBER, BRANCH)))
-        switched = texts(await bot.say("/duty 6952a6 停用", SECRETARY, BRANCH))[0]
+        again = texts(await bot.say("/duties", MEMBER, BRANCH))[0]
+        switched = texts(await bot.say("/duty 3e460e 停用", SECRETARY, BRANCH))[0]
         refused = texts(await bot.say(f"/done {BRANCH_MEETING}", MEMBER, BRANCH))[0]
         usage = texts(await bot.say("/done", SECRETARY, BRANCH))[0]
-    assert f"[{BRANCH_MEETING}] 召开支部委员会会议" in listing
-    assert "原文：“支部委员会会议一般每月召开1次”" in listing
+    assert f"• [{BRANCH_MEETING}] 召开支部委员会会议：11月30日前（本月 0/1）" in listing.text
+    assert "原文：“" not in listing.text and "党委" not in listing.text.split("原文：点")[0]
+    assert quoted == by_number and "原文：“支部委员会会议一般每月召开1次”" in quoted[0]
     assert "✅ 已登记完成" in done and "本期已完成 1/1" in done
-    assert f"[{BRANCH_MEETING}]" not in again  # done for November: not due soon any more
+    lines = again.splitlines()
+    mine = next(n for n, line in enumerate(lines) if BRANCH_MEETING in line)
+    assert lines[mine] == f"✅ [{BRANCH_MEETING}] 召开支部委员会会议：本月 1/1 已完成，下次12月31日前"
+    assert "11月30日前" in " ".join(lines[:mine]) and "11月30日前" not in " ".join(lines[mine:])
     assert "本支部已停用" in switched
     assert "仅限" in refused and usage.startswith("用法：/done")
 
@@ -171,7 +179,7 @@ async def test_duties_in_private_show_the_calendar(settings: Settings) -> None:
         listing = "\n".join(texts(await bot.say("/duties", MEMBER)))
         everything = "\n".join(texts(await bot.say("/duties 全部", MEMBER)))
     assert "召开支部委员会会议" in listing and "在支部群中发送 /duties" in listing
-    assert everything.count("原文：") > listing.count("原文：")
+    assert "【党委】" in everything and "【党委】" not in listing
 
 
 async def test_cancel_in_private_names_the_branch(settings: Settings) -> None:

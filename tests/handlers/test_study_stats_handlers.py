@@ -59,7 +59,7 @@ async def test_stats_figures_in_the_group_names_only_in_private(settings: Settin
         calls = await bot.say("/stats 本月", SECRETARY, BRANCH)
     group = texts(calls, chat_id=BRANCH)
     assert group[0].startswith("📊 支部1001 本月统计")
-    assert "应到 4，实到 1，请假 1，缺席 2" in group[0]
+    assert "应到 4，实到 2，请假 1，缺席 1" in group[0]  # the secretary who posted hosted it
     assert group[-1] == "未响应名单已私信发送给您。"
     [photo] = [c for c in calls if c.method == "sendPhoto"]
     assert int(photo.params["chat_id"]) == BRANCH and photo.files["photo"].startswith(b"\x89PNG")
@@ -90,7 +90,7 @@ async def test_export_goes_to_the_private_chat_only(settings: Settings) -> None:
     workbook = openpyxl.load_workbook(io.BytesIO(documents[0].files["document"]), read_only=True)
     rows = list(workbook["主题党日"].iter_rows(values_only=True))
     assert rows[0][0].startswith("党组织 ")  # DANGJIAN_ORG_NAME's default, then the branch
-    assert rows[ledger.TITLE_ROWS + 1][4:8] == (4, 1, 1, 2)
+    assert rows[ledger.TITLE_ROWS + 1][4:8] == (4, 2, 1, 1)
     with zipfile.ZipFile(io.BytesIO(documents[1].files["document"])) as bundle:
         assert "党建台账-20261121-签到明细.csv" in bundle.namelist()
 

@@ -78,7 +78,7 @@ async def test_a_leave_reason_right_after_its_tap_waits_for_the_tap(settings: Se
     """The tap's private prompt takes a while to send; the reason, already queued behind it,
     must not be handled before the tap has recorded that a reason is expected."""
     async with attendance_bot(settings, BEFORE) as bot:
-        calls = await bot.say("/remind 15:00 主题党日", SECRETARY, BRANCH)
+        calls = await bot.say("/remind 15:00 主题党日 主持人：王书记", SECRETARY, BRANCH)
         [post] = [c for c in calls if c.method == "sendMessage"]
         slow_calls(bot, 0.3, "sendMessage", chat_id=2)
         await run_queued(bot, [

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from attendance_world import (
     ADMIN,
+    AFTER,
     BRANCH,
     MEMBERS,
     OTHER,
@@ -437,7 +438,7 @@ def test_proxy_command_names_the_member_by_username_id_or_reply(world: Database)
                                  now=START)
         attendance.proxy_command(session, secretary(), [str(activity_id), "缺席", "未请假"], 5,
                                  now=START)
-        with pytest.raises(UserError, match="找不到成员 @nobody"):
+        with pytest.raises(UserError, match="找不到成员“@nobody”"):
             attendance.proxy_command(session, secretary(), [str(activity_id), "@nobody", "x"],
                                      None, now=START)
         with pytest.raises(UserError, match="用法"):
@@ -488,7 +489,7 @@ def test_activity_post_shows_details_rule_and_live_counts(world: Database) -> No
 def test_recent_activities_for_secretaries_only(world: Database) -> None:
     activity_id = open_meeting(world)
     with world.session() as session:
-        text = attendance.recent_activities(session, secretary(), TZ)
-        assert f"#{activity_id} 11月20日（周五）15:00 【主题党日】" in text
+        text = attendance.recent_activities(session, secretary(), TZ, now=AFTER)
+        assert f"#{activity_id} 11月20日（周五）15:00 【主题党日】主题党日 学习党章（已结束）：" in text
         with pytest.raises(UserError, match="仅限"):
-            attendance.recent_activities(session, MEMBER, TZ)
+            attendance.recent_activities(session, MEMBER, TZ, now=AFTER)

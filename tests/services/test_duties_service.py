@@ -14,10 +14,10 @@ from bot.services import UserError
 from bot.services.duties import DutyService
 from content.ingest import parse_plan
 from storage.db import Database
-from storage.models import AuditLog, Chat
+from storage.models import AuditLog, Chat, DutyCompletion, DutySetting
 
-BRANCH_MEETING = "1a3b2c"  # 支部委员会会议一般每月召开1次 (built in)
-LIAISON = "40df73"  # 每年到联系点检查指导工作不少于2次 (plan 000)
+BRANCH_MEETING = "83e743"  # 支部委员会会议一般每月召开1次 (built in)
+LIAISON = "e1a82f"  # 每年到联系点检查指导工作不少于2次 (plan 000)
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def test_a_branch_adjusts_or_switches_off_a_duty(world: World) -> None:
     with world.db.session() as session:
         item = world.duties.configure(session, secretary(), BRANCH_MEETING, "停用", now=NOW)
         assert not item.enabled
-        assert BRANCH_MEETING not in [i.duty.id for i in world.duties.upcoming(session, BRANCH, today)]
+        own, off = world.duties.own(session, BRANCH, today)
+        assert BRANCH_MEETING not in [i.duty.id for i in own] and off == 1
     with pytest.raises(UserError, match="已在本支部停用"):
         done(world, BRANCH_MEETING, 3)
     with world.db.session() as session:
@@ -91,18 +92,18 @@ def test_a_branch_adjusts_or_switches_off_a_duty(world: World) -> None:
             world.duties.configure(session, actor(MEMBER), BRANCH_MEETING, "停用", now=NOW)
 
 
-def test_upcoming_lists_overdue_first_then_by_deadline(world: World) -> None:
-    """Last month's undone meetings come first, then this month's deadlines; yearly ones due in
-    six weeks are left out of a 31-day view."""
+def test_own_lists_the_branch_s_duties_overdue_first_then_by_deadline(world: World) -> None:
+    """Last month's undone meetings come first, then the deadlines in order; the duties of the
+    党委 or 班子成员 are not the branch's own."""
     today = NOW.astimezone(TZ).date()
     with world.db.session() as session:
-        items = world.duties.upcoming(session, BRANCH, today)
+        items, _ = world.duties.own(session, BRANCH, today)
     overdue = [i.overdue_since for i in items if i.overdue_since]
     assert overdue and items[0].overdue_since == min(overdue)
     assert date(2026, 10, 31) in overdue  # October's 支委会 was never marked done
     dues = [i.due for i in items if i.overdue_since is None]
-    assert dues == sorted(dues)
-    assert all(i.due is None or (i.due - today).days <= 31 or i.overdue_since for i in items)
+    assert dues == sorted(dues, key=lambda due: due or date.max)
+    assert {i.duty.audience for i in items} <= {"支部", "支部书记、党务工作者", "预备党员"}
     assert LIAISON not in [i.duty.id for i in items]
 
 
@@ -143,6 +144,36 @@ def test_digest_days(db: Database, day: date, expected: str | None) -> None:
         assert lines == []
     else:
         assert len(lines) == 1 and expected in lines[0]
+
+
+def test_digest_groups_overdue_duties_by_kind(db: Database) -> None:
+    """Overdue duties of one kind are one line, naming each; other kinds have their own."""
+    plan = parse_plan("p.txt", "2026年工作要点\n一、组织\n1.会议。党支部每月召开支部委员会会议1次，"
+                      "每月召开支委会扩大会议1次。\n")
+    world = joined(World(db, plans=[plan]), date(2026, 10, 1))
+    with db.session() as session:
+        lines = [line for line in world.duties.digest(session, BRANCH, date(2026, 12, 1))
+                 if "已逾期" in line]
+    assert len(lines) == 3  # 支委会 (the built-in and the plan's second meeting), 党小组会, 主题党日
+    meetings = next(line for line in lines if "（支委会）" in line)
+    assert meetings.count("[") == 2 and "召开支部委员会会议" in meetings
+
+
+def test_settings_and_completions_follow_a_duty_s_former_id(db: Database) -> None:
+    """Rows stored under the id a duty had before (the hash of its sentence) count for it."""
+    world = World(db)
+    duty = world.duties.find(BRANCH_MEETING)
+    former = duty.former_ids[0]
+    assert world.duties.find(former) is duty
+    with db.session() as session:
+        session.add(DutyCompletion(chat_id=BRANCH, duty_id=former, period_key="2026-11",
+                                   message_id=1))
+        session.add(DutySetting(chat_id=BRANCH, duty_id=former, period="month", times=2))
+    with db.session() as session:
+        item = next(i for i in world.duties.branch(session, BRANCH, date(2026, 11, 20))
+                    if i.duty.id == BRANCH_MEETING)
+        assert (item.done, item.duty.times, item.adjusted) == (1, 2, True)
+        assert session.exec(select(DutyCompletion.duty_id)).all() == [BRANCH_MEETING]
 
 
 def test_digest_stops_once_done(db: Database) -> None:

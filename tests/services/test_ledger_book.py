@@ -13,6 +13,7 @@ from sqlmodel import Session
 from bot.services import attendance, ledger, roster
 from bot.services.duties import DutyService
 from bot.services.localtime import zone
+from bot.services.meetings import MeetingRecord
 from bot.services.people import Actor, grant_secretary, remember
 from bot.services.reminders import ReminderService
 from storage.db import Database
@@ -36,7 +37,8 @@ def person(user_id: int, *, admin: bool = False) -> Actor:
 
 
 def month(db: Database) -> dict[str, int]:
-    """A notice with place, host and recorder; a check-in, a leave, a 补签 and a 登记缺席; a
+    """A notice with place, host and recorder (both present); a check-in, a leave, a 补签 and
+    a 登记缺席; a
     duty's cadence set and a duty done; a grant; a reminder scheduled and cancelled."""
     secretary = person(SECRETARY, admin=True)
     duties = DutyService(lambda: [], TZ)
@@ -53,7 +55,8 @@ def month(db: Database) -> dict[str, int]:
                             now=MEETING_AT, tz=TZ)
         attendance.record_leave(session, person(WANG), meeting.id, "出差", at=NOTICE_AT,
                                 now=NOTICE_AT, tz=TZ)
-        attendance.proxy(session, secretary, meeting.id, LI, "present", "手机没电", now=LATER)
+        attendance.proxy(session, secretary, meeting.id, ZHANG_TWO, "present", "手机没电",
+                         now=LATER)
         attendance.proxy(session, secretary, meeting.id, ZHAO, "absent", "无故缺席", now=LATER)
         duties.configure(session, secretary, duty.id, "每季度2次", now=LATER)
         duties.mark_done(session, secretary, duty.id, now=LATER, note="已召开", message_id=1)
@@ -120,14 +123,14 @@ def test_no_cell_shows_a_telegram_id(db: Database, tmp_path: Path) -> None:
 
 def test_the_meeting_record_cell_by_cell(db: Database, tmp_path: Path) -> None:
     """时间, 类型, 会议名称, 地点, 主持人, 记录人 from the notice; 应到/实到 and 缺席及原因 from the
-    taps, the leave and the corrections; 议题/决议/纪要 empty until someone writes them."""
+    taps, the host and recorder, the leave and the corrections; 议题/决议/纪要 empty until
+    someone writes them."""
     ids = month(db)
     [path] = ledger.export(db, tmp_path / "台账.xlsx", scope())
     assert sheet_rows(path, "三会一课记录") == [
         ledger.MEETING_COLUMNS,
         ("2026-11-20 15:00-17:00", "主题党日", "主题党日：学习党章", "三楼会议室", "王书记",
-         "李四", 6, 2,
-         "张三（@zhang3）（未请假）；王书记（未请假）；王五（请假：出差）；赵六（缺席：无故缺席）",
+         "李四", 6, 4, "赵六（无故缺席）；王五（请假：出差）",
          None, None, None, "机关第一党支部", ids["meeting"]),
     ]
 
@@ -139,7 +142,7 @@ def test_two_members_of_one_name_are_told_apart_by_username(db: Database,
     [path] = ledger.export(db, tmp_path / "台账.xlsx", scope())
     details = [row[1:3] for row in sheet_rows(path, "签到明细")[1:]]
     assert ("张三（@zhangsan）", "出席") in details
-    assert ("张三（@zhang3）", "缺席") in details
+    assert ("张三（@zhang3）", "出席") in details
     assert ("李四", "出席") in details
     assert ids["meeting"]
 
@@ -152,7 +155,7 @@ def test_corrections_read_in_chinese(db: Database, tmp_path: Path) -> None:
     [path] = ledger.export(db, tmp_path / "台账.xlsx", scope(titles))
     meeting, title = ids["meeting"], ids["duty_title"]
     assert [row[2:] for row in sheet_rows(path, "更正记录")[1:]] == [
-        ("王书记", f"补签：李四 主题党日 #{meeting}", "未登记 → 出席；原因：手机没电"),
+        ("王书记", f"补签：张三（@zhang3） 主题党日 #{meeting}", "未登记 → 出席；原因：手机没电"),
         ("王书记", f"登记缺席：赵六 主题党日 #{meeting}", "未登记 → 缺席；原因：无故缺席"),
         ("王书记", "设置职责频次：每季度2次", title),
         ("王书记", f"标记职责完成：{title}", "2026年第4季度；说明：已召开"),
@@ -175,27 +178,30 @@ def test_an_action_without_a_renderer_still_reads_in_chinese() -> None:
 
 
 def test_a_richer_meeting_record_fills_every_column() -> None:
-    """What the meetings feature adds (议题, 决议, minutes and attachments' names) lands in its
-    columns through the same row function."""
-    record = ledger.MeetingRecord(
+    """What the meetings feature records (议题, 决议, minutes, attachments' names, 补录) lands
+    in its columns."""
+    record = MeetingRecord(
         activity_id=4, branch="机关第一党支部", kind="支部党员大会", title="支部党员大会",
-        starts_at=MEETING_AT, ends_at=MEETING_AT + timedelta(hours=2), place="三楼会议室",
-        host="王书记", recorder="李四", expected=6, present=5,
-        absences=(("王五", "请假：出差"),), topics="1.学习党章；2.发展党员",
+        content="", starts_at=MEETING_AT, ends_at=MEETING_AT + timedelta(hours=2),
+        place="三楼会议室", host="王书记", recorder="李四", expected=6, present=5, leave=1,
+        absent=(("王五", "请假：出差"),), topics="1.学习党章；2.发展党员",
         decisions="同意张三为预备党员", minutes="会议认为……", attachments=("签到表.jpg", "纪要.docx"),
+        backfill_reason="当时未用机器人", counts_for="支部党员大会",
     )
     assert ledger.meeting_row(record, TZ) == [
-        "2026-11-20 15:00-17:00", "支部党员大会", "支部党员大会", "三楼会议室", "王书记", "李四",
+        "2026-11-20 15:00-17:00", "支部党员大会", "（补录，原因：当时未用机器人）支部党员大会",
+        "三楼会议室", "王书记", "李四",
         6, 5, "王五（请假：出差）", "1.学习党章；2.发展党员", "同意张三为预备党员",
         "会议认为……\n附件：签到表.jpg\n附件：纪要.docx", "机关第一党支部", 4,
     ]
 
 
-def test_an_unnamed_group_is_not_shown_by_its_id(db: Database, tmp_path: Path) -> None:
-    """A group whose title the bot never learnt is 未命名支部, never 支部-100…"""
+def test_an_unnamed_group_is_marked_unnamed(db: Database, tmp_path: Path) -> None:
+    """A group whose title the bot never learnt is 未命名支部 (with its chat number, the only
+    thing that tells two such groups apart)."""
     month(db)
     with db.session() as session:
         session.get(Chat, BRANCH).title = ""  # type: ignore[union-attr]
     [path] = ledger.export(db, tmp_path / "台账.xlsx", scope())
-    assert sheet_rows(path, "三会一课记录")[1][12] == "未命名支部"
-    assert "支部名称：未命名支部" in openpyxl.load_workbook(path)["更正记录"]["A2"].value
+    assert sheet_rows(path, "三会一课记录")[1][12] == f"未命名支部（{BRANCH}）"
+    assert f"支部名称：未命名支部（{BRANCH}）" in openpyxl.load_workbook(path)["更正记录"]["A2"].value

@@ -55,8 +55,8 @@ def test_workbook_cell_by_cell(world, tmp_path: Path) -> None:
     assert book["三会一课记录"] == [
         ledger.MEETING_COLUMNS,
         ("2026-11-20 15:00-17:00", "主题党日", "主题党日 学习党章", "三楼会议室", "张三", "李四",
-         11, 3, "党员1（未请假）；党员10（未请假）；党员11（未请假）；党员4（请假：出差）；"
-         "党员6（缺席：无故缺席）；党员7（未请假）；党员8（未请假）；党员9（未请假）",
+         11, 3, "党员6（无故缺席）；党员4（请假：出差）；党员1（未响应）；党员10（未响应）；"
+         "党员11（未响应）；党员7（未响应）；党员8（未响应）；党员9（未响应）",
          None, None, None, "第1支部", held),
     ]
     head = (held,)
@@ -152,7 +152,8 @@ def test_control_characters_typed_by_members_do_not_break_the_workbook(db: Datab
     [path] = ledger.export(db, tmp_path / "odd.xlsx", ledger.Scope([BRANCH], TZ, AFTER))
     book = read(path)
     assert book["主题党日"][1][8] == "主题党日"
-    assert book["签到明细"][1][1:5] == ("党员2", "请假", "本人", "出差在外")
+    assert book["签到明细"][1][1:5] == ("党员1", "出席", "主持人/记录人", "主持人")  # posted it
+    assert book["签到明细"][2][1:5] == ("党员2", "请假", "本人", "出差在外")
 
 
 FORMULAS = {

@@ -28,7 +28,7 @@ from sqlmodel import select
 from bot.services import UserError
 from bot.services.reminders import SEND_CONCURRENCY, rest_day_note
 from storage.db import Database
-from storage.models import Activity, AuditLog, Chat, Delivery, Reminder, StudyTask
+from storage.models import Activity, Attendance, AuditLog, Chat, Delivery, Reminder, StudyTask
 
 OTHER_BRANCH = -100600
 
@@ -253,7 +253,8 @@ async def test_after_downtime_the_newest_fire_is_sent_once_older_ones_reported(w
 
 
 async def test_meeting_reminder_opens_an_activity_with_buttons(world: World) -> None:
-    """A meeting reminder opens the activity (attendance) and carries [签到] [请假]."""
+    """A meeting reminder opens the activity (attendance) and carries [签到] [请假]; the
+    secretary who scheduled it hosts it and is present."""
     rid = world.schedule("每周五 15:00 支部委员会会议 地点：三楼会议室")
     fire_time = NOW + timedelta(hours=5)
     world.clock.now = fire_time
@@ -266,6 +267,9 @@ async def test_meeting_reminder_opens_an_activity_with_buttons(world: World) -> 
     assert (activity.kind, activity.place, activity.starts_at) == ("支委会", "三楼会议室", fire_time)
     assert activity.message_id == 1  # the post is attached, so counts edit it later
     assert deliveries(world, rid)[0].activity_id == activity.id
+    with world.db.session() as session:
+        hosts = session.exec(select(Attendance.user_id, Attendance.method)).all()
+    assert activity.host_id == SECRETARY and hosts == [(SECRETARY, "role")]
 
 
 async def test_study_reminder_posts_a_task_with_a_button(world: World) -> None:

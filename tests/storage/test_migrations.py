@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 from storage.db import MIGRATIONS_DIR, Database
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0007_reminder_numbers"
+HEAD = "0009_reminder_numbers"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

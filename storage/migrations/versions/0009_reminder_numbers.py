@@ -1,14 +1,14 @@
 """reminders numbered from 1 in each chat, as secretaries see them
 
-Revision ID: 0007_reminder_numbers
-Revises: 0006_inbound_updates
+Revision ID: 0009_reminder_numbers
+Revises: 0008_roster
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_reminder_numbers"
-down_revision = "0006_inbound_updates"
+revision = "0009_reminder_numbers"
+down_revision = "0008_roster"
 branch_labels = None
 depends_on = None
 
