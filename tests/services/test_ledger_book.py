@@ -10,14 +10,14 @@ from pathlib import Path
 import openpyxl
 from sqlmodel import Session
 
-from bot.services import attendance, ledger, roster
+from bot.services import attendance, ledger, meetings, roster
 from bot.services.duties import DutyService
 from bot.services.localtime import zone
 from bot.services.meetings import MeetingRecord
 from bot.services.people import Actor, grant_secretary, remember
 from bot.services.reminders import ReminderService
 from storage.db import Database
-from storage.models import Chat
+from storage.models import Activity, Chat
 
 TZ = zone("Asia/Shanghai")
 BRANCH = -1001234567890
@@ -205,3 +205,25 @@ def test_an_unnamed_group_is_marked_unnamed(db: Database, tmp_path: Path) -> Non
     [path] = ledger.export(db, tmp_path / "台账.xlsx", scope())
     assert sheet_rows(path, "三会一课记录")[1][12] == f"未命名支部（{BRANCH}）"
     assert f"支部名称：未命名支部（{BRANCH}）" in openpyxl.load_workbook(path)["更正记录"]["A2"].value
+
+
+def test_minutes_and_files_read_in_chinese(db: Database, tmp_path: Path) -> None:
+    """议题/决议/纪要 and a file added after the meeting: the 更正记录 names the meeting and
+    what was recorded, without the internal '#N 标题：' prefix; the 三会一课记录 holds them."""
+    ids = month(db)
+    secretary = person(SECRETARY, admin=True)
+    with db.session() as session:
+        meeting = session.get(Activity, ids["meeting"])
+        meetings.add_minutes(session, secretary, meeting, "议题：学习党章 决议：每月学习一章",
+                             now=LATER, tz=TZ)
+        meetings.add_file(session, secretary, meeting, kind="document", file_id="f1",
+                          file_unique_id="u1", name="会议纪要.docx", size=1000, caption="",
+                          now=LATER, tz=TZ)
+    [path] = ledger.export(db, tmp_path / "台账.xlsx", scope())
+    audit = [row[3:] for row in sheet_rows(path, "更正记录")[1:]]
+    number = ids["meeting"]
+    assert (f"记录会议议题/决议/纪要：主题党日 #{number}", "议题：新增（4字）") in audit
+    assert (f"记录会议议题/决议/纪要：主题党日 #{number}", "决议：新增（6字）") in audit
+    assert (f"添加会议附件：主题党日 #{number}", "附件：会议纪要.docx") in audit
+    [row] = sheet_rows(path, "三会一课记录")[1:]
+    assert row[9:12] == ("学习党章", "每月学习一章", "附件：会议纪要.docx")
