@@ -29,6 +29,7 @@ from handlers import (
     reminders,
     roles,
     roster,
+    slash,
     start,
     stats,
     study,
@@ -75,8 +76,8 @@ STOP_EDITS_SECONDS = 5.0
 """On stop, how long the posts' pending count edits may still take: a group's edits can wait a
 minute behind its 20/min limit, longer than a stop is given."""
 
-FEATURES = [organization, start, qa, members, knowledge, roster, attendance, meetings, study,
-            stats, ledger, roles, duties, reminders]
+FEATURES = [organization, slash, start, qa, members, knowledge, roster, attendance, meetings,
+            study, stats, ledger, roles, duties, reminders]
 
 
 def build_application(

@@ -152,15 +152,19 @@ def ingest(settings: Settings, args: argparse.Namespace) -> int:
 def export(settings: Settings, args: argparse.Namespace) -> int:
     """Write the ledger workbook (and CSV files) of every branch, or of the given ones."""
     from bot.services import utc_now
-    from bot.services.ledger import Scope
+    from bot.services.duties import DutyService
+    from bot.services.ledger import Scope, duty_titles
     from bot.services.ledger import export as write_export
     from bot.services.localtime import zone
+    from bot.services.qa import QAService
     from storage.db import Database
 
     db = Database(settings.database_url)
     db.migrate()
+    tz = zone(settings.timezone)
+    titles = duty_titles(DutyService(QAService(db, plans_dir=settings.plans_dir).plans, tz))
     out = args.out if args.out.suffix.lower() == ".xlsx" else args.out.with_suffix(".xlsx")
-    written = write_export(db, out, Scope(args.chats, zone(settings.timezone), utc_now()),
+    written = write_export(db, out, Scope(args.chats, tz, utc_now(), settings.org_name, titles),
                            with_csv=args.csv)
     for path in written:
         print(f"已写出：{path}")

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     plans_dir: Path = Field(default=SAMPLE_PLANS_DIR, alias="DANGJIAN_PLANS_DIR")
     timezone: str = Field(default="Asia/Shanghai", alias="DANGJIAN_TIMEZONE")
+    org_name: str = Field(default="党组织", alias="DANGJIAN_ORG_NAME")
+    """The organization's name, at the head of every sheet of the 台账."""
     admins: Annotated[frozenset[int | str], NoDecode] = Field(
         default=frozenset(), alias="DANGJIAN_ADMINS"
     )

@@ -20,6 +20,7 @@ from telegram.ext import (
 
 from bot.context import BotContext
 from bot.services import UserError, attendance, meetings
+from bot.services.display import shorten
 from bot.services.posts import Outcome
 from bot.services.typed import number
 from handlers.common import actor_of, escape, reply
@@ -75,7 +76,7 @@ async def on_leave(update: Update, context: BotContext) -> None:
     if waiting:
         await query.answer("请回复提示消息说明请假原因。")
         return
-    ask = f"您正在为“{activity.title[:40]}”请假，请直接回复请假原因（发送“取消”放弃）。"
+    ask = f"您正在为“{shorten(activity.title, 40)}”请假，请直接回复请假原因（发送“取消”放弃）。"
     try:
         await context.bot.send_message(actor.user_id, ask)
         chat_id, prompt_id, answer = actor.user_id, None, "请在与我的私聊中回复请假原因。"

@@ -10,7 +10,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.services import UserError, knowledge, organization
+from bot.services import UserError, knowledge
+from bot.services.branches import branch_labels
 from bot.services.localtime import fmt_when
 from bot.services.people import Actor
 from handlers.common import actor_of, admin_of, escape, reply
@@ -42,7 +43,7 @@ async def on_document(update: Update, context: BotContext) -> None:
     branches = await services.db.run(lambda session: knowledge.upload_branches(
         session, actor, admins, services.settings.open_mode))
     if branches is not None and len(branches) > 1:
-        names = await services.db.run(lambda session: organization.branch_names(session, branches))
+        names = await services.db.run(lambda session: branch_labels(session, branches))
         context.user_data[PENDING] = (document.file_id, name)  # type: ignore[index]
         buttons = [[InlineKeyboardButton(names.get(b, str(b)), callback_data=f"kb:branch:{b}")]
                    for b in branches]
@@ -83,7 +84,7 @@ async def _ingest(update: Update, context: BotContext, actor: Actor, file_id: st
     if branch is None:
         scope = "组织文件（全体党员可查）"
     else:
-        names = await services.db.run(lambda session: organization.branch_names(session, [branch]))
+        names = await services.db.run(lambda session: branch_labels(session, [branch]))
         scope = f"支部文件（仅{names.get(branch, branch)}成员可查）"
     verb = "已更新" if report.replaced else "已加入"
     text = (f"✅ {verb}知识库：{report.title}（编号 {report.document_id}，共 {report.sections} 段），"

@@ -12,7 +12,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.context import BotContext
 from bot.services.knowledge import visible_documents
 from bot.services.people import Actor
-from bot.services.qa import LOW_CONFIDENCE_TEXT, QAResult
+from bot.services.qa import ASK_IN_CHINESE, LOW_CONFIDENCE_TEXT, QAResult, in_english
 from handlers.common import actor_of, escape, reply
 
 MORE_PATTERN = r"^qa:more:(\d+)$"
@@ -95,6 +95,9 @@ async def scoped_ask(context: BotContext, actor: Actor, question: str, k: int) -
 
 
 async def _answer(update: Update, context: BotContext, actor: Actor, question: str) -> None:
+    if in_english(question):
+        await reply(update, escape(ASK_IN_CHINESE))
+        return
     result = await scoped_ask(context, actor, question, 3)
     await _message(update).reply_text(
         render_answer(result, 0), parse_mode=ParseMode.HTML, do_quote=True,

@@ -7,9 +7,10 @@ from telegram.constants import ChatMemberStatus
 from telegram.ext import ChatMemberHandler, CommandHandler
 
 from bot.context import BotContext
+from bot.services.display import shorten
 from bot.services.localtime import fmt_when
 from bot.services.reminders import KIND_LABELS, SCHEDULE_USAGE, rest_day_note
-from handlers.common import actor_of, escape, reply
+from handlers.common import actor_of, escape, reply, secretary_chats
 
 WHAT_HAPPENS = {
     "meeting": "届时在群内发布活动通知，附【签到】【请假】按钮。",
@@ -35,12 +36,12 @@ async def schedule(update: Update, context: BotContext) -> None:
     tz = services.reminders.tz
     target = "（发往全部支部）" if reminder.scope == "branches" else ""
     lines = [
-        f"✅ 已设置{KIND_LABELS[reminder.kind]}提醒 #{reminder.id}{target}：{reminder.rule}",
+        f"✅ 已设置{KIND_LABELS[reminder.kind]}提醒 #{reminder.number}{target}：{reminder.rule}",
         f"内容：{reminder.text}",
         f"下次提醒：{fmt_when(first, tz)}" if first else "",
         WHAT_HAPPENS.get(reminder.kind, ""),
-        f"取消请发送 /cancel {reminder.id}",
-        rest_day_note(text, first, reminder.id or 0, tz),
+        f"取消请发送 /cancel {reminder.number}",
+        rest_day_note(text, first, reminder.number or 0, tz),
     ]
     await reply(update, escape("\n".join(line for line in lines if line)))
 
@@ -59,20 +60,24 @@ async def reminders(update: Update, context: BotContext) -> None:
     for view in views:
         scope = "｜全部支部" if view.scope == "branches" else ""
         upcoming = fmt_when(view.next_fire, tz) if view.next_fire else "无（已结束）"
-        lines.append(f"#{view.id}［{KIND_LABELS[view.kind]}{scope}］{view.rule}｜{view.text[:60]}"
+        lines.append(f"#{view.number}［{KIND_LABELS[view.kind]}{scope}］{view.rule}｜"
+                     f"{shorten(view.text, 60)}"
                      f"\n    下次：{upcoming}")
     lines.append("取消请发送 /cancel 编号")
     await reply(update, escape("\n".join(lines)))
 
 
 async def cancel(update: Update, context: BotContext) -> None:
-    """Handle /cancel 编号 (secretaries)."""
+    """Handle /cancel 编号 [支部名称] (secretaries; in private, for the branches they run)."""
     actor = await actor_of(update, context)
     services = context.services
-    reminder = await services.db.run(lambda session: services.reminders.cancel(
-        session, actor, " ".join(context.args or []), now=services.clock()))
+    branches = () if actor.in_group else await secretary_chats(context, actor)
+    reminder, branch = await services.db.run(lambda session: services.reminders.cancel(
+        session, actor, " ".join(context.args or []), now=services.clock(), branches=branches))
     await services.scheduler.refresh(reminder.id or 0)
-    await reply(update, escape(f"已取消提醒 #{reminder.id}：{reminder.rule}｜{reminder.text[:60]}"))
+    where = "" if actor.in_group else f"「{branch}」的"
+    await reply(update, escape(f"已取消{where}提醒 #{reminder.number}：{reminder.rule}｜"
+                               f"{shorten(reminder.text, 60)}"))
 
 
 async def on_my_chat_member(update: Update, context: BotContext) -> None:

@@ -1,5 +1,5 @@
-"""Keeps each branch's roster (its 应到) from what its group shows: who speaks, taps a button,
-joins or leaves. Runs before every other handler and never stops them; each member is written
+"""Keeps each branch's roster (its 应到), with members' names, from what its group shows: who
+speaks, taps a button, joins or leaves. Runs before every other handler and never stops them; each member is written
 once per process, so the check-in path itself does not pay for it."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotContext
 from bot.services import roster
+from bot.services.people import name_member
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ async def on_group_update(update: Update, context: BotContext) -> None:
     at = update.message.date if update.message else context.services.clock()
 
     def record(session: Session) -> None:
-        for user in joined:
+        for user in joined:  # named too, so the 台账 and lists never show a bare id
+            name_member(session, user.id, user.full_name or "", user.username)
             roster.join(session, chat.id, user.id, at)
         if gone is not None and not gone.is_bot:
             roster.leave(session, chat.id, gone.id, at)

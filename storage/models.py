@@ -274,9 +274,11 @@ class StudyRecord(SQLModel, table=True):
 
 class Reminder(SQLModel, table=True):
     """A scheduled reminder: a rule (`spec`, parsed once) and what to post, in one chat or many.
-    Its /schedule message is kept, so a redelivered update schedules nothing twice."""
+    Its /schedule message is kept, so a redelivered update schedules nothing twice. `number` is
+    what people see and type (#1, #2… in each chat); system reminders have none."""
 
-    __table_args__ = (UniqueConstraint("chat_id", "source_message_id"),)
+    __table_args__ = (UniqueConstraint("chat_id", "source_message_id"),
+                      UniqueConstraint("chat_id", "number"))
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=BigInteger, index=True)
@@ -293,6 +295,7 @@ class Reminder(SQLModel, table=True):
     next_fire_at: datetime | None = None  # the rule's next fire after that (kept for fast rebuilds)
     system_key: str | None = Field(default=None, max_length=32, unique=True)
     source_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    number: int | None = None
 
 
 class Delivery(SQLModel, table=True):

@@ -17,6 +17,7 @@ from sqlalchemy import Row, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from bot.services import members, roster
+from bot.services.display import shorten
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_when, local
 from bot.services.people import Actor, require_secretary
@@ -300,7 +301,7 @@ def resolve_activity(
         state = "未结束的" if upcoming else "正在签到的"
         raise UserError(f"当前没有{state}{what}活动。{usage}")
     if len(found) > 1:
-        listed = "；".join(f"#{a.id} {a.title[:20]}" for a in found[:5])
+        listed = "；".join(f"#{a.id} {shorten(a.title, 20)}" for a in found[:5])
         raise UserError(f"有多个活动，请写明活动号：{listed}")
     return found[0].id  # type: ignore[return-value]
 
@@ -410,7 +411,7 @@ def record_leave(
         "method": "self", "reason": reason, "recorded_by": actor.user_id, "recorded_at": now,
         "message_at": at,
     }
-    title = f"“{activity.title[:30]}”（{fmt_when(activity.starts_at, tz)}）"
+    title = f"“{shorten(activity.title, 30)}”（{fmt_when(activity.starts_at, tz)}）"
     if upsert(session, Attendance, values, conflict=("activity_id", "user_id")):
         return Outcome(activity.id, f"已为您登记请假：{title}，原因：{reason}。", True)
     row = _attendance(session, activity.id, actor.user_id)
@@ -540,7 +541,7 @@ def recent_activities(session: Session, actor: Actor, tz: ZoneInfo, limit: int =
         marks = f"（{phase(activity, now)}）" + ("（补录）" if activity.backfill_reason else "")
         lines.append(
             f"#{activity.id} {fmt_when(activity.starts_at, tz)} 【{activity.kind}】"
-            f"{activity.title[:30]}{marks}{state}"
+            f"{shorten(activity.title, 30)}{marks}{state}"
         )
     lines.append("补签/代签：/proxy 活动号 @成员 原因；取消活动：/activities 取消 活动号；"
                  "会议记录：/minutes 活动号 议题：… 决议：… 纪要：…")

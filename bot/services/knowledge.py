@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, or_, select
 
 from bot.services import organization
+from bot.services.branches import branch_labels
 from bot.services.errors import UserError
 from bot.services.people import Actor, is_secretary
 from content.ingest import LIMITS, SUPPORTED_SUFFIXES
@@ -99,7 +100,7 @@ def list_documents(session: Session, actor: Actor, open_mode: bool,
     documents = list(session.exec(query))
     people = {m.id: m.display_name for m in session.exec(select(Member).where(
         col(Member.id).in_({d.added_by for d in documents if d.added_by})))}
-    branch = organization.branch_names(session, {d.chat_id for d in documents if d.chat_id})
+    branch = branch_labels(session, {d.chat_id for d in documents if d.chat_id})
     listed = [Listed(None, title, name, "组织文件", "计划目录", None) for name, title in directory]
     listed.extend(
         Listed(d.id, d.title, d.name,

@@ -24,13 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from bot.services import attendance, roster
+from bot.services.branches import label_of
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_when
 from bot.services.people import Actor, require_secretary
 from bot.services.stats import tally_activities
 from bot.services.typed import MAX_RECORD_ID, clean, number
 from content.meetings import THREE_MEETINGS, is_held
-from storage.models import Activity, Attendance, AuditLog, Chat, MeetingFile
+from storage.models import Activity, Attendance, AuditLog, MeetingFile
 
 BACKFILL_WORD = "补录"
 BACKFILL_USAGE = (
@@ -293,10 +294,8 @@ def meeting_record(session: Session, activity_id: int) -> MeetingRecord:
     absent += [(names[u], "未响应") for u in sorted(tally.missing, key=lambda u: names[u])]
     files = session.exec(select(MeetingFile.name).where(MeetingFile.activity_id == activity_id)
                          .order_by(col(MeetingFile.id))).all()
-    chat = session.get(Chat, activity.chat_id)
     return MeetingRecord(
-        activity_id=activity_id, branch=(chat.title if chat and chat.title else
-                                         str(activity.chat_id)),
+        activity_id=activity_id, branch=label_of(session, activity.chat_id),
         kind=activity.kind, title=activity.title, content=activity.content,
         starts_at=activity.starts_at, ends_at=activity.ends_at, place=activity.place,
         host=activity.host or (names[activity.host_id] if activity.host_id else ""),

@@ -8,13 +8,14 @@ is a branch.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from bot.services.branches import branch_label
 from bot.services.errors import UserError
 from bot.services.people import Actor
 from storage.models import AuditLog, BranchMembership, Chat, Member
@@ -30,22 +31,6 @@ BIND_USAGE = "用法：在支部群内发送 /bind 支部名称，如 /bind 第�
 UNBIND_USAGE = "用法：在支部群内发送 /unbind，或私聊发送 /unbind 群id（见 /branches）"
 NAME_MAX = 60
 GROUP_TYPES = ("group", "supergroup")
-
-
-def display_name(chat: Chat | None, chat_id: int | None = None) -> str:
-    """How a branch is named everywhere (statistics, ledger sheets, lists): its registered name,
-    else the group's title, else its id."""
-    if chat is None:
-        return str(chat_id)
-    return chat.branch_name or chat.title or str(chat.id)
-
-
-def branch_names(session: Session, chat_ids: Iterable[int] | None = None) -> dict[int, str]:
-    """The display names of these chats (every known chat when None)."""
-    query = select(Chat)
-    if chat_ids is not None:
-        query = query.where(col(Chat.id).in_(list(chat_ids)))
-    return {chat.id: display_name(chat) for chat in session.exec(query)}
 
 
 def branches_only(open_mode: bool) -> ColumnElement[bool]:
@@ -152,7 +137,7 @@ def unbind(session: Session, actor: Actor, target: str = "", *, open_mode: bool 
     if chat is None or chat.registered_at is None:
         raise UserError("该群尚未登记为党支部。" if actor.in_group else
                         f"没有登记为党支部的群 {chat_id}，请用 /branches 查看。")
-    name = display_name(chat)
+    name = branch_label(chat)
     chat.branch_name, chat.registered_at, chat.registered_by = None, None, None
     session.add(chat)
     session.add(AuditLog(actor_id=actor.user_id, chat_id=chat_id, action="unbind",
@@ -183,7 +168,7 @@ def branches(session: Session, actor: Actor, *, open_mode: bool = False) -> list
     names = {m.id: m.display_name for m in session.exec(
         select(Member).where(col(Member.id).in_(by_ids)))} if by_ids else {}
     return [
-        Branch(chat_id=chat.id, name=display_name(chat), title=chat.title,
+        Branch(chat_id=chat.id, name=branch_label(chat), title=chat.title,
                registered_at=chat.registered_at,  # type: ignore[arg-type]
                registered_by=names.get(chat.registered_by or 0) or str(chat.registered_by or ""),
                members=counts.get(chat.id, 0))

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from bot.services.errors import UserError
-from storage.models import AuditLog, BranchMembership, Chat, Member, RoleGrant
+from storage.models import AuditLog, BranchMembership, Chat, Member, RoleGrant, utcnow
+from storage.upsert import upsert
 
 GROUP_TYPES = ("group", "supergroup")
 
@@ -44,6 +45,14 @@ def remember(session: Session, actor: Actor) -> None:
     elif actor.chat_title and chat.title != actor.chat_title:
         chat.title = actor.chat_title
         session.add(chat)
+
+
+def name_member(session: Session, user_id: int, name: str, username: str | None) -> None:
+    """Store or refresh a member's name as Telegram shows it; two replicas doing it at once
+    for the same member are both fine (an upsert, not a read then a write)."""
+    upsert(session, Member, {"id": user_id, "display_name": name, "username": username,
+                             "created_at": utcnow()},
+           conflict=("id",), update=("display_name", "username"))
 
 
 def is_secretary(session: Session, actor: Actor, chat_id: int | None = None) -> bool:

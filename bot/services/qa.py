@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import threading
 import time
 from collections.abc import Collection, Iterable
@@ -35,6 +36,16 @@ log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 10.0
 ABSTAIN_TEXT = "工作要点中没有找到与这个问题直接相关的内容，建议向支部书记咨询。"
 LOW_CONFIDENCE_TEXT = "工作要点中没有直接写到这一点，最相关的是："
+ASK_IN_CHINESE = ("请用中文提问，例如：党费怎么交？三会一课多久开一次？\n"
+                  "(Please ask in Chinese: the work plan is written in Chinese.)")
+ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def in_english(question: str) -> bool:
+    """A question written in English (two words or more and not a Chinese character), which
+    the Chinese plans cannot answer: `how often do we meet`, not `PPT 怎么做` or `/me`."""
+    return HAN.search(question) is None and len(ENGLISH_WORD.findall(question)) >= 2
 
 
 @dataclass(frozen=True)

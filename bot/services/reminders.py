@@ -21,16 +21,18 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, update
 from sqlalchemy import select as columns
-from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.services import attendance, study
+from bot.services.branches import UNNAMED, branch_label, branch_labels
+from bot.services.display import shorten
 from bot.services.duties import DutyService
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_day, fmt_when
-from bot.services.organization import branches_only, display_name
+from bot.services.organization import branches_only
 from bot.services.people import Actor, require_secretary
 from bot.services.posts import Post, attach_message
 from content.meetings import OTHER, meeting_kind
@@ -65,7 +67,7 @@ SCHEDULE_USAGE = (
     "用法：/schedule 时间规则 内容，例如 /schedule 每月最后一个周五 15:00 主题党日；"
     f"时间规则示例：{EXAMPLES}"
 )
-CANCEL_USAGE = "用法：/cancel 提醒编号，编号见 /reminders"
+CANCEL_USAGE = "用法：/cancel 提醒编号，编号见 /reminders；私聊时可加支部名称：/cancel 3 第一支部"
 MAX_PER_CHAT = 100
 DIGEST_KEY = "duty-digest"
 DIGEST_RULE = "每天 09:00"
@@ -101,9 +103,9 @@ class Sender(Protocol):
 
 @dataclass(frozen=True)
 class ReminderView:
-    """A reminder as /reminders shows it."""
+    """A reminder as /reminders shows it (`number`: its #, as people type it)."""
 
-    id: int
+    number: int
     kind: str
     scope: str
     text: str
@@ -123,15 +125,20 @@ class Schedule:
     version: datetime
 
 
-def rest_day_note(command: str, first: datetime | None, reminder_id: int, tz: ZoneInfo) -> str:
+def rest_day_note(command: str, first: datetime | None, number: int, tz: ZoneInfo) -> str:
     """For a reminder first firing on a rest day: say so, with the /schedule that moves such
     dates to the working day after (顺延) or before (提前); empty on a working day."""
     if first is None or is_workday(day := first.astimezone(tz).date()):
         return ""
     before, after = working_days_around(day)
     return (f"注意：首次提醒日 {fmt_day(day)} 不是工作日（节假日或周末）。如需避开，请发送"
-            f" /cancel {reminder_id}，再发送 /schedule {command}（遇节假日顺延）（改到 {fmt_day(after)}）"
+            f" /cancel {number}，再发送 /schedule {command}（遇节假日顺延）（改到 {fmt_day(after)}）"
             f"或 /schedule {command}（遇节假日提前）（改到 {fmt_day(before)}）。")
+
+
+def shown_number(reminder: Reminder) -> int:
+    """The # people see: the reminder's number in its chat (a system reminder's id)."""
+    return reminder.number or reminder.id or 0
 
 
 def kind_of(content: str) -> tuple[str, str]:
@@ -198,10 +205,13 @@ class ReminderService:
         if len(active) >= MAX_PER_CHAT:
             raise UserError(f"本群已有 {len(active)} 条提醒，请先用 /cancel 取消不需要的。")
         first = rule.next_after(now, self.tz)
+        last = session.exec(select(func.max(Reminder.number)).where(
+            Reminder.chat_id == actor.chat_id)).one()
         reminder = Reminder(
             chat_id=actor.chat_id, scope=scope, kind=kind, text=content[:2000],
             rule=rule.label[:255], spec=json.dumps(rule.to_spec()), created_by=actor.user_id,
             created_at=now, updated_at=now, next_fire_at=first, source_message_id=message_id,
+            number=(last or 0) + 1,
         )
         session.add(reminder)
         session.flush()
@@ -227,31 +237,55 @@ class ReminderService:
         for reminder in session.exec(query.order_by(col(Reminder.id))).all():
             rule = _rule(reminder)
             base = max(reminder.last_fire_at or reminder.created_at, now)
-            views.append(ReminderView(reminder.id or 0, reminder.kind, reminder.scope,
+            views.append(ReminderView(shown_number(reminder), reminder.kind, reminder.scope,
                                       reminder.text, reminder.rule, rule.next_after(base, self.tz)))
         return views
 
-    def cancel(self, session: Session, actor: Actor, text: str, *, now: datetime) -> Reminder:
-        """/cancel 编号."""
-        number = text.strip().lstrip("#＃")
+    def cancel(self, session: Session, actor: Actor, text: str, *, now: datetime,
+               branches: Sequence[int] | None = ()) -> tuple[Reminder, str]:
+        """/cancel 编号 [支部名称]: the reminder cancelled and its branch's name. In a group,
+        the group's reminder of that number; in private, one of `branches` (those the actor
+        runs, None for a global admin: all) or the actor's own chat, asking which when the
+        number is used in several."""
+        number, _, branch = text.strip().partition(" ")
+        number, branch = number.lstrip("#＃"), branch.strip()
         if not number.isdigit() or len(number) > 9:
             raise UserError(CANCEL_USAGE)
-        reminder = session.get(Reminder, int(number))
-        visible = reminder is not None and reminder.system_key is None and (
-            reminder.chat_id == actor.chat_id or (reminder.scope == "branches"
-                                                  and actor.is_global_admin))
-        if reminder is None or not visible:
-            raise UserError(f"本群没有编号为 {number} 的提醒。" + CANCEL_USAGE)
+        query = select(Reminder).where(Reminder.number == int(number),
+                                       col(Reminder.system_key).is_(None))
+        if actor.in_group:
+            chats: Sequence[int] | None = [actor.chat_id]
+        elif branches is not None and not branches:
+            raise UserError("抱歉，此操作仅限支部书记使用；请在本支部群中发送该命令。")
+        else:
+            chats = None if branches is None else [*branches, actor.chat_id]
+        if chats is not None:
+            query = query.where(col(Reminder.chat_id).in_(chats))
+        found = session.exec(query).all()
+        labels = branch_labels(session, {r.chat_id for r in found})
+        label = {r.id: "全部支部" if r.scope == "branches" else labels.get(r.chat_id) or UNNAMED
+                 for r in found}
+        found = sorted((r for r in found if branch in label[r.id]), key=lambda r: label[r.id])
+        where = "本群" if actor.in_group else "您管理的支部"
+        if not found:
+            raise UserError(f"{where}没有编号为 {number} 的提醒。" + CANCEL_USAGE)
+        if len(found) > 1:
+            raise UserError(f"编号 {number} 在几个支部都有提醒，请注明支部：\n" + "\n".join(
+                f"/cancel {number} {label[r.id]}（{r.rule}｜{shorten(r.text, 20)}）"
+                for r in found))
+        [reminder] = found
         if reminder.scope == "branches" and not actor.is_global_admin:
             raise UserError("只有管理员可以取消发往全部支部的提醒。")
-        require_secretary(session, actor, reminder.chat_id)
+        if actor.in_group:
+            require_secretary(session, actor, reminder.chat_id)
         if not reminder.active:
-            raise UserError(f"提醒 #{number} 已经取消或已发送完毕。")
+            raise UserError(f"{label[reminder.id]}的提醒 #{number} 已经取消或已发送完毕。")
         reminder.active, reminder.updated_at = False, now
         session.add(reminder)
-        session.add(AuditLog(actor_id=actor.user_id, chat_id=actor.chat_id, action="cancel",
-                             entity="reminder", entity_id=number, detail=reminder.rule))
-        return reminder
+        session.add(AuditLog(actor_id=actor.user_id, chat_id=reminder.chat_id, action="cancel",
+                             entity="reminder", entity_id=str(reminder.id),
+                             detail=reminder.rule))
+        return reminder, label[reminder.id]
 
     # --- what the scheduler builds its jobs from ---------------------------------------------
 
@@ -336,7 +370,7 @@ class ReminderService:
         with self.db.session() as session:
             branches = session.exec(select(Chat).where(
                 branches_only(self.open_mode), col(Chat.reachable))).all()
-            lines = {b.id: (display_name(b), self.duties.digest(session, b.id, today))
+            lines = {b.id: (branch_label(b), self.duties.digest(session, b.id, today))
                      for b in branches}
         by_recipient: dict[int, list[str]] = defaultdict(list)
         for chat_id, (title, items) in lines.items():
@@ -561,7 +595,7 @@ class ReminderService:
                              sender: Sender) -> None:
         when = "、".join(fmt_when(t, self.tz) for t in missed[-REPORT_LIMIT:])
         done = "" if late else "（最近一次已按时补发）"
-        text = (f"⚠️ 机器人停机期间，提醒 #{reminder.id}（{reminder.rule}｜{reminder.text[:40]}）"
+        text = (f"⚠️ 机器人停机期间，提醒 #{shown_number(reminder)}（{reminder.rule}｜{shorten(reminder.text, 40)}）"
                 f"错过了 {when}，已超过补发时限，未在群内补发{done}。如仍需通知，请用 /remind 或 "
                 "/schedule 重新发布。")
         chat_id = reminder.chat_id if reminder.scope == "chat" else 0
@@ -569,7 +603,8 @@ class ReminderService:
 
     async def _report_uncertain(self, reminder: Reminder, fire_time: datetime,
                                 chats: list[int], sender: Sender) -> None:
-        text = (f"⚠️ 提醒 #{reminder.id}（{reminder.text[:40]}）{fmt_when(fire_time, self.tz)} "
+        text = (f"⚠️ 提醒 #{shown_number(reminder)}（{shorten(reminder.text, 40)}）"
+                f"{fmt_when(fire_time, self.tz)} "
                 f"在 {len(chats)} 个群可能未送达（发送中断或失败），为避免重复没有自动重发，"
                 "请确认后视情况用 /remind 重新发布。")
         chat_id = reminder.chat_id if reminder.scope == "chat" else 0
@@ -584,10 +619,10 @@ class ReminderService:
             was_reachable = chat.reachable
             chat.reachable = False
             session.add(chat)
-            title = display_name(chat)
+            title = branch_label(chat)
         if was_reachable and chat_id < 0:
             await self._tell(reminder, chat_id, (
-                f"⚠️ 机器人已无法在群「{title}」发消息（可能被移出群或被禁言），提醒 #{reminder.id} "
+                f"⚠️ 机器人已无法在群「{title}」发消息（可能被移出群或被禁言），提醒 #{shown_number(reminder)} "
                 "未送达，之后也不再向该群发送。请把机器人重新加入该群后再发送 /reminders 检查。"),
                 sender, fallback_to_group=False)
 

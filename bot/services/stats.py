@@ -23,11 +23,12 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from bot.services import roster
+from bot.services.branches import label_of
+from bot.services.display import shorten
 from bot.services.errors import UserError
-from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, local, period_of
-from bot.services.organization import display_name
+from bot.services.localtime import PERIOD_NAMES, Period, fmt_day, fmt_when, local, period_of
 from bot.services.people import Actor, is_secretary, require_secretary, secretary_branches
-from storage.models import Activity, Attendance, Chat, StudyRecord, StudyTask
+from storage.models import Activity, Attendance, StudyRecord, StudyTask
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class ActivityTally:
     absent: int
     missing: frozenset[int] = field(default_factory=frozenset)
     leave_reasons: tuple[tuple[int, str], ...] = ()
+    absent_reasons: tuple[tuple[int, str], ...] = ()  # recorded absent (补登), with the reason
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ def _tally(
         proxied=sum(1 for r in present if r[2] == "proxy"),
         leave=len(leave), absent=expected - len(present) - len(leave),
         missing=frozenset(on_roster - responded), leave_reasons=tuple(sorted(leave)),
+        absent_reasons=tuple(sorted((user_id, reason) for user_id, status, _method, reason
+                                    in rows if status == "absent")),
     )
 
 
@@ -157,7 +161,7 @@ def branch_scope(session: Session, actor: Actor) -> list[int] | None:
 def branch_name(session: Session, chat_ids: list[int] | None) -> str:
     if chat_ids is None:
         return "全部支部"
-    titles = [display_name(session.get(Chat, chat_id), chat_id) for chat_id in chat_ids]
+    titles = [label_of(session, chat_id) for chat_id in chat_ids]
     return "、".join(titles)
 
 
@@ -223,7 +227,7 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
                 ) if part
             )
             lines.append(
-                f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：应到 {tally.expected}，"
+                f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{shorten(a.title, 20)}：应到 {tally.expected}，"
                 f"实到 {tally.present}{f'（{extra}）' if extra else ''}，请假 {tally.leave}，"
                 f"缺席 {tally.absent}"
             )
@@ -241,7 +245,7 @@ def render_report(result: Report, tz: ZoneInfo) -> str:
         lines.append(f"\n学习任务 {len(result.tasks)} 项，总体完成率 {_rate(done, expected)}")
         for task in result.tasks[-MAX_LINES:]:
             lines.append(
-                f"• #{task.task.id} {task.task.content[:20]}：已学习 {task.done}/{task.expected}"
+                f"• #{task.task.id} {shorten(task.task.content, 20)}：已学习 {task.done}/{task.expected}"
                 f"（{_rate(task.done, task.expected)}）"
             )
     else:
@@ -259,11 +263,11 @@ def render_missing(session: Session, result: Report, tz: ZoneInfo) -> str:
         if tally.missing:
             a = tally.activity
             who = "、".join(sorted(names[u] for u in tally.missing))
-            lines.append(f"• #{a.id} {local(a.starts_at, tz):%m-%d} {a.title[:15]}：{who}")
+            lines.append(f"• #{a.id} {local(a.starts_at, tz):%m-%d} {shorten(a.title, 15)}：{who}")
     for task in result.tasks:
         if task.missing:
             who = "、".join(sorted(names[u] for u in task.missing))
-            lines.append(f"• 学习任务 #{task.task.id} {task.task.content[:15]}：{who}")
+            lines.append(f"• 学习任务 #{task.task.id} {shorten(task.task.content, 15)}：{who}")
     if len(lines) == 1:
         lines.append("本期所有成员均已响应。")
     return "\n".join(lines)
@@ -321,7 +325,7 @@ def chart(result: Report, tz: ZoneInfo, font: str | None = AUTO) -> bytes | None
         index += 1
         labels = [
             f"{local(t.activity.starts_at, tz):%m-%d} "
-            + words(t.activity.title[:10], f"#{t.activity.id}")
+            + words(shorten(t.activity.title, 10), f"#{t.activity.id}")
             for t in acts
         ]
         rows = range(len(acts))
@@ -343,7 +347,7 @@ def chart(result: Report, tz: ZoneInfo, font: str | None = AUTO) -> bytes | None
         rows = range(len(tasks))
         ax.barh(rows, [t.rate * 100 for t in tasks], color="#2e86c1")
         ax.set_yticks(list(rows), [
-            f"#{t.task.id} " + words(t.task.content[:10], "") for t in tasks
+            f"#{t.task.id} " + words(shorten(t.task.content, 10), "") for t in tasks
         ], **text_kw)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
@@ -428,5 +432,25 @@ def my_record(
     if activities:
         lines.append("\n最近的活动：")
         for a, shown_state in list(zip(activities, states, strict=True))[-10:]:
-            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{a.title[:20]}：{shown_state}")
+            lines.append(f"• {local(a.starts_at, tz):%m-%d} 【{a.kind}】{shorten(a.title, 20)}"
+                         f"：{shown_state}")
+    leaves = upcoming_leaves(session, user_id, now=now, chat_ids=shown)
+    if leaves:
+        lines.append("\n已请假（尚未召开）：")
+        lines += [f"• {fmt_when(a.starts_at, tz)} 【{a.kind}】{shorten(a.title, 20)}"
+                  + (f"（原因：{reason}）" if reason else "") for a, reason in leaves]
     return "\n".join(lines)
+
+
+def upcoming_leaves(session: Session, user_id: int, *, now: datetime,
+                    chat_ids: list[int] | None = None) -> list[tuple[Activity, str]]:
+    """The member's 请假 for meetings not held yet (in the given branches; None: all), soonest
+    first, with the reason they gave."""
+    return [(activity, reason) for activity, reason in session.exec(
+        select(Activity, Attendance.reason)
+        .join(Attendance, col(Attendance.activity_id) == Activity.id)
+        .where(Attendance.user_id == user_id, Attendance.status == "leave",
+               Activity.status != "cancelled", Activity.starts_at > now,
+               *([] if chat_ids is None else [col(Activity.chat_id).in_(chat_ids)]))
+        .order_by(col(Activity.starts_at), col(Activity.id))
+    )]

@@ -14,6 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.services import roster
+from bot.services.display import shorten
 from bot.services.errors import UserError
 from bot.services.localtime import fmt_day
 from bot.services.people import Actor, require_secretary
@@ -131,7 +132,7 @@ def study(
     }
     upsert(session, StudyRecord, values,
            conflict=("user_id", "source_chat_id", "source_message_id"))
-    return Outcome(0, f"已登记自学：{content[:50]}" + ("，心得已保存。" if note else "。"), False)
+    return Outcome(0, f"已登记自学：{shorten(content, 50)}" + ("，心得已保存。" if note else "。"), False)
 
 
 def _task(session: Session, task_id: int) -> StudyTask:

@@ -181,3 +181,15 @@ async def test_duties_in_private_show_the_calendar(settings: Settings) -> None:
         everything = "\n".join(texts(await bot.say("/duties 全部", MEMBER)))
     assert "召开支部委员会会议" in listing and "/duties 全部" in listing
     assert "【党委】" in everything and "【党委】" not in listing
+
+
+async def test_cancel_in_private_names_the_branch(settings: Settings) -> None:
+    """The group's Telegram admin sends /cancel 1 to the bot privately: the reminder of their
+    branch is cancelled and the reply says which branch; a member gets nothing cancelled."""
+    async with attendance_bot(settings, BEFORE) as bot:
+        reply = await schedule(bot, "每周一 08:30 学习《党章》")
+        refused = texts(await bot.say("/cancel 1", MEMBER, MEMBER))[0]
+        cancelled = texts(await bot.say("/cancel 1", SECRETARY, SECRETARY))[0]
+    assert "✅ 已设置学习提醒 #1" in reply
+    assert refused == "抱歉，此操作仅限支部书记使用；请在本支部群中发送该命令。"
+    assert cancelled == "已取消「支部1001」的提醒 #1：每周一 08:30｜学习《党章》"

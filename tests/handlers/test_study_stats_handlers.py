@@ -12,6 +12,7 @@ from attendance_world import BRANCH, OTHER, OTHER_SECRETARY, SECRETARY, START
 from sqlmodel import select
 
 from bot.config import Settings
+from bot.services import ledger
 from storage.models import AuditLog, RoleGrant, StudyRecord
 
 BEFORE = START - timedelta(minutes=10)
@@ -88,7 +89,8 @@ async def test_export_goes_to_the_private_chat_only(settings: Settings) -> None:
     assert texts(calls, chat_id=BRANCH) == ["台账已私信发送给您。"]
     workbook = openpyxl.load_workbook(io.BytesIO(documents[0].files["document"]), read_only=True)
     rows = list(workbook["主题党日"].iter_rows(values_only=True))
-    assert rows[1][4:8] == (4, 2, 1, 1)
+    assert rows[0][0].startswith("党组织 ")  # DANGJIAN_ORG_NAME's default, then the branch
+    assert rows[ledger.TITLE_ROWS + 1][4:8] == (4, 2, 1, 1)
     with zipfile.ZipFile(io.BytesIO(documents[1].files["document"])) as bundle:
         assert "党建台账-20261121-签到明细.csv" in bundle.namelist()
 

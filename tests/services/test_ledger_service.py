@@ -16,16 +16,17 @@ from bot.services import attendance, ledger, study
 from storage.db import Database
 from storage.models import Chat, Member
 
-SHEETS = ["支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他",
+SHEETS = ["三会一课记录", "支部党员大会", "支委会", "党小组会", "党课", "主题党日", "中心组学习", "其他",
           "签到明细", "学习任务", "学习记录", "更正记录"]
 
 
 def read(path: Path) -> dict[str, list[tuple]]:
-    """Every sheet's rows, each as wide as its header (empty cells are not stored at all)."""
+    """Every sheet's rows from its header on (below the title block), each as wide as its
+    header (empty cells are not stored at all)."""
     workbook = openpyxl.load_workbook(path, read_only=True)
     book = {}
     for sheet in workbook.worksheets:
-        rows = list(sheet.iter_rows(values_only=True))
+        rows = list(sheet.iter_rows(values_only=True))[ledger.TITLE_ROWS:]
         width = len(rows[0])
         book[sheet.title] = [row + (None,) * (width - len(row)) for row in rows]
     return book
@@ -51,15 +52,22 @@ def test_workbook_cell_by_cell(world, tmp_path: Path) -> None:
         ("2026-11-20 15:00-17:00", "三楼会议室", "张三", "李四", 11, 3, 1, 7, "主题党日 学习党章",
          held, "第1支部", 1, 1, "党员4（出差）", "党员1、党员10、党员11、党员7、党员8、党员9"),
     ]
+    assert book["三会一课记录"] == [
+        ledger.MEETING_COLUMNS,
+        ("2026-11-20 15:00-17:00", "主题党日", "主题党日 学习党章", "三楼会议室", "张三", "李四",
+         11, 3, "党员6（无故缺席）；党员4（请假：出差）；党员1（未响应）；党员10（未响应）；"
+         "党员11（未响应）；党员7（未响应）；党员8（未响应）；党员9（未响应）",
+         None, None, None, "第1支部", held),
+    ]
     head = (held,)
     assert book["签到明细"] == [
         ledger.DETAIL_COLUMNS,
-        head + ("党员2", 2, "出席", "本人", None, None, "2026-11-20 14:55"),
-        head + ("党员3", 3, "出席", "迟到", None, None, "2026-11-20 15:20"),
-        head + ("党员4", 4, "请假", "本人", "出差", None, "2026-11-20 14:55"),
-        head + ("党员5", 5, "出席", "补签/代签", "手机没电", "党员1", "2026-11-21 15:00"),
-        head + ("党员6", 6, "缺席", "补签/代签", "无故缺席", "党员1", "2026-11-21 15:00"),
-        *(head + (f"党员{u}", u, "缺席", "未响应", None, None, None) for u in (1, 7, 8, 9, 10, 11)),
+        head + ("党员2", "出席", "本人", None, None, "2026-11-20 14:55"),
+        head + ("党员3", "出席", "迟到", None, None, "2026-11-20 15:20"),
+        head + ("党员4", "请假", "本人", "出差", None, "2026-11-20 14:55"),
+        head + ("党员5", "出席", "补签/代签", "手机没电", "党员1", "2026-11-21 15:00"),
+        head + ("党员6", "缺席", "补签/代签", "无故缺席", "党员1", "2026-11-21 15:00"),
+        *(head + (f"党员{u}", "缺席", "未响应", None, None, None) for u in (1, 10, 11, 7, 8, 9)),
     ]
     assert book["学习任务"] == [
         ledger.TASK_COLUMNS,
@@ -68,18 +76,17 @@ def test_workbook_cell_by_cell(world, tmp_path: Path) -> None:
     ]
     assert book["学习记录"] == [
         ledger.RECORD_COLUMNS,
-        ("2026-11-20 15:20", "第1支部", "党员2", 2, task, "学习《中国共产党章程》总纲", "深受教育"),
-        ("2026-11-20 15:20", "第1支部", "党员3", 3, task, "学习《中国共产党章程》总纲", None),
-        ("2026-11-20 15:20", "第1支部", "党员4", 4, None, "读《习近平谈治国理政》", "收获很大"),
+        ("2026-11-20 15:20", "第1支部", "党员2", task, "学习《中国共产党章程》总纲", "深受教育"),
+        ("2026-11-20 15:20", "第1支部", "党员3", task, "学习《中国共产党章程》总纲", None),
+        ("2026-11-20 15:20", "第1支部", "党员4", None, "读《习近平谈治国理政》", "收获很大"),
     ]
     assert book["更正记录"] == [
         ledger.AUDIT_COLUMNS,
-        ("2026-11-21 15:00", "第1支部", "党员1", "补签/代签", f"attendance {held}:5",
-         "党员5：未登记 → 出席；原因：手机没电"),
-        ("2026-11-21 15:00", "第1支部", "党员1", "补签/代签", f"attendance {held}:6",
-         "党员6：未登记 → 缺席；原因：无故缺席"),
-        ("2026-11-21 15:00", "第1支部", "党员1", "取消活动", f"activity {cancelled}",
-         "党课 廉政教育"),
+        ("2026-11-21 15:00", "第1支部", "党员1", f"补签：党员5 主题党日 #{held}",
+         "未登记 → 出席；原因：手机没电"),
+        ("2026-11-21 15:00", "第1支部", "党员1", f"登记缺席：党员6 主题党日 #{held}",
+         "未登记 → 缺席；原因：无故缺席"),
+        ("2026-11-21 15:00", "第1支部", "党员1", f"取消活动：党课 #{cancelled}", "党课 廉政教育"),
     ]
 
 
@@ -145,8 +152,8 @@ def test_control_characters_typed_by_members_do_not_break_the_workbook(db: Datab
     [path] = ledger.export(db, tmp_path / "odd.xlsx", ledger.Scope([BRANCH], TZ, AFTER))
     book = read(path)
     assert book["主题党日"][1][8] == "主题党日"
-    assert book["签到明细"][1][1:6] == ("党员1", 1, "出席", "主持人/记录人", "主持人")  # posted it
-    assert book["签到明细"][2][1:6] == ("党员2", 2, "请假", "本人", "出差在外")
+    assert book["签到明细"][1][1:5] == ("党员1", "出席", "主持人/记录人", "主持人")  # posted it
+    assert book["签到明细"][2][1:5] == ("党员2", "请假", "本人", "出差在外")
 
 
 FORMULAS = {

@@ -247,7 +247,11 @@ def test_backfill_is_marked_in_the_ledger(db: Database, tmp_path: Path) -> None:
                           now=AFTER, tz=TZ)
     [path] = ledger.export(db, tmp_path / "ledger.xlsx", ledger.Scope([BRANCH], TZ, AFTER))
     workbook = openpyxl.load_workbook(path, read_only=True)
-    [row] = list(workbook["支部党员大会"].iter_rows(min_row=2, values_only=True))
-    audit = list(workbook["更正记录"].iter_rows(min_row=2, values_only=True))
+    first = ledger.TITLE_ROWS + 2  # below the title block and the header
+    [row] = list(workbook["支部党员大会"].iter_rows(min_row=first, values_only=True))
+    [record] = list(workbook["三会一课记录"].iter_rows(min_row=first, values_only=True))
+    audit = list(workbook["更正记录"].iter_rows(min_row=first, values_only=True))
     assert row[8].startswith("（补录，原因：系统未上线）支部大会")
-    assert [r[3] for r in audit] == ["补录会议"] and "系统未上线" in audit[0][5]
+    assert record[2].startswith("（补录，原因：系统未上线）支部大会")
+    assert [r[3] for r in audit] == [f"补录会议：支部党员大会 #{record[13]}"]
+    assert "系统未上线" in audit[0][4] and not audit[0][4].startswith("#")

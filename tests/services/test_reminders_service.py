@@ -30,6 +30,8 @@ from bot.services.reminders import SEND_CONCURRENCY, rest_day_note
 from storage.db import Database
 from storage.models import Activity, Attendance, AuditLog, Chat, Delivery, Reminder, StudyTask
 
+OTHER_BRANCH = -100600
+
 
 @pytest.fixture
 def world(db: Database) -> World:
@@ -103,8 +105,8 @@ def test_a_rule_first_firing_on_a_rest_day_says_how_to_move_it(world: World) -> 
     command = "每月5号 9:00 收缴党费"
     with world.db.session() as session:
         made, first = world.reminders.schedule(session, secretary(), command, now=NOW)
-    note = rest_day_note(command, first, made.id or 0, TZ)
-    assert "12月5日（周六）" in note and f"/cancel {made.id}" in note
+    note = rest_day_note(command, first, made.number or 0, TZ)
+    assert "12月5日（周六）" in note and f"/cancel {made.number}" in note
     moved = re.findall(r"/schedule (.+?（遇节假日(?:顺延|提前)）)", note)
     assert len(moved) == 2
     firsts = []
@@ -113,7 +115,7 @@ def test_a_rule_first_firing_on_a_rest_day_says_how_to_move_it(world: World) -> 
             again, fire = world.reminders.schedule(session, secretary(), text, now=NOW)
         assert again.text == "收缴党费" and fire is not None
         firsts.append(fire.astimezone(TZ).strftime("%m-%d %H:%M"))
-        assert rest_day_note(text, fire, again.id or 0, TZ) == ""
+        assert rest_day_note(text, fire, again.number or 0, TZ) == ""
     assert firsts == ["12-07 09:00", "12-04 09:00"]
     assert rest_day_note("每月7号 9:00 收缴党费", first + timedelta(days=2), 1, TZ) == ""
 
@@ -135,19 +137,67 @@ def test_only_secretaries_schedule_and_rules_are_explained(world: World) -> None
 
 def test_cancel_and_list(world: World) -> None:
     """/cancel takes a reminder out of /reminders; another branch's number is not found."""
-    keep = world.schedule("每天 08:00 早读")
-    drop = world.schedule("每周一 08:30 支部学习")
+    world.schedule("每天 08:00 早读")
+    world.schedule("每周一 08:30 支部学习")
     with world.db.session() as session:
-        world.reminders.cancel(session, secretary(), f"#{drop}", now=NOW)
+        world.reminders.cancel(session, secretary(), "#2", now=NOW)
     with world.db.session() as session:
-        assert [v.id for v in world.reminders.listing(session, secretary(), now=NOW)] == [keep]
+        assert [v.number for v in world.reminders.listing(session, secretary(), now=NOW)] == [1]
         with pytest.raises(UserError, match="已经取消"):
-            world.reminders.cancel(session, secretary(), str(drop), now=NOW)
-        with pytest.raises(UserError, match="没有编号"):
-            world.reminders.cancel(session, actor(SECRETARY, -999, admin=True), str(keep),
-                                   now=NOW)
+            world.reminders.cancel(session, secretary(), "2", now=NOW)
+        with pytest.raises(UserError, match="本群没有编号为 1 的提醒"):
+            world.reminders.cancel(session, actor(SECRETARY, -999, admin=True), "1", now=NOW)
         with pytest.raises(UserError, match="用法"):
             world.reminders.cancel(session, secretary(), "abc", now=NOW)
+
+
+def test_numbers_start_at_one_in_each_branch_whatever_the_system_holds(world: World) -> None:
+    """The daily duty digest (a system reminder made at start) takes no number: a secretary's
+    first reminder is #1, and each branch counts its own."""
+    with world.db.session() as session:
+        world.reminders.ensure_digest(session, NOW)
+    first = world.schedule("每天 08:00 早读")
+    second = world.schedule("每周一 08:30 支部学习")
+    elsewhere = world.schedule("每周二 08:30 学习", actor(SECRETARY, OTHER_BRANCH, admin=True))
+    with world.db.session() as session:
+        numbers = [session.get(Reminder, rid).number for rid in (first, second, elsewhere)]
+    assert numbers == [1, 2, 1] and first > 1
+
+
+def test_cancel_in_private_names_the_branch_and_asks_which_when_several(world: World) -> None:
+    """Privately, /cancel N looks in the branches the secretary runs: one match is cancelled
+    and its branch named; a number used in two branches is asked about, then `/cancel N 支部`
+    picks one; a branch the secretary does not run is never touched."""
+    world.schedule("每天 08:00 早读")
+    world.schedule("每周二 08:30 学习", actor(SECRETARY, OTHER_BRANCH, admin=True))
+    world.schedule("每周三 08:30 党课", actor(SECRETARY, OTHER_BRANCH, admin=True))
+    private = actor(SECRETARY, SECRETARY)
+    with world.db.session() as session:
+        session.add(Chat(id=OTHER_BRANCH, title="第二支部", type="supergroup"))
+    both = [BRANCH, OTHER_BRANCH]
+    with world.db.session() as session:
+        reminder, branch = world.reminders.cancel(session, private, "2", now=NOW, branches=both)
+    assert (reminder.text, branch) == ("党课", "第二支部")
+    with world.db.session() as session, pytest.raises(UserError) as asked:
+        world.reminders.cancel(session, private, "1", now=NOW, branches=both)
+    assert str(asked.value).splitlines() == [
+        "编号 1 在几个支部都有提醒，请注明支部：",
+        "/cancel 1 第一支部（每天 08:00｜早读）",
+        "/cancel 1 第二支部（每周二 08:30｜学习）",
+    ]
+    with world.db.session() as session:
+        reminder, branch = world.reminders.cancel(session, private, "1 第二", now=NOW,
+                                                  branches=both)
+    assert (reminder.text, branch) == ("学习", "第二支部")
+    with world.db.session() as session, pytest.raises(UserError, match="您管理的支部没有编号为 3"):
+        world.reminders.cancel(session, private, "3", now=NOW, branches=both)
+    world.schedule("每周四 08:30 党课", actor(SECRETARY, OTHER_BRANCH, admin=True))  # #3 there
+    with world.db.session() as session, pytest.raises(UserError, match="您管理的支部没有编号为 3"):
+        world.reminders.cancel(session, private, "3", now=NOW, branches=[BRANCH])
+    with world.db.session() as session:
+        assert [r.active for r in session.exec(select(Reminder).order_by(Reminder.id))] == [
+            True, False, False, True]
+
 
 
 # --- firing ------------------------------------------------------------------------------------

@@ -232,3 +232,34 @@ def test_a_secretary_sees_only_their_own_branches_of_a_member(world) -> None:
                                                  "参加活动 1 次，请假 0 次，缺席 0 次"]
     for name in ("admin", "self"):
         assert records[name].splitlines()[1] == "参加活动 2 次，请假 0 次，缺席 0 次", name
+
+
+def test_my_record_lists_the_leaves_for_meetings_not_yet_held(world) -> None:
+    """/me confirms a leave for tomorrow (with its reason), soonest first; a leave for a
+    meeting already held, a cancelled one, or another member's leave is not listed, and a
+    secretary looking up the member sees only their own branches' leaves."""
+    db, _ = world
+    tomorrow, later = AFTER + timedelta(days=1), AFTER + timedelta(days=5)
+    with db.session() as session:
+        first = meeting(session, starts=later, title="支委会 研究发展党员")
+        second = meeting(session, starts=tomorrow, title="党课 学习《中国共产党支部工作条例（试行）》")
+        dropped = meeting(session, starts=tomorrow, title="党小组会")
+        elsewhere = meeting(session, OTHER, starts=tomorrow, title="主题党日 参观")
+        roster.join(session, OTHER, 4, JOINED)
+        for activity, reason in ((first, "出差"), (second, "培训"), (dropped, "休假"),
+                                 (elsewhere, "值班")):
+            attendance.record_leave(session, actor(4, activity.chat_id), activity.id, reason,
+                                    at=AFTER, now=AFTER, tz=TZ)
+        attendance.record_leave(session, actor(5), first.id, "生病", at=AFTER, now=AFTER, tz=TZ)
+        attendance.cancel_activity(session, secretary(), dropped.id, now=AFTER)
+        mine = stats.my_record(session, actor(4), 4, now=AFTER, tz=TZ).splitlines()
+        by_secretary = stats.my_record(session, secretary(), 4, now=AFTER, tz=TZ).splitlines()
+        nothing = stats.my_record(session, actor(4), 4, now=later + timedelta(days=1), tz=TZ)
+    assert mine[mine.index("已请假（尚未召开）："):] == [
+        "已请假（尚未召开）：",
+        "• 11月22日（周日）15:00 【党课】党课 学习《中国共产党支部工作条例（试行）》（原因：培训）",
+        "• 11月22日（周日）15:00 【主题党日】主题党日 参观（原因：值班）",
+        "• 11月26日（周四）15:00 【支委会】支委会 研究发展党员（原因：出差）",
+    ]
+    assert by_secretary[-2:] == [mine[-3], mine[-1]]  # not OTHER's
+    assert "尚未召开" not in nothing

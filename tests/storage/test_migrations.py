@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 from storage.db import MIGRATIONS_DIR, Database
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0009_organization"
+HEAD = "0010_reminder_numbers"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -122,5 +122,31 @@ def test_membership_rows_become_stays_and_back(empty_url: str) -> None:
             command.downgrade(alembic_config(connection), "0004_one_history")
         # the old shape keeps the first join, open again: what it recorded for a return
         assert stays(db, "branchmember") == {*OLD_ROWS[::2], (-1001, 3, at(2), None)}
+    finally:
+        db.dispose()
+
+
+def test_existing_reminders_are_numbered_from_one_in_each_chat(empty_url: str) -> None:
+    """0007: a secretary's reminders keep their order and are #1, #2… in each chat; the system
+    digest gets no number."""
+    db = Database(empty_url)
+    insert = text(
+        "INSERT INTO reminder (id, chat_id, scope, kind, text, rule, spec, active, created_at, "
+        "updated_at, system_key) VALUES (:id, :chat, 'chat', 'notice', 't', 'r', '{}', true, "
+        ":at, :at, :key)")
+    try:
+        with db.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0006_inbound_updates")
+        with db.engine.begin() as connection:
+            connection.execute(insert, [
+                {"id": 1, "chat": 0, "at": at(1), "key": "duty-digest"},
+                {"id": 2, "chat": -1001, "at": at(1), "key": None},
+                {"id": 3, "chat": -1002, "at": at(1), "key": None},
+                {"id": 4, "chat": -1001, "at": at(1), "key": None},
+            ])
+        db.migrate()
+        with db.engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, number FROM reminder ORDER BY id")).all()
+        assert [tuple(row) for row in rows] == [(1, None), (2, 1), (3, 1), (4, 2)]
     finally:
         db.dispose()
