@@ -360,7 +360,26 @@ def _meeting(entry: AuditEntry, verb: str) -> Rendered:
     return f"{verb}：{entry.activity(entry.entity_id)}", detail
 
 
+def _roster_link(entry: AuditEntry) -> Rendered:
+    """'张三 → 用户951（@zhang）（原绑定：…）': the 名册 name, then the chat account linked."""
+    name, arrow, account = entry.detail.partition(" → ")
+    return (f"名册绑定账号：{name}", f"账号：{account}") if arrow else ("名册绑定账号", entry.detail)
+
+
+def _rename(entry: AuditEntry) -> Rendered:
+    before, arrow, after = entry.detail.partition(" -> ")
+    return (f"支部更名：{after}", f"原名称：{before}") if arrow else ("支部更名", entry.detail)
+
+
 AUDIT_RENDERERS: dict[str, Callable[[AuditEntry], Rendered]] = {
+    "bind": lambda e: (f"登记为党支部：{e.detail}", ""),
+    "rename": _rename,
+    "unbind": lambda e: (f"撤销党支部登记：{e.detail}", ""),
+    "roster.import": lambda e: ("导入名册", e.detail.removeprefix("导入名册：")),
+    "roster.link": _roster_link,
+    "add": lambda e: (f"添加文件：{e.detail}", ""),
+    "replace": lambda e: (f"替换文件：{e.detail}", ""),
+    "remove": lambda e: (f"删除文件：{e.detail}", ""),
     "activity.backfill": lambda e: _meeting(e, "补录会议"),
     "activity.minutes": lambda e: _meeting(e, "记录会议议题/决议/纪要"),
     "activity.file": lambda e: _meeting(e, "添加会议附件"),

@@ -177,6 +177,28 @@ def test_an_action_without_a_renderer_still_reads_in_chinese() -> None:
     assert duty == ("停用职责", "职责 793eb2")
 
 
+def test_branch_roster_and_file_acts_read_in_chinese() -> None:
+    """/bind, a rename, /unbind, a 名册 imported and linked, a plan added, replaced and removed:
+    each named (not 其他操作), with the detail each service writes."""
+    acts = [("bind", "-100950", "第三党支部"), ("rename", "-100950", "第三党支部 -> 机关第三党支部"),
+            ("unbind", "-100950", "机关第三党支部"),
+            ("roster.import", "-100950", "导入名册：共5人，新增5，更新0，移除0"),
+            ("roster.link", "3", "李娜 → Li Na（@lina）（原绑定：Old）"),
+            ("add", "7", "plan.docx《2026年工作要点》"), ("replace", "7", "plan.docx《2026年工作要点》"),
+            ("remove", "7", "plan.docx《2026年工作要点》")]
+    with Session() as session:
+        rendered = [ledger.render_audit(ledger.AuditEntry(action, entity_id, detail, session,
+                                                          {}, {}))
+                    for action, entity_id, detail in acts]
+    assert rendered == [
+        ("登记为党支部：第三党支部", ""), ("支部更名：机关第三党支部", "原名称：第三党支部"),
+        ("撤销党支部登记：机关第三党支部", ""), ("导入名册", "共5人，新增5，更新0，移除0"),
+        ("名册绑定账号：李娜", "账号：Li Na（@lina）（原绑定：Old）"),
+        ("添加文件：plan.docx《2026年工作要点》", ""), ("替换文件：plan.docx《2026年工作要点》", ""),
+        ("删除文件：plan.docx《2026年工作要点》", ""),
+    ]
+
+
 def test_a_richer_meeting_record_fills_every_column() -> None:
     """What the meetings feature records (议题, 决议, minutes, attachments' names, 补录) lands
     in its columns."""
