@@ -153,7 +153,7 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
     """Write the ledger workbook (and CSV files) of every branch, or of the given ones."""
     from bot.services import utc_now
     from bot.services.duties import DutyService
-    from bot.services.ledger import Scope, duty_titles
+    from bot.services.ledger import Scope, duty_titles, meeting_duties
     from bot.services.ledger import export as write_export
     from bot.services.localtime import zone
     from bot.services.qa import QAService
@@ -162,10 +162,11 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     db.migrate()
     tz = zone(settings.timezone)
-    titles = duty_titles(DutyService(QAService(db, plans_dir=settings.plans_dir).plans, tz))
+    duties = DutyService(QAService(db, plans_dir=settings.plans_dir).plans, tz)
     out = args.out if args.out.suffix.lower() == ".xlsx" else args.out.with_suffix(".xlsx")
-    written = write_export(db, out, Scope(args.chats, tz, utc_now(), settings.org_name, titles),
-                           with_csv=args.csv)
+    scope = Scope(args.chats, tz, utc_now(), settings.org_name, duty_titles(duties),
+                  meeting_duties(duties))
+    written = write_export(db, out, scope, with_csv=args.csv)
     for path in written:
         print(f"已写出：{path}")
     return 0

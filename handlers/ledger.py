@@ -17,7 +17,7 @@ from telegram.ext import CommandHandler
 
 from bot.context import BotContext
 from bot.services import ledger, stats
-from bot.services.ledger import duty_titles
+from bot.services.ledger import duty_titles, meeting_duties
 from bot.services.localtime import local
 from handlers.common import actor_of, reply
 from handlers.posts import local_zone, privately
@@ -39,7 +39,8 @@ async def export(update: Update, context: BotContext) -> None:
     workbook, bundle = await _in_a_process(_files, services.db.url, name,
                                            ledger.Scope(chat_ids, tz, now,
                                                         services.settings.org_name,
-                                                        duty_titles(services.duties)))
+                                                        duty_titles(services.duties),
+                                                        meeting_duties(services.duties)))
     await privately(context.bot.send_document(
         actor.user_id, workbook, filename=f"{name}.xlsx",
         caption="党建台账（Excel，每类记录一个工作表）",

@@ -309,7 +309,8 @@ def absences(cell: str) -> dict[str, str]:
 def test_three_meetings_record(month: Month) -> None:
     """三会一课记录: one row per held meeting, in the order held, with 时间、类型、地点、主持人、
     记录人、应到、实到, everyone not present with the reason, 议题、决议 and the minutes and the
-    file's name; the 补录 marked with its reason; nothing for tomorrow's meeting."""
+    file's name, the duty and period it counts for; the 补录 marked with its reason; nothing
+    for tomorrow's meeting."""
     rows = table(month, "三会一课记录")
     assert [int(row["活动号"]) for row in rows] == [
         month.backfill, month.group_meeting, month.lecture, month.theme_day]
@@ -317,6 +318,16 @@ def test_three_meetings_record(month: Month) -> None:
     for activity_id, row in records.items():
         assert row["时间"] == month.times[activity_id] and row["支部"] == BRANCH
         assert row["应到"] == 5
+    # each counts for its duty in its period, as /duties ticks it
+    held = datetime.fromisoformat(month.times[month.backfill][:10])
+    this = datetime.fromisoformat(month.times[month.group_meeting][:10])
+    quarter = f"{held.year}年第{(held.month - 1) // 3 + 1}季度"
+    assert {activity_id: row["计入职责"] for activity_id, row in records.items()} == {
+        month.backfill: f"召开党员大会（{quarter}）",
+        month.group_meeting: f"召开党小组会（{this.year}年{this.month}月）",
+        month.lecture: f"安排党课（{this.year}年第{(this.month - 1) // 3 + 1}季度）",
+        month.theme_day: f"开展主题党日（{this.year}年{this.month}月）",
+    }
 
     row = records[month.backfill]
     assert (row["类型"], row["地点"], row["主持人"], row["记录人"], row["实到"]) == (

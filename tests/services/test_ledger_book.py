@@ -68,7 +68,8 @@ def month(db: Database) -> dict[str, int]:
 
 
 def scope(titles: dict[str, str] | None = None) -> ledger.Scope:
-    return ledger.Scope([BRANCH], TZ, LATER, "某某公司党委", titles or {})
+    return ledger.Scope([BRANCH], TZ, LATER, "某某公司党委", titles or {},
+                        ledger.meeting_duties(DutyService(lambda: [], TZ)))
 
 
 def sheet_rows(path: Path, title: str) -> list[tuple]:
@@ -131,7 +132,7 @@ def test_the_meeting_record_cell_by_cell(db: Database, tmp_path: Path) -> None:
         ledger.MEETING_COLUMNS,
         ("2026-11-20 15:00-17:00", "主题党日", "主题党日：学习党章", "三楼会议室", "王书记",
          "李四", 6, 4, "赵六（无故缺席）；王五（请假：出差）",
-         None, None, None, "机关第一党支部", ids["meeting"]),
+         None, None, None, "机关第一党支部", ids["meeting"], "开展主题党日（2026年11月）"),
     ]
 
 
@@ -201,7 +202,7 @@ def test_branch_roster_and_file_acts_read_in_chinese() -> None:
 
 def test_a_richer_meeting_record_fills_every_column() -> None:
     """What the meetings feature records (议题, 决议, minutes, attachments' names, 补录) lands
-    in its columns."""
+    in its columns, and the duty it counts for with the period."""
     record = MeetingRecord(
         activity_id=4, branch="机关第一党支部", kind="支部党员大会", title="支部党员大会",
         content="", starts_at=MEETING_AT, ends_at=MEETING_AT + timedelta(hours=2),
@@ -210,11 +211,12 @@ def test_a_richer_meeting_record_fills_every_column() -> None:
         decisions="同意张三为预备党员", minutes="会议认为……", attachments=("签到表.jpg", "纪要.docx"),
         backfill_reason="当时未用机器人", counts_for="支部党员大会",
     )
-    assert ledger.meeting_row(record, TZ) == [
+    assert ledger.meeting_row(record, scope()) == [
         "2026-11-20 15:00-17:00", "支部党员大会", "（补录，原因：当时未用机器人）支部党员大会",
         "三楼会议室", "王书记", "李四",
         6, 5, "王五（请假：出差）", "1.学习党章；2.发展党员", "同意张三为预备党员",
         "会议认为……\n附件：签到表.jpg\n附件：纪要.docx", "机关第一党支部", 4,
+        "召开党员大会（2026年第4季度）",
     ]
 
 

@@ -57,7 +57,7 @@ def test_workbook_cell_by_cell(world, tmp_path: Path) -> None:
         ("2026-11-20 15:00-17:00", "主题党日", "主题党日 学习党章", "三楼会议室", "张三", "李四",
          11, 3, "党员6（无故缺席）；党员4（请假：出差）；党员1（未响应）；党员10（未响应）；"
          "党员11（未响应）；党员7（未响应）；党员8（未响应）；党员9（未响应）",
-         None, None, None, "第1支部", held),
+         None, None, None, "第1支部", held, None),  # no plans' duties in this Scope
     ]
     head = (held,)
     assert book["签到明细"] == [
