@@ -496,8 +496,8 @@ def write_ledger(sheets: Iterable[Sheet], xlsx: Path, csv_dir: Path | None = Non
         for index, width in enumerate(sheet.widths, start=1):
             worksheet.column_dimensions[get_column_letter(index)].width = width
         title, facts = heading.lines(sheet.title) if heading else (sheet.title, "")
-        worksheet.append([_styled(worksheet, title, TITLE, CENTER)])
-        worksheet.append([_styled(worksheet, facts or None)])
+        worksheet.append([_styled(worksheet, _cell(title), TITLE, CENTER)])
+        worksheet.append([_styled(worksheet, _cell(facts))])
         worksheet.append([_styled(worksheet, name, BOLD, WRAP, BOX) for name in sheet.header])
         with ExitStack() as stack:
             writer = None
