@@ -134,8 +134,9 @@ class Tokenizer:
     def __init__(self, extra_words: Iterable[str] = ()) -> None:
         self._jieba = rjieba.Jieba()
         self._added: dict[str, int] = {}
-        self.extra_words: list[str] = []  # beyond the domain dictionary: an equal one is
-        # Tokenizer(extra_words) (the parse worker builds indexes with one)
+        # the words added beyond the domain dictionary: Tokenizer(extra_words) is an equal
+        # tokenizer (the parse worker builds indexes with one)
+        self.extra_words: list[str] = []
         for line in DOMAIN_DICT.read_text("utf-8").splitlines():
             word, *rest = line.split() or [""]
             if word:
