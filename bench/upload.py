@@ -24,8 +24,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-sys.path[:0] = [str(ROOT), str(ROOT.parent / "tests" / "e2e")]
+sys.path[:0] = [str(ROOT), str(ROOT.parent / "tests"), str(ROOT.parent / "tests" / "e2e")]
 
+from bad_files import zip_bomb_docx  # noqa: E402
 from botproc import BotProcess  # noqa: E402
 from fake_bot_api import FakeBotApi, HttpCall  # noqa: E402
 from load import (  # noqa: E402
@@ -60,13 +61,6 @@ def ten_mb_docx(copy: int) -> bytes:
         archive.writestr("word/media/scan.bin", os.urandom(TEN_MB - len(buffer.getvalue()) - 4096))
     return buffer.getvalue()
 
-
-def zip_bomb_docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", b"<w:t>" + b"a" * (60 * 2**20) + b"</w:t>")
-    return buffer.getvalue()
 
 
 def storm_p(api: FakeBotApi, bot: BotProcess, world: World, posts: list[HttpCall],

@@ -5,9 +5,12 @@ getUpdates(offset) confirms every update below `offset` and returns those from i
 offset moves past the longest run of handled updates from the oldest fetched, never further.
 Fetched updates are handled side by side (each user's in order). When all of them are done the
 next fetch long-polls past them. While the offset moves, fetching sooner would only bring back
-updates in hand; but when the oldest unhandled update has held it for REFETCH_AFTER seconds,
-fetching goes on from there, skipping the updates in hand, so the others are answered
-meanwhile. At most a getUpdates batch (100) past the oldest unhandled is in hand.
+updates in hand; but when the oldest unhandled update holds it, fetching goes on from there,
+skipping the updates in hand, so the others are answered meanwhile: after REFETCH_SOON seconds
+when the last fetch brought new updates (members are tapping: more are waiting), after
+REFETCH_AFTER when it brought none (a fetch past a held offset returns at once, so this bounds
+how often an idle bot asks). At most a getUpdates batch (100) past the oldest unhandled is in
+hand.
 
 PTB's own Updater acknowledges a batch as soon as it is queued, so a crash loses what was
 fetched but not yet handled. Here, after a crash Telegram delivers the unacknowledged updates
@@ -35,7 +38,10 @@ POLL_TIMEOUT = 10  # seconds Telegram holds a getUpdates open when there is noth
 BATCH = 100  # updates a getUpdates returns at most (Telegram's limit)
 REFETCH_AFTER = 0.25
 """Seconds the oldest unhandled update may hold the offset before the next updates are fetched
-anyway: how long a slow update can delay the others."""
+anyway, when the last fetch brought nothing new."""
+REFETCH_SOON = 0.04
+"""The same when the last fetch brought new updates: how long a slow update (a 10 MB upload
+being parsed) can delay the taps behind it while members are tapping."""
 ACKNOWLEDGE_SECONDS = 5.0
 """How long the last acknowledgement may take on stopping (Telegram may be away)."""
 
@@ -89,9 +95,10 @@ async def poll(application: Application, allowed_updates: list[str],  # type: ig
             allowed_updates=allowed_updates), stop)
         if updates is None:
             break
-        for update in in_hand.take(updates):
+        fresh = in_hand.take(updates)
+        for update in fresh:
             application.create_task(_handle(application, update, in_hand), update=update)
-        await _until_worth_fetching(in_hand, stop)
+        await _until_worth_fetching(in_hand, stop, REFETCH_SOON if fresh else REFETCH_AFTER)
     await in_hand.idle.wait()
     if in_hand.offset is not None:  # acknowledge the last handled before exiting
         with contextlib.suppress(TelegramError, TimeoutError):
@@ -100,12 +107,12 @@ async def poll(application: Application, allowed_updates: list[str],  # type: ig
                                       allowed_updates=allowed_updates)
 
 
-async def _until_worth_fetching(in_hand: InHand, stop: asyncio.Event) -> None:
-    """Until nothing is in hand, or the oldest update has held the offset for REFETCH_AFTER
-    seconds with room for more behind it."""
+async def _until_worth_fetching(in_hand: InHand, stop: asyncio.Event, held: float) -> None:
+    """Until nothing is in hand, or the oldest update has held the offset for `held` seconds
+    with room for more behind it."""
     while len(in_hand) and not stop.is_set():
         in_hand.advanced.clear()
-        await _until(in_hand.advanced, stop, most=REFETCH_AFTER)
+        await _until(in_hand.advanced, stop, most=held)
         if not in_hand.advanced.is_set() and len(in_hand) < BATCH:
             return
 

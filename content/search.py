@@ -222,6 +222,23 @@ class KnowledgeBase:
             self.name_sounds.setdefault(sounds[:2], []).append((name, sounds))
         self.plan_years = [_YEAR.findall(normalize(p.title + p.text[:300])) for p in plans]
 
+    def __getstate__(self) -> dict[str, object]:
+        """Built in the parse worker and sent to the bot: the index without what the bot
+        already holds (the plans, the tokenizer, the lexicon), which `attach` puts back."""
+        state = dict(vars(self))
+        for held in ("plans", "tokenizer", "lexicon"):
+            del state[held]
+        return state
+
+    def attach(self, plans: list[ParsedPlan], tokenizer: Tokenizer,
+               lexicon: Lexicon | None = None) -> KnowledgeBase:
+        """An index received from the worker, given the plans it was built from and the
+        tokenizer and lexicon to answer with."""
+        self.plans = plans
+        self.tokenizer = tokenizer
+        self.lexicon = lexicon if lexicon is not None else Lexicon.default()
+        return self
+
     def _quoted_names(self, sentences: list[str]) -> dict[str, np.ndarray]:
         """Every name the plans put in quotes (“七大工程”, “两个一以贯之”) -> the items that
         use it: a question that names one wants one of those."""

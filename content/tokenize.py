@@ -134,6 +134,9 @@ class Tokenizer:
     def __init__(self, extra_words: Iterable[str] = ()) -> None:
         self._jieba = rjieba.Jieba()
         self._added: dict[str, int] = {}
+        # the words added beyond the domain dictionary: Tokenizer(extra_words) is an equal
+        # tokenizer (the parse worker builds indexes with one)
+        self.extra_words: list[str] = []
         for line in DOMAIN_DICT.read_text("utf-8").splitlines():
             word, *rest = line.split() or [""]
             if word:
@@ -148,6 +151,7 @@ class Tokenizer:
         for word in words:
             if len(word) >= 2:
                 self._add(word, DOMAIN_WORD_FREQ)
+                self.extra_words.append(word)
 
     def words(self, text: str, *, normalized: bool = False) -> list[str]:
         """Content words of `text` (stopwords and punctuation dropped)."""

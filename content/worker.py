@@ -1,7 +1,9 @@
 """Parse an uploaded file in a separate process with a time and memory limit, so that a hostile
 file (a .docx that unpacks to gigabytes, a PDF that takes minutes) costs the bot nothing but a
 refusal: the process is killed when the time is up, and its address space is capped; the event
-loop and its thread never do the work."""
+loop and its thread never do the work. The running bot's index is rebuilt there too (after an
+upload): seconds of CPU in a thread of the bot would slow every thread answering members, as
+they share one interpreter lock."""
 
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ from content.ingest import (
     parse_plan,
     read_bounded,
 )
+from content.search import KnowledgeBase
+from content.tokenize import Tokenizer
+
+INDEX_SECONDS = 120.0
+"""How long building the index in the worker may take (a very large knowledge base)."""
 
 
 def parse_bounded(name: str, data: bytes, limits: Limits = LIMITS) -> ParsedPlan:
@@ -29,19 +36,28 @@ def parse_bounded(name: str, data: bytes, limits: Limits = LIMITS) -> ParsedPlan
 
 
 def _serve(connection: Connection, memory_bytes: int) -> None:
-    """The worker's loop: one file at a time, within the limits it is sent with; at a lower
-    priority than the bot, which keeps answering members while it parses."""
+    """The worker's loop: one file (or one index) at a time, within the limits it is sent
+    with; at a lower priority than the bot, which keeps answering members while it works."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     os.nice(10)
+    tokenizers: dict[tuple[str, ...], Tokenizer] = {}
     while True:
         try:
-            name, data, limits = connection.recv()
+            request = connection.recv()
         except EOFError:  # the bot went away
             return
+        work = "建立索引" if request[0] == "index" else "解析"
         try:
+            if request[0] == "index":
+                _, plans, words = request
+                if words not in tokenizers:
+                    tokenizers[words] = Tokenizer(words)
+                connection.send(("ok", KnowledgeBase(plans, tokenizers[words])))
+                continue
+            _, name, data, limits = request
             connection.send(("ok", parse_bounded(name, data, limits)))
         except MemoryError:
-            connection.send(("over", f"解析所需内存超过 {memory_bytes // 2**20}MB 的上限"))
+            connection.send(("over", f"{work}所需内存超过 {memory_bytes // 2**20}MB 的上限"))
         except OverLimit as exc:
             connection.send(("over", str(exc)))
         except UnreadableDocument as exc:
@@ -50,9 +66,9 @@ def _serve(connection: Connection, memory_bytes: int) -> None:
 
 class ParseWorker:
     """One long-lived worker process (spawned, so it shares nothing with the bot), parsing one
-    file at a time; killed and replaced when a parse overruns its time or dies of the memory
-    cap. Long-lived because starting Python and importing the parsers costs more CPU than
-    parsing a plan."""
+    file or building one index at a time; killed and replaced when a job overruns its time or
+    dies of the memory cap. Long-lived because starting Python and importing the parsers costs
+    more CPU than parsing a plan."""
 
     def __init__(self, memory_bytes: int = LIMITS.memory_bytes) -> None:
         self.memory_bytes = memory_bytes
@@ -90,21 +106,37 @@ class ParseWorker:
     def parse(self, name: str, data: bytes, limits: Limits = LIMITS) -> ParsedPlan:
         """The plan in a file, or OverLimit / UnreadableDocument with a Chinese reason.
         Blocking: call it in a thread from async code."""
-        with self._lock:
-            connection = self._ensure()
-            try:
-                connection.send((name, data, limits))
-                if not connection.poll(limits.parse_seconds):
-                    self._stop()
-                    raise OverLimit(f"解析超过 {limits.parse_seconds:g} 秒的时限")
-                kind, value = connection.recv()
-            except (EOFError, OSError):  # killed by the memory cap, or crashed
-                self._stop()
-                raise OverLimit(
-                    f"解析所需内存超过 {self.memory_bytes // 2**20}MB 的上限") from None
+        kind, value = self._ask(("parse", name, data, limits), limits.parse_seconds, "解析")
         if kind == "ok":
             return value  # type: ignore[no-any-return]
         raise (OverLimit if kind == "over" else UnreadableDocument)(value)
+
+    def index(self, plans: list[ParsedPlan], tokenizer: Tokenizer,
+              seconds: float = INDEX_SECONDS) -> KnowledgeBase:
+        """The index of these plans, built in the worker (with a tokenizer equal to
+        `tokenizer`) so that its CPU does not compete with the bot's threads for the
+        interpreter, then given `tokenizer` to answer with. OverLimit when the worker fails or
+        overruns. Blocking: call it in a thread from async code."""
+        kind, value = self._ask(("index", plans, tuple(tokenizer.extra_words)), seconds,
+                                "建立索引")
+        if kind != "ok":
+            raise OverLimit(value)
+        return value.attach(plans, tokenizer)  # type: ignore[no-any-return]
+
+    def _ask(self, request: tuple[object, ...], seconds: float,
+             work: str) -> tuple[str, object]:
+        with self._lock:
+            connection = self._ensure()
+            try:
+                connection.send(request)
+                if not connection.poll(seconds):
+                    self._stop()
+                    raise OverLimit(f"{work}超过 {seconds:g} 秒的时限")
+                return connection.recv()  # type: ignore[no-any-return]
+            except (EOFError, OSError):  # killed by the memory cap, or crashed
+                self._stop()
+                raise OverLimit(
+                    f"{work}所需内存超过 {self.memory_bytes // 2**20}MB 的上限") from None
 
     def close(self) -> None:
         with self._lock:
@@ -117,3 +149,8 @@ WORKER = ParseWorker()
 def parse_in_worker(name: str, data: bytes, limits: Limits = LIMITS) -> ParsedPlan:
     """Parse in the process's worker (see ParseWorker)."""
     return WORKER.parse(name, data, limits)
+
+
+def index_in_worker(plans: list[ParsedPlan], tokenizer: Tokenizer) -> KnowledgeBase:
+    """Build an index in the process's worker (see ParseWorker.index)."""
+    return WORKER.index(plans, tokenizer)

@@ -104,7 +104,7 @@ async def docs(update: Update, context: BotContext) -> None:
         admins = await _admin_of(context, actor)
         removed = await services.db.run(lambda session: knowledge.remove_document(
             session, actor, " ".join(args[1:]), admins))
-        await asyncio.to_thread(services.qa.load)
+        await asyncio.to_thread(services.qa.load, True)
         await reply(update, escape(f"已从知识库删除：编号 {removed.id}《{removed.title}》。"))
         return
     if args:

@@ -27,7 +27,7 @@ from content.ingest import (
 )
 from content.search import MAX_QUESTION_CHARS, KnowledgeBase
 from content.tokenize import Tokenizer
-from content.worker import parse_bounded, parse_in_worker
+from content.worker import index_in_worker, parse_bounded, parse_in_worker
 from storage.db import Database
 from storage.models import AuditLog, Document, Passage
 
@@ -143,16 +143,26 @@ class QAService:
         assert self._loaded is not None
         return self._loaded
 
-    def load(self) -> None:
-        """(Re)build the index from the plans directory and the stored documents."""
+    def load(self, in_worker: bool = False) -> None:
+        """(Re)build the index from the plans directory and the stored documents; built in the
+        parse worker process when `in_worker` (the running bot: the build's CPU then does not
+        slow the threads answering members), in this process if the worker fails."""
         with self._lock:
             plans, plan_documents, organization, self._stamp = self._gather()
             self._plans = [plan for plan, ours in zip(plans, organization, strict=True) if ours]
             self.organization_documents = frozenset(
                 document for document, ours in zip(plan_documents, organization, strict=True)
                 if ours and document is not None)
-            self._loaded = (KnowledgeBase(plans, self.tokenizer), plan_documents)
+            self._loaded = (self._build(plans, in_worker), plan_documents)
             self._checked_at = time.monotonic()
+
+    def _build(self, plans: list[ParsedPlan], in_worker: bool) -> KnowledgeBase:
+        if in_worker:
+            try:
+                return index_in_worker(plans, self.tokenizer)
+            except OverLimit as exc:
+                log.warning("在解析进程中建立索引失败（%s），改在本进程建立", exc)
+        return KnowledgeBase(plans, self.tokenizer)
 
     def _gather(self) -> tuple[list[ParsedPlan], list[int | None], list[bool],
                                tuple[int, object]]:
@@ -264,7 +274,7 @@ class QAService:
         plan = await asyncio.to_thread(_parse_upload, name, data)
         stored = await self._database().run(
             lambda session: self._store(session, plan, chat_id, added_by))
-        await asyncio.to_thread(self.load)
+        await asyncio.to_thread(self.load, True)
         return UploadReport(f"《{plan.title}》", len(plan.sections), *stored)
 
     def ingest_paths(self, paths: Iterable[Path], progress: bool = False) -> IngestReport:

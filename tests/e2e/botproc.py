@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,13 @@ class BotProcess:
 
     def __init__(self, api: FakeBotApi, workdir: Path, *, database_url: str,
                  admins: str = "900", webhook_secret: str | None = None,
-                 branches: Iterable[int] = (), **env: str) -> None:
+                 branches: Iterable[int] | Mapping[int, str] = (), **env: str) -> None:
         """Long polling; webhook mode on this process's own port when `webhook_secret` is set.
-        `branches`: groups registered (as /bind would) before the first start."""
+        `branches`: groups registered (as /bind would) before the first start, each under its
+        name when a mapping gives one."""
         self.api = api
-        self.branches = list(branches)
+        self.branches = (dict(branches) if isinstance(branches, Mapping)
+                         else {chat_id: f"支部{-chat_id}" for chat_id in branches})
         self.workdir = workdir
         self.port = free_port()
         if webhook_secret is not None:
@@ -59,7 +61,7 @@ class BotProcess:
         """Start and wait until it polls (or, in webhook mode, has set its webhook)."""
         if self.branches:
             self.register_branches(self.branches)
-            self.branches = []
+            self.branches = {}
         polls = self.api.get_updates_count
         mark = self.api.mark()
         with self.log_path.open("ab") as log:
@@ -76,7 +78,7 @@ class BotProcess:
             raise RuntimeError(f"the bot did not start:\n{self.log()[-3000:]}") from None
         return self
 
-    def register_branches(self, chat_ids: Iterable[int], by: int = 900) -> None:
+    def register_branches(self, names: Mapping[int, str], by: int = 900) -> None:
         """Register these groups as branches, as a global admin's /bind would (the database is
         migrated first if the process has not started yet)."""
         from bot.services import organization
@@ -86,9 +88,8 @@ class BotProcess:
         database.migrate()
         try:
             with database.session() as session:
-                for chat_id in chat_ids:
-                    organization.register(session, chat_id, f"支部{-chat_id}", by,
-                                          datetime.now(UTC))
+                for chat_id, name in names.items():
+                    organization.register(session, chat_id, name, by, datetime.now(UTC))
                 session.commit()
         finally:
             database.dispose()

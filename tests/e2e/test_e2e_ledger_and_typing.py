@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from botproc import BotProcess
-from conftest import ADMIN
+from conftest import ADMIN, seen_in_branch
 from fake_bot_api import FakeBotApi, HttpCall, exchange
 from openpyxl import load_workbook
 
@@ -28,7 +28,7 @@ def bot(api: FakeBotApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[B
     """The bot with the organization's name set (DANGJIAN_ORG_NAME)."""
     workdir = tmp_path_factory.mktemp("bot")
     process = BotProcess(api, workdir, database_url=f"sqlite:///{workdir / 'dangjian.db'}",
-                         admins=str(ADMIN), DANGJIAN_ORG_NAME=ORG)
+                         admins=str(ADMIN), branches={GROUP: BRANCH}, DANGJIAN_ORG_NAME=ORG)
     process.start()
     yield process
     assert process.stop() == 0, process.log()[-3000:]
@@ -59,6 +59,7 @@ def test_the_first_reminder_is_one_and_cancel_in_private_names_the_branch(
 
 def test_what_members_almost_type(api: FakeBotApi, bot: BotProcess) -> None:
     """/chekin gets the nearest command, ／me is /me, an English question gets the hint."""
+    seen_in_branch(api, bot, GROUP, [ZHANG])  # so that the bot serves them in private
     assert say(api, "/chekin", ZHANG).text == (
         "没有 /chekin 这个命令。您是想用 /checkin 吗？发送 /help 查看可用命令。")
     assert say(api, "／me", ZHANG).text.startswith("📋 张三")

@@ -4,11 +4,10 @@ chats of strangers refused; adding the bot registers a group when a global admin
 
 from __future__ import annotations
 
-import io
 import time
-import zipfile
 
 import pytest
+from bad_files import zip_bomb_docx
 from botproc import BotProcess
 from conftest import ADMIN
 from fake_bot_api import FakeBotApi, exchange
@@ -104,14 +103,6 @@ def test_adding_the_bot_registers_only_when_a_global_admin_does(
     registered = rows(bot, f"SELECT registered_at IS NOT NULL FROM chat WHERE id = {chat_id}")
     assert registered == [(by == ADMIN,)]
 
-
-def zip_bomb_docx() -> bytes:
-    """About 100 KB that unpacks to 60 MB of XML."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", b"<w:t>" + b"a" * (60 * 2**20) + b"</w:t>")
-    return buffer.getvalue()
 
 
 def test_a_zip_bomb_docx_is_refused_and_nothing_is_stored(api: FakeBotApi, bot: BotProcess) -> None:

@@ -4,13 +4,12 @@ nothing; the plans directory cannot silently be empty."""
 
 from __future__ import annotations
 
-import io
 import logging
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from bad_files import zip_bomb_docx
 from sqlmodel import select
 
 from bot.services import knowledge, organization
@@ -117,14 +116,6 @@ def test_uploads_go_where_the_uploader_is_secretary(db) -> None:
         with pytest.raises(UserError, match="只有支部书记"):
             knowledge.upload_branches(session, member(MEMBER, GROUP), set(), False)
 
-
-def zip_bomb_docx(unpacked: int) -> bytes:
-    """A .docx whose document part inflates from a few KB to `unpacked` bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", b"<w:t>" + b"a" * unpacked + b"</w:t>")
-    return buffer.getvalue()
 
 
 def test_a_zip_bomb_docx_is_refused_naming_the_bound_and_nothing_is_stored(db, tokenizer) -> None:

@@ -231,20 +231,6 @@ def test_an_unnamed_group_is_marked_unnamed(db: Database, tmp_path: Path) -> Non
     assert f"支部名称：未命名支部（{BRANCH}）" in openpyxl.load_workbook(path)["更正记录"]["A2"].value
 
 
-def test_a_branch_name_with_control_characters_exports(db: Database, tmp_path: Path) -> None:
-    """A group named with characters a workbook cannot hold (a control character from a
-    Telegram title or a /bind) is exported, the title block without them (openpyxl refused the
-    whole workbook: /export failed)."""
-    month(db)
-    with db.session() as session:
-        session.get(Chat, BRANCH).branch_name = "第一\x06支部"  # type: ignore[union-attr]
-    [path] = ledger.export(db, tmp_path / "台账.xlsx", scope())
-    book = openpyxl.load_workbook(path)
-    assert book["更正记录"]["A1"].value == "某某公司党委 第一支部 党建工作台账——更正记录"
-    assert "支部名称：第一支部" in book["更正记录"]["A2"].value
-    assert sheet_rows(path, "三会一课记录")[1][12] == "第一支部"
-
-
 def test_minutes_and_files_read_in_chinese(db: Database, tmp_path: Path) -> None:
     """议题/决议/纪要 and a file added after the meeting: the 更正记录 names the meeting and
     what was recorded, without the internal '#N 标题：' prefix; the 三会一课记录 holds them."""

@@ -145,6 +145,7 @@ def test_control_characters_typed_by_members_do_not_break_the_workbook(db: Datab
     with db.session() as session:
         populate(session)
         session.get(Member, 2).display_name = "党员\x072"  # type: ignore[union-attr]
+        session.merge(Chat(id=BRANCH, title="群", type="supergroup", branch_name="第一\x06支部"))
         activity = attendance.remind(session, secretary(), "15:00 主题\x08党日\x00", now=START,
                                      tz=TZ)
         attendance.record_leave(session, actor(2), activity.id, "出差\x1b在外", at=START,
@@ -154,6 +155,8 @@ def test_control_characters_typed_by_members_do_not_break_the_workbook(db: Datab
     assert book["主题党日"][1][8] == "主题党日"
     assert book["签到明细"][1][1:5] == ("党员1", "出席", "主持人/记录人", "主持人")  # posted it
     assert book["签到明细"][2][1:5] == ("党员2", "请假", "本人", "出差在外")
+    title = openpyxl.load_workbook(path, read_only=True)["签到明细"]["A1"].value
+    assert "第一支部" in title  # a registered name with a control character in it
 
 
 FORMULAS = {

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from bot.config import Settings, admin_id
 from bot.services import organization
+from bot.services.branches import branch_label
 from bot.services.errors import UserError
 from bot.services.people import Actor
 from storage.models import AuditLog, BranchMembership, Chat
@@ -95,10 +96,9 @@ def test_branches_lists_registered_groups_with_members(db) -> None:
 
 
 def test_a_branch_is_named_by_its_registered_name_else_its_title() -> None:
-    assert organization.display_name(Chat(id=GROUP, title="群", branch_name="一支部")) == "一支部"
-    assert organization.display_name(Chat(id=GROUP, title="群")) == "群"
-    assert organization.display_name(Chat(id=GROUP)) == str(GROUP)
-    assert organization.display_name(None, GROUP) == str(GROUP)
+    assert branch_label(Chat(id=GROUP, title="群", branch_name="一支部")) == "一支部"
+    assert branch_label(Chat(id=GROUP, title="群")) == "群"
+    assert branch_label(Chat(id=GROUP)) == f"未命名支部（{GROUP}）"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
