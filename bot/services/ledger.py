@@ -34,11 +34,11 @@ from sqlmodel import Session, col, select
 
 from bot.services import roster
 from bot.services.branches import branch_label, branch_labels
-from bot.services.duties import DutyService
+from bot.services.duties import DutyService, meeting_duty_kind
 from bot.services.localtime import fmt_stamp, local
 from bot.services.meetings import MeetingRecord, meeting_record
 from bot.services.stats import ActivityTally, tally_activities, tally_tasks
-from content.duties import PERIOD_NAMES
+from content.duties import PERIOD_NAMES, period_key
 from storage.db import Database
 from storage.models import (
     ACTIVITY_KINDS,
@@ -56,7 +56,7 @@ from storage.models import (
 LEDGER_COLUMNS = ("时间", "地点", "主持人", "记录人", "应到", "实到", "请假", "缺席", "内容")
 ACTIVITY_COLUMNS = LEDGER_COLUMNS + ("活动号", "支部", "迟到", "补签/代签", "请假人员（原因）", "缺席人员")
 MEETING_COLUMNS = ("时间", "类型", "会议名称", "地点", "主持人", "记录人", "应到", "实到",
-                   "缺席及原因", "议题", "决议", "纪要或附件", "支部", "活动号")
+                   "缺席及原因", "议题", "决议", "纪要或附件", "支部", "活动号", "计入职责")
 DETAIL_COLUMNS = ("活动号", "姓名", "状态", "方式", "原因", "代登记人", "登记时间")
 """Lean on purpose (a row per member per meeting): the activity sheets carry the rest."""
 TASK_COLUMNS = ("任务号", "发布时间", "支部", "学习内容", "截止日期", "应学", "已学", "完成率",
@@ -86,13 +86,15 @@ class Sheet:
 @dataclass(frozen=True)
 class Scope:
     """What a ledger covers: some branches (None: all), times shown in `tz`, as of `now`, for
-    the organization `org`; `duty_titles` name the duties the 更正记录 mentions by id."""
+    the organization `org`; `duty_titles` name the duties the 更正记录 mentions by id, and
+    `meeting_duties` the duties (title, period) a held meeting of each 三会一课 kind counts for."""
 
     chat_ids: list[int] | None
     tz: ZoneInfo
     now: datetime
     org: str = "党组织"
     duty_titles: dict[str, str] = field(default_factory=dict)
+    meeting_duties: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def where(self, column: Any) -> list[Any]:
         return [] if self.chat_ids is None else [col(column).in_(self.chat_ids)]
@@ -123,6 +125,16 @@ def duty_titles(duties: DutyService) -> dict[str, str]:
     return {duty.id: duty.title for duty in duties.calendar()}
 
 
+def meeting_duties(duties: DutyService) -> dict[str, list[tuple[str, str]]]:
+    """The branch duties (title, period) that held meetings of each 三会一课 kind count for, as
+    /duties counts them, for a Scope."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for duty in duties.calendar():
+        if kind := meeting_duty_kind(duty):
+            found.setdefault(kind, []).append((duty.title, duty.period))
+    return found
+
+
 def member_names(session: Session) -> dict[int, str]:
     """Every member's name as the ledger shows it (the 名册 name when there is one, as
     `roster.names` gives it, unlinked 名册 entries too); two members of the same name are told
@@ -147,8 +159,13 @@ def _held(scope: Scope) -> tuple[Any, ...]:
 
 # --- 三会一课记录 ---------------------------------------------------------------------------
 
-def meeting_row(record: MeetingRecord, tz: ZoneInfo) -> list[Any]:
-    """The 三会一课记录 row of a meeting (MEETING_COLUMNS); a 补录 says so, with its reason."""
+def meeting_row(record: MeetingRecord, scope: Scope) -> list[Any]:
+    """The 三会一课记录 row of a meeting (MEETING_COLUMNS); a 补录 says so, with its reason;
+    计入职责 names the duty and period the meeting counts for (召开党小组会（2026年12月）)."""
+    tz = scope.tz
+    day = local(record.starts_at, tz).date()
+    counted = "；".join(f"{title}（{_period_text(period_key(period, day))}）"
+                       for title, period in scope.meeting_duties.get(record.counts_for, []))
     minutes = "\n".join(
         part for part in (record.minutes, *(f"附件：{name}" for name in record.attachments))
         if part
@@ -160,7 +177,7 @@ def meeting_row(record: MeetingRecord, tz: ZoneInfo) -> list[Any]:
         f"{fmt_stamp(record.starts_at, tz)}-{fmt_stamp(record.ends_at, tz)[11:]}", record.kind,
         title, record.place, record.host, record.recorder, record.expected, record.present,
         "；".join(f"{name}（{reason}）" for name, reason in record.absent),
-        record.topics, record.decisions, minutes, record.branch, record.activity_id,
+        record.topics, record.decisions, minutes, record.branch, record.activity_id, counted,
     ]
 
 
@@ -190,8 +207,8 @@ def activity_sheets(session: Session, scope: Scope) -> list[Sheet]:
         ]
 
     records = [meeting_record(session, t.activity.id or 0) for t in tallies]
-    sheets = [Sheet("三会一课记录", MEETING_COLUMNS, [meeting_row(r, tz) for r in records],
-                    (17, 10, 20, 14, 8, 8, 6, 6, 30, 30, 30, 40, 12, 7))]
+    sheets = [Sheet("三会一课记录", MEETING_COLUMNS, [meeting_row(r, scope) for r in records],
+                    (17, 10, 20, 14, 8, 8, 6, 6, 30, 30, 30, 40, 12, 7, 24))]
     sheets += [
         Sheet(kind, ACTIVITY_COLUMNS,
               [summary(t) for t in tallies if t.activity.kind == kind],
@@ -360,7 +377,26 @@ def _meeting(entry: AuditEntry, verb: str) -> Rendered:
     return f"{verb}：{entry.activity(entry.entity_id)}", detail
 
 
+def _roster_link(entry: AuditEntry) -> Rendered:
+    """'张三 → 用户951（@zhang）（原绑定：…）': the 名册 name, then the chat account linked."""
+    name, arrow, account = entry.detail.partition(" → ")
+    return (f"名册绑定账号：{name}", f"账号：{account}") if arrow else ("名册绑定账号", entry.detail)
+
+
+def _rename(entry: AuditEntry) -> Rendered:
+    before, arrow, after = entry.detail.partition(" -> ")
+    return (f"支部更名：{after}", f"原名称：{before}") if arrow else ("支部更名", entry.detail)
+
+
 AUDIT_RENDERERS: dict[str, Callable[[AuditEntry], Rendered]] = {
+    "bind": lambda e: (f"登记为党支部：{e.detail}", ""),
+    "rename": _rename,
+    "unbind": lambda e: (f"撤销党支部登记：{e.detail}", ""),
+    "roster.import": lambda e: ("导入名册", e.detail.removeprefix("导入名册：")),
+    "roster.link": _roster_link,
+    "add": lambda e: (f"添加文件：{e.detail}", ""),
+    "replace": lambda e: (f"替换文件：{e.detail}", ""),
+    "remove": lambda e: (f"删除文件：{e.detail}", ""),
     "activity.backfill": lambda e: _meeting(e, "补录会议"),
     "activity.minutes": lambda e: _meeting(e, "记录会议议题/决议/纪要"),
     "activity.file": lambda e: _meeting(e, "添加会议附件"),
