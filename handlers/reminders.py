@@ -47,18 +47,21 @@ async def schedule(update: Update, context: BotContext) -> None:
 
 
 async def reminders(update: Update, context: BotContext) -> None:
-    """Handle /reminders (secretaries): active reminders with their next fire time."""
+    """Handle /reminders (secretaries): active reminders with their next fire time; in a
+    private chat, those of every branch the secretary runs, each named."""
     actor = await actor_of(update, context)
     services = context.services
+    branches = () if actor.in_group else await secretary_chats(context, actor)
     views = await services.db.run(lambda session: services.reminders.listing(
-        session, actor, now=services.clock()))
+        session, actor, now=services.clock(), branches=branches))
     if not views:
-        await reply(update, escape("本群暂无定时提醒。" + SCHEDULE_USAGE))
+        where = "本群" if actor.in_group else "您负责的支部"
+        await reply(update, escape(f"{where}暂无定时提醒。" + SCHEDULE_USAGE))
         return
     tz = services.reminders.tz
     lines = ["⏰ 定时提醒（时间为北京时间）："]
     for view in views:
-        scope = "｜全部支部" if view.scope == "branches" else ""
+        scope = "｜全部支部" if view.scope == "branches" else (view.branch and f"｜{view.branch}")
         upcoming = fmt_when(view.next_fire, tz) if view.next_fire else "无（已结束）"
         lines.append(f"#{view.number}［{KIND_LABELS[view.kind]}{scope}］{view.rule}｜"
                      f"{shorten(view.text, 60)}"

@@ -111,6 +111,8 @@ class ReminderView:
     text: str
     rule: str
     next_fire: datetime | None
+    branch: str = ""
+    """The branch's name, when listed in a private chat."""
 
 
 @dataclass(frozen=True)
@@ -220,25 +222,35 @@ class ReminderService:
                              detail=f"{rule.label} {content[:100]}"))
         return reminder, first
 
-    def listing(self, session: Session, actor: Actor, *, now: datetime) -> list[ReminderView]:
-        """/reminders: this group's active reminders (and, for admins, those to all branches)."""
+    def listing(self, session: Session, actor: Actor, *, now: datetime,
+                branches: Sequence[int] = ()) -> list[ReminderView]:
+        """/reminders: this group's active reminders (and, for admins, those to all branches);
+        in a private chat, those of `branches` (the ones the actor runs), each named."""
         if actor.in_group:
             require_secretary(session, actor, actor.chat_id)
-        elif not actor.is_global_admin:
-            raise UserError("请在支部群中查看本群的提醒。")
+        elif not actor.is_global_admin and not branches:
+            raise UserError("抱歉，此操作仅限支部书记使用；请在本支部群中发送 /reminders。")
         query = select(Reminder).where(col(Reminder.active), Reminder.system_key == None)  # noqa: E711
+        own = Reminder.scope == "chat"
         if actor.in_group and actor.is_global_admin:
             query = query.where((Reminder.chat_id == actor.chat_id) | (Reminder.scope == "branches"))
         elif actor.in_group:
-            query = query.where(Reminder.chat_id == actor.chat_id, Reminder.scope == "chat")
+            query = query.where(Reminder.chat_id == actor.chat_id, own)
+        elif actor.is_global_admin:
+            query = query.where((col(Reminder.chat_id).in_(branches) & own)
+                                | (Reminder.scope == "branches"))
         else:
-            query = query.where(Reminder.scope == "branches")
+            query = query.where(col(Reminder.chat_id).in_(branches), own)
+        reminders = session.exec(query.order_by(col(Reminder.chat_id), col(Reminder.id))).all()
+        names = {} if actor.in_group else branch_labels(
+            session, {r.chat_id for r in reminders if r.scope == "chat"})
         views = []
-        for reminder in session.exec(query.order_by(col(Reminder.id))).all():
+        for reminder in reminders:
             rule = _rule(reminder)
             base = max(reminder.last_fire_at or reminder.created_at, now)
             views.append(ReminderView(shown_number(reminder), reminder.kind, reminder.scope,
-                                      reminder.text, reminder.rule, rule.next_after(base, self.tz)))
+                                      reminder.text, reminder.rule, rule.next_after(base, self.tz),
+                                      names.get(reminder.chat_id, "")))
         return views
 
     def cancel(self, session: Session, actor: Actor, text: str, *, now: datetime,

@@ -193,3 +193,14 @@ async def test_cancel_in_private_names_the_branch(settings: Settings) -> None:
     assert "✅ 已设置学习提醒 #1" in reply
     assert refused == "抱歉，此操作仅限支部书记使用；请在本支部群中发送该命令。"
     assert cancelled == "已取消「支部1001」的提醒 #1：每周一 08:30｜学习《党章》"
+
+
+async def test_reminders_in_private_list_the_branches_one_runs(settings: Settings) -> None:
+    """/reminders sent privately: the secretary sees their branch's reminders, named by branch;
+    a member is refused."""
+    async with attendance_bot(settings, BEFORE) as bot:
+        await schedule(bot, "每周一 08:30 学习《党章》")
+        listed = texts(await bot.say("/reminders", SECRETARY, SECRETARY))[0]
+        refused = texts(await bot.say("/reminders", MEMBER, MEMBER))[0]
+    assert "#1［学习｜支部1001］每周一 08:30｜学习《党章》" in listed
+    assert refused.startswith("抱歉，此操作仅限支部书记使用")
