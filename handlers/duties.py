@@ -4,7 +4,6 @@ secretary's branches), /duty 编号 调整."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 from sqlmodel import Session
@@ -34,6 +33,7 @@ from handlers.common import (
     reply,
     secretary_chats,
 )
+from handlers.posts import button_match
 
 ALL_WORDS = ("全部", "所有", "all")
 QUOTE_PATTERN = r"^duty:q:(\w+)$"
@@ -121,12 +121,10 @@ def _own_branch(session: Session, actor: Actor) -> int | None:
 async def on_quote(update: Update, context: BotContext) -> None:
     """[原文] under /duties: the duty with the plan's own sentence, as a reply in the chat."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    match = re.match(QUOTE_PATTERN, query.data)
-    assert match is not None
+    assert query is not None
     actor = await actor_of(update, context)
     services = context.services
-    duty = services.duties.find(match.group(1))
+    duty = services.duties.find(button_match(update, QUOTE_PATTERN).group(1))
     chat_id = actor.chat_id if actor.in_group else None
     today = services.duties.today(services.clock())
     item = await services.db.run(
@@ -165,9 +163,8 @@ async def done(update: Update, context: BotContext) -> None:
 async def on_done_choice(update: Update, context: BotContext) -> None:
     """[支部] under a private /done: that branch's completion (one per prompt)."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    match = re.match(DONE_PATTERN, query.data)
-    assert match is not None
+    assert query is not None
+    match = button_match(update, DONE_PATTERN)
     actor = await actor_of(update, context)
     chat_id = int(match.group(1))
     if chat_id not in await secretary_chats(context, actor):

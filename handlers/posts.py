@@ -44,12 +44,17 @@ def local_zone(services: Services) -> ZoneInfo:
     return zone(services.settings.timezone)
 
 
-def button_id(update: Update, pattern: str) -> int:
-    """The record number in a button's callback data, e.g. 12 in `att:in:12`."""
+def button_match(update: Update, pattern: str) -> re.Match[str]:
+    """A button's callback data matched against the pattern its handler was registered with."""
     query = update.callback_query
     match = re.match(pattern, query.data or "") if query else None
     assert match is not None, "the handler's pattern matched this data"
-    return int(match.group(1))
+    return match
+
+
+def button_id(update: Update, pattern: str) -> int:
+    """The record number in a button's callback data, e.g. 12 in `att:in:12`."""
+    return int(button_match(update, pattern).group(1))
 
 
 def markup(post: Post) -> InlineKeyboardMarkup | None:

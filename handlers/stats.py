@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -13,7 +12,7 @@ from bot.context import BotContext
 from bot.services import members, stats
 from bot.services.people import Actor
 from handlers.common import actor_of, escape, reply
-from handlers.posts import local_zone, privately
+from handlers.posts import button_id, local_zone, privately
 from handlers.roles import replied_user
 
 ME_PATTERN = r"^me:(-?\d+)$"
@@ -45,12 +44,8 @@ async def me(update: Update, context: BotContext) -> None:
 
 async def on_me_choice(update: Update, context: BotContext) -> None:
     """[成员] under an ambiguous /me: that member's record."""
-    query = update.callback_query
-    assert query is not None
-    match = re.match(ME_PATTERN, query.data or "")
-    assert match is not None
     actor = await actor_of(update, context)
-    await _send_record(update, context, actor, int(match.group(1)))
+    await _send_record(update, context, actor, button_id(update, ME_PATTERN))
 
 
 async def _send_record(update: Update, context: BotContext, actor: Actor, user_id: int) -> None:
