@@ -12,6 +12,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
 from bot.services import UserError, members
+from bot.services.branches import label_of
 from bot.services.duties import (
     DONE_USAGE,
     DUTY_USAGE,
@@ -24,7 +25,6 @@ from bot.services.duties import (
     render,
 )
 from bot.services.people import Actor
-from bot.services.stats import branch_name
 from handlers.common import (
     actor_of,
     as_secretary_of,
@@ -63,7 +63,7 @@ async def duties(update: Update, context: BotContext) -> None:
         if chat_id is None:
             return "", [], 0, []
         own, off = services.duties.own(session, chat_id, today)
-        title = "本支部" if actor.in_group else branch_name(session, [chat_id])
+        title = "本支部" if actor.in_group else label_of(session, chat_id)
         return title, own, off, [d for d in services.duties.calendar() if not for_branch(d)]
 
     title, own, off, rest = await services.db.run(listing)
@@ -153,7 +153,7 @@ async def done(update: Update, context: BotContext) -> None:
         await _mark(update, context, actor, duty.id, " ".join(args[1:]), chats[0])
         return
     titles = await services.db.run(
-        lambda session: [(chat_id, branch_name(session, [chat_id])) for chat_id in chats])
+        lambda session: [(chat_id, label_of(session, chat_id)) for chat_id in chats])
     buttons = [[InlineKeyboardButton(title, callback_data=f"duty:done:{chat_id}:{duty.id}")]
                for chat_id, title in titles]
     await reply(update, escape(f"您是多个支部的书记，请选择为哪个支部登记“{duty.title}”完成："),
@@ -191,7 +191,7 @@ async def _mark(update: Update, context: BotContext, actor: Actor, duty_id: str,
     state = "本期已完成" if item.complete else "本期尚未完成"
     where = ""
     if chat_id is not None:
-        where = await services.db.run(lambda session: f"（{branch_name(session, [chat_id])}）")
+        where = await services.db.run(lambda session: f"（{label_of(session, chat_id)}）")
     text = f"{prefix}{where}：{describe(item)}\n{state}。"
     if update.callback_query is not None and message is not None:
         await context.bot.send_message(message.chat_id, text)

@@ -13,9 +13,9 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.context import BotContext
 from bot.services import UserError, members
+from bot.services.branches import label_of
 from bot.services.people import Actor, is_secretary, require_secretary
 from bot.services.roster_file import MAX_BYTES, read_roster
-from bot.services.stats import branch_name
 from handlers.common import (
     actor_of,
     as_secretary_of,
@@ -52,7 +52,7 @@ async def roster_command(update: Update, context: BotContext) -> None:
     def show(session: Session) -> str:
         secretary = is_secretary(session, actor, chat_id)
         entries = members.listing(session, chat_id)
-        title = branch_name(session, [chat_id])
+        title = label_of(session, chat_id)
         if not entries:
             seen = members.seen_members(session, chat_id)
             return (f"{title} 尚未导入名册；群内已见到的成员 {len(seen)} 人：{'、'.join(seen) or '（无）'}"
@@ -83,7 +83,7 @@ async def _branch(context: BotContext, actor: Actor, args: list[str], *,
         raise UserError("请在支部群中发送 /roster。" if showing else
                         "抱歉，只有支部书记可以导入名册；请在本支部群中发送。")
     titles = await context.services.db.run(
-        lambda session: {chat_id: branch_name(session, [chat_id]) for chat_id in chats})
+        lambda session: {chat_id: label_of(session, chat_id) for chat_id in chats})
     wanted = " ".join(a for a in args if a not in IMPORT_WORDS)
     chosen = [chat_id for chat_id, title in titles.items() if wanted and wanted in title]
     if len(chats) == 1 and not wanted:
