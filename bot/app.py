@@ -6,11 +6,13 @@ import asyncio
 import logging
 from typing import Any
 
-from telegram import BotCommand
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram import BotCommand, Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
+from bot.channels.telegram import TelegramChannel, to_event
 from bot.context import BotContext
+from bot.core import Core
 from bot.http import AiohttpRequest, RetryPolicy
 from bot.ordering import FEWEST, PerUserOrder, round_trip_to, running_for
 from bot.ratelimit import BotApiLimiter
@@ -34,7 +36,6 @@ from handlers import (
     stats,
     study,
 )
-from handlers.common import on_error
 from handlers.posts import live_counts
 
 BOT_COMMANDS = [
@@ -77,7 +78,8 @@ STOP_EDITS_SECONDS = 5.0
 minute behind its 20/min limit, longer than a stop is given."""
 
 FEATURES = [organization, slash, start, qa, members, knowledge, roster, attendance, meetings,
-            study, stats, ledger, roles, duties, reminders]
+            study, stats, ledger, roles, duties, reminders, fallback]
+"""In the order their routes are tried within a group; the fallback takes only leftovers."""
 
 
 def build_application(
@@ -115,11 +117,30 @@ def build_application(
     uncertain = application.metrics.uncertain_sends
     policy.on_uncertain = lambda method: uncertain.labels(method).inc()
     application.bot_data["services"] = services
-    for feature in FEATURES:
-        application.add_handlers(feature.HANDLERS)
-    application.add_handlers(fallback.HANDLERS)  # after every feature: only leftovers
+    core = Core(services, FEATURES)
+    core.on_failure = application.note_failure
+    core.add_channel(TelegramChannel(application.bot))
+    application.bot_data["core"] = core
+    application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(on_error)
     return application
+
+
+def core_of(application: Application) -> Core:
+    return application.bot_data["core"]
+
+
+async def on_update(update: Update, context: BotContext) -> None:
+    """Every update, as a neutral event, through the conversation core."""
+    core = core_of(context.application)
+    event = to_event(update, context.bot)
+    if event is not None:
+        await core.handle(core.channels["telegram"], event)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """What escaped the core (its own failures are handled there): logged, never silent."""
+    log.error("update failed outside the flows: %r", context.error, exc_info=context.error)
 
 
 async def on_startup(application: Application) -> None:
@@ -127,7 +148,7 @@ async def on_startup(application: Application) -> None:
     updates flow)."""
     await application.bot.set_my_commands(BOT_COMMANDS)
     await size_concurrency(application)
-    await application.bot_data["services"].scheduler.start(application)
+    await application.bot_data["services"].scheduler.start(core_of(application))
 
 
 async def size_concurrency(application: Application) -> None:
@@ -148,7 +169,7 @@ async def on_stop(application: Application) -> None:
     await application.bot_data["services"].scheduler.stop()
     try:
         async with asyncio.timeout(STOP_EDITS_SECONDS):
-            await live_counts(application).drain()
+            await live_counts(core_of(application)).drain()
     except TimeoutError:
         log.warning("stopping without the live count edits still held back by group limits")
 

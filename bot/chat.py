@@ -1,152 +1,238 @@
-"""`dangjian chat`: a terminal conversation with the real handlers, no token or network needed."""
+"""`dangjian chat`: the simplest adapter over the conversation core — a terminal, no token or
+network. It proves the boundary: every flow runs here exactly as on a messenger."""
 
 from __future__ import annotations
 
 import asyncio
+import html
+import itertools
 import re
 import shlex
 import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
-from telegram import Update
-
-from bot.app import build_application, on_startup, on_stop
+from bot.app import FEATURES
+from bot.channels.base import (
+    Attachment,
+    Capabilities,
+    Content,
+    Event,
+    Person,
+    Place,
+    Replied,
+    Sent,
+)
 from bot.config import Settings
-from bot.offline import ApiCall, LocalBotApi, UpdateFactory
+from bot.core import Core
 from bot.services import build_services
 
-GROUP_ID = -1001
+PLATFORM = "terminal"
+GROUP = "group1"
+MENTION = re.compile(r'<a href="mention:[^"]*">([^<]*)</a>')
 
-BANNER = """党建助手离线对话（与 Telegram 走同一套处理程序）。
+BANNER = """党建助手离线对话（与各平台走同一套对话流程）。
 直接输入文字或命令（如 /help、/ask 宣传主题多久定一次？）。
   :user ID [名字]   切换用户        :group [ID]   进入群聊（默认 {group}）
   :private          回到私聊        :admin        切换当前用户在本群的管理员身份
   :tap N            点击最近消息的第 N 个按钮
   :reply 文字        回复机器人最近一条消息（群里提问用）
-  :upload 路径 [附言] 发送文件（书记上传计划文件；名册附言写 /roster）   :quit 退出"""
+  :upload 路径 [附言] 发送文件（书记上传计划文件；名册附言写 /roster）   :quit 退出
+组织管理员：DANGJIAN_ADMINS=terminal:用户ID"""
+
+
+def plain(text: str) -> str:
+    """Our markup as a terminal shows it."""
+    return html.unescape(re.sub(r"<[^>]+>", "", MENTION.sub(r"@\1", text)))
+
+
+@dataclass
+class Shown:
+    chat: str
+    content: Content
+    reply_to_text: str = ""
+
+
+@dataclass
+class TerminalChannel:
+    """Prints what the bot sends; keeps the messages so a tap or a reply can refer to them."""
+
+    out: TextIO
+    files_dir: Path
+    platform: str = PLATFORM
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(max_text=100_000))
+    bot: Person = field(default_factory=lambda: Person("bot", "党建助手", "dangjian_bot", True))
+    admins_of: dict[str, set[str]] = field(default_factory=dict)
+    shown: dict[str, Shown] = field(default_factory=dict)
+    last_with_buttons: str | None = None
+    last: str | None = None
+    asked: str = ""
+    """The text of the last line typed, which the bot's next message answers."""
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def _print(self, text: str, prefix: str = "") -> None:
+        print(f"\n🤖 {prefix}{text}", file=self.out)
+
+    async def send(self, chat: str, content: Content, *, reply_to: str | None = None,
+                   quote: bool = False) -> Sent:
+        message_id = f"m{next(self._ids)}"
+        self.shown[message_id] = Shown(chat, content, self.asked)
+        self.last = message_id
+        self._print(plain(content.text))
+        if content.buttons:
+            self.last_with_buttons = message_id
+            labels = "  ".join(f"[{i}] {b.label}" for i, b in
+                               enumerate((b for row in content.buttons for b in row), 1))
+            print(f"   按钮：{labels}  （输入 :tap 编号）", file=self.out)
+        return Sent(message_id)
+
+    async def edit(self, chat: str, message_id: str, content: Content) -> None:
+        self.shown[message_id] = Shown(chat, content, self.shown[message_id].reply_to_text)
+        self._print(plain(content.text), "（消息已更新）")
+
+    async def clear_buttons(self, chat: str, message_id: str) -> None:
+        shown = self.shown[message_id]
+        self.shown[message_id] = Shown(chat, Content(shown.content.text), shown.reply_to_text)
+
+    async def answer(self, event: Event, text: str = "", *, alert: bool = False) -> None:
+        if text:
+            self._print(text, "（提示）")
+
+    async def send_image(self, chat: str, data: bytes, *, filename: str, caption: str = "",
+                         reply_to: str | None = None) -> None:
+        await self.send_file(chat, data, filename=filename, caption=caption)
+
+    async def send_file(self, chat: str, data: bytes, *, filename: str,
+                        caption: str = "") -> None:
+        path = self.files_dir / f"{next(self._ids)}_{filename}"
+        await asyncio.to_thread(path.write_bytes, data)
+        self._print(f"{caption}\n[文件已保存：{path}]")
+
+    async def download(self, attachment: Attachment) -> bytes:
+        return await asyncio.to_thread(Path(attachment.ref).read_bytes)
+
+    async def is_admin(self, chat: str, user: str) -> bool:
+        return user in self.admins_of.get(chat, set())
+
+    async def admins(self, chat: str) -> list[Person]:
+        return [Person(user) for user in sorted(self.admins_of.get(chat, set()))]
+
+    async def members(self, chat: str) -> list[Person] | None:
+        return None
 
 
 class TerminalChat:
-    """Holds who is talking where, turns lines into updates and prints what the bot sends."""
+    """Who is talking where; turns typed lines into events for the core."""
 
-    def __init__(self, settings: Settings, first_user: int) -> None:
-        self.api = LocalBotApi(on_call=self._show)
-        self.updates = UpdateFactory()
+    def __init__(self, settings: Settings, first_user: int, out: TextIO | None = None) -> None:
+        import sys
+
         self.services = build_services(settings)
-        self.app = build_application(self.services, request=self.api, rate_limited=False)
-        self.user_id, self.user_name = first_user, f"用户{first_user}"
-        self.chat_id = first_user
-        self.last_with_buttons: dict[str, Any] | None = None
-        self.last_from_bot: dict[str, Any] | None = None
-        self.files_dir = Path(tempfile.mkdtemp(prefix="dangjian-chat-"))
+        self.core = Core(self.services, FEATURES)
+        self.channel = TerminalChannel(out or sys.stdout,
+                                       Path(tempfile.mkdtemp(prefix="dangjian-chat-")))
+        self.core.add_channel(self.channel)
+        self.user, self.user_name = str(first_user), f"用户{first_user}"
+        self.chat: str | None = None  # None: the private chat
+        self._events = itertools.count(1)
 
-    def _show(self, call: ApiCall) -> None:
-        if call.method not in {"sendMessage", "editMessageText", "sendPhoto", "sendDocument",
-                               "answerCallbackQuery"}:
-            return
-        prefix = {"editMessageText": "（消息已更新）", "answerCallbackQuery": "（提示）"}.get(
-            call.method, ""
-        )
-        text = re.sub(r"<[^>]+>", "", call.text).replace("&lt;", "<").replace("&gt;", ">")
-        text = text.replace("&amp;", "&")
-        for name, content in call.files.items():
-            path = self.files_dir / f"{len(self.api.calls)}_{name}"
-            path.write_bytes(content)
-            text += f"\n[文件已保存：{path}]"
-        if text:
-            print(f"\n🤖 {prefix}{text}")
-        if isinstance(call.result, dict):
-            self.last_from_bot = call.result
-            if call.buttons:
-                self.last_with_buttons = call.result
-                labels = "  ".join(f"[{i}] {label}" for i, (label, _) in
-                                   enumerate(call.buttons, 1))
-                print(f"   按钮：{labels}  （输入 :tap 编号）")
+    def _say(self, text: str) -> None:
+        print(text, file=self.channel.out)
 
     async def feed(self, line: str) -> bool:
         """Handle one line; False when the user quits."""
         if not line.startswith(":"):
-            await self._send(self.updates.message(
-                line, user_id=self.user_id, chat_id=self.chat_id, name=self.user_name))
+            await self._send(line)
             return True
         command, *rest = shlex.split(line[1:]) or [""]
         if command in ("quit", "q", "exit"):
             return False
         if command == "user" and rest:
-            self.user_id = int(rest[0])
-            self.user_name = rest[1] if len(rest) > 1 else f"用户{self.user_id}"
-            if self.chat_id > 0:
-                self.chat_id = self.user_id
-            print(f"（当前用户：{self.user_name} {self.user_id}）")
+            self.user = rest[0]
+            self.user_name = rest[1] if len(rest) > 1 else f"用户{self.user}"
+            self._say(f"（当前用户：{self.user_name} {self.user}）")
         elif command == "group":
-            self.chat_id = int(rest[0]) if rest else GROUP_ID
-            self.api.chats[self.chat_id] = UpdateFactory.chat(self.chat_id)
-            print(f"（已进入群聊 {self.chat_id}；提问请 @{self.app.bot.username} 或用 :reply）")
+            self.chat = rest[0] if rest else GROUP
+            self._say(f"（已进入群聊 {self.chat}；提问请 @{self.channel.bot.username} 或用 :reply）")
         elif command == "private":
-            self.chat_id = self.user_id
-            print("（已回到私聊）")
-        elif command == "admin" and self.chat_id < 0:
-            admins = self.api.admins.setdefault(self.chat_id, set())
-            admins.symmetric_difference_update({self.user_id})
-            self.app.bot_data.pop("admin_cache", None)
-            print("（当前用户现在是群管理员）" if self.user_id in admins else "（已取消管理员）")
-        elif command == "tap" and rest and self.last_with_buttons:
-            await self._tap(int(rest[0]))
-        elif command == "reply" and self.last_from_bot:
-            await self._send(self.updates.message(
-                " ".join(rest), user_id=self.user_id, chat_id=self.chat_id,
-                name=self.user_name, reply_to=self.last_from_bot))
+            self.chat = None
+            self._say("（已回到私聊）")
+        elif command == "admin" and self.chat is not None:
+            admins = self.channel.admins_of.setdefault(self.chat, set())
+            admins.symmetric_difference_update({self.user})
+            self.core.forget_admins()
+            self._say("（当前用户现在是群管理员）" if self.user in admins else "（已取消管理员）")
+        elif command == "tap" and rest and self.channel.last_with_buttons:
+            await self._tap(self.channel.last_with_buttons, int(rest[0]))
+        elif command == "reply" and self.channel.last:
+            await self._send(" ".join(rest), reply_to=self.channel.last)
         elif command == "upload" and rest:
             await self._upload(Path(rest[0]), " ".join(rest[1:]))
         else:
-            print(BANNER.format(group=GROUP_ID))
+            self._say(BANNER.format(group=GROUP))
         return True
 
-    async def _tap(self, number: int) -> None:
-        assert self.last_with_buttons is not None
-        markup = self.last_with_buttons.get("reply_markup") or {}
-        buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
+    def _event(self, **fields: object) -> Event:
+        place = Place(self.chat, "group", "离线测试群") if self.chat else Place(self.user, "private")
+        return Event(platform=PLATFORM, chat=place, sender=Person(self.user, self.user_name),
+                     at=datetime.now(UTC), event_id=str(next(self._events)), **fields)  # type: ignore[arg-type]
+
+    def _replied(self, message_id: str) -> Replied:
+        shown = self.channel.shown[message_id]
+        return Replied(message_id, self.channel.bot, True, plain(shown.content.text),
+                       reply_to_text=shown.reply_to_text)
+
+    async def _send(self, text: str, *, reply_to: str | None = None,
+                    attachment: Attachment | None = None) -> None:
+        self.channel.asked = text
+        message_id = f"u{next(self._events)}"
+        await self.core.handle(self.channel, self._event(
+            kind="message", message_id=message_id, text=text, is_command=text.startswith("/"),
+            mentioned=f"@{self.channel.bot.username}" in text, attachment=attachment,
+            reply_to=self._replied(reply_to) if reply_to else None))
+
+    async def _tap(self, message_id: str, number: int) -> None:
+        shown = self.channel.shown[message_id]
+        buttons = [b for row in shown.content.buttons for b in row]
         if not 1 <= number <= len(buttons):
-            print("（没有这个按钮）")
+            self._say("（没有这个按钮）")
             return
-        await self._send(self.updates.callback(
-            buttons[number - 1]["callback_data"], user_id=self.user_id,
-            message=self.last_with_buttons, name=self.user_name))
+        chat, self.chat = self.chat, None if shown.chat == self.user else shown.chat
+        try:
+            await self.core.handle(self.channel, self._event(
+                kind="action", message_id=message_id, action=buttons[number - 1].value,
+                reply_to=self._replied(message_id)))
+        finally:
+            self.chat = chat
 
     async def _upload(self, path: Path, caption: str = "") -> None:
-        data = await asyncio.to_thread(lambda: path.read_bytes() if path.is_file() else None)
-        if data is None:
-            print(f"（找不到文件：{path}）")
+        size = await asyncio.to_thread(lambda: path.stat().st_size if path.is_file() else None)
+        if size is None:
+            self._say(f"（找不到文件：{path}）")
             return
-        file_id = f"local-{len(self.api.files) + 1}"
-        self.api.add_file(file_id, data)
-        document = {"file_id": file_id, "file_unique_id": file_id, "file_name": path.name,
-                    "file_size": len(data)}
-        await self._send(self.updates.message(
-            caption, user_id=self.user_id, chat_id=self.chat_id, name=self.user_name,
-            document=document))
-
-    async def _send(self, payload: dict[str, Any]) -> None:
-        await self.app.process_update(Update.de_json(payload, self.app.bot))
+        await self._send(caption, attachment=Attachment("file", path.name, size, str(path)))
 
 
 async def _loop(session: TerminalChat) -> None:
-    async with session.app:
-        await on_startup(session.app)  # the reminder scheduler runs here too
-        print(BANNER.format(group=GROUP_ID))
-        try:
-            while True:
-                try:
-                    line = await asyncio.to_thread(input, "\n你> ")
-                except EOFError:
-                    break
-                if line.strip() and not await session.feed(line.strip()):
-                    break
-        finally:
-            await on_stop(session.app)
+    scheduler = session.services.scheduler
+    await scheduler.start(session.core)  # the reminder scheduler runs here too
+    session._say(BANNER.format(group=GROUP))
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "\n你> ")
+            except EOFError:
+                break
+            if line.strip() and not await session.feed(line.strip()):
+                break
+    finally:
+        await scheduler.stop()
+        await session.services.db.close()
 
 
 def run_chat(settings: Settings, first_user: int) -> int:
     asyncio.run(_loop(TerminalChat(settings, first_user)))
     return 0
+

@@ -6,7 +6,7 @@ lease_ttl + renew_every (25 s by default). The leader builds an AsyncIOScheduler
 reminder rows (coalesce=True, misfire grace per kind) and keeps it in step with rows that other
 replicas add or cancel. The rows, not the jobs, decide what is sent: see bot/services/reminders.py.
 
-`start(application)` / `stop()` are called from `on_startup` / `on_shutdown`, and explicitly by a
+`start(core)` / `stop()` are called from `on_startup` / `on_shutdown`, and explicitly by a
 runner that drives the Application itself (webhook mode with `.updater(None)`).
 """
 
@@ -21,7 +21,7 @@ import socket
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -29,10 +29,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select as columns
 from sqlalchemy import text, update
 from sqlmodel import Session, col
-from telegram import Bot
-from telegram.error import BadRequest, ChatMigrated, Forbidden, TimedOut
-from telegram.ext import Application
 
+from bot.channels.base import SendUncertain as ChannelUncertain
+from bot.channels.base import Unreachable
 from bot.services.posts import Post
 from bot.services.reminders import (
     GRACE,
@@ -47,6 +46,9 @@ from storage.db import Database
 from storage.models import Reminder, SchedulerLease
 from storage.upsert import upsert
 
+if TYPE_CHECKING:
+    from bot.core import Core
+
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "reminders"
@@ -56,8 +58,6 @@ STOP_WAIT = 10.0
 OVERALL_RATE = 28.5
 """Messages per second the engine sends, evenly spaced: 31 of them span 1.05 s, so even a send
 delayed by 50 ms never puts a 31st message into one second (Telegram allows 30)."""
-GONE = ("chat not found", "bot was kicked", "bot is not a member", "group chat was deactivated",
-        "have no rights to send", "not enough rights", "user is deactivated", "peer_id_invalid")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -78,35 +78,32 @@ class Pacer:
             await asyncio.sleep(slot - now)
 
 
-class TelegramSender:
-    """`Sender` over the Bot API: evenly paced under the overall flood limit (the Application's
-    limiter keeps the per-group limit; bot/http.py's policy repeats a send only when Telegram
-    refused it or it never left the machine), Telegram's errors turned into the engine's:
-    unreachable chats, uncertain sends."""
+class CoreSender:
+    """`Sender` over the conversation core, so reminders reach every platform: evenly paced
+    under the overall flood limit (each platform's own HTTP stack keeps its per-chat limits and
+    the one retry policy repeats a send only when it was refused or never left the machine),
+    the channels' errors turned into the engine's: unreachable chats, uncertain sends."""
 
-    def __init__(self, bot: Bot, rate: float = OVERALL_RATE) -> None:
-        self.bot = bot
+    def __init__(self, core: Core, rate: float = OVERALL_RATE) -> None:
+        self.core = core
         self._pace = Pacer(rate)
 
     async def send(self, chat_id: int, post: Post) -> int:
-        from handlers.posts import markup
+        from handlers.posts import content
 
         await self._pace.turn()
         try:
-            message = await self.bot.send_message(chat_id, post.text, reply_markup=markup(post))
-        except (Forbidden, ChatMigrated) as exc:
+            sent = await self.core.send(chat_id, content(post))
+        except Unreachable as exc:
             raise ChatUnreachable(str(exc)) from exc
-        except BadRequest as exc:
-            if any(reason in str(exc).lower() for reason in GONE):
-                raise ChatUnreachable(str(exc)) from exc
-            raise
-        except TimedOut as exc:  # bot.http.SendUncertain: it may have arrived; never repeated
+        except ChannelUncertain as exc:  # it may have arrived: never repeated
             raise SendUncertain(str(exc)) from exc
-        return message.message_id
+        return await self.core.message_number(chat_id, sent.message_id)
 
     async def chat_admins(self, chat_id: int) -> list[int]:
-        members = await self.bot.get_chat_administrators(chat_id)
-        return [m.user.id for m in members if not m.user.is_bot]
+        channel, chat = await self.core.route(chat_id)
+        return [await self.core.number(channel.platform, person.id, group=False)
+                for person in await channel.admins(chat) if not person.is_bot]
 
 
 class FireTimeExecutor(AsyncIOExecutor):
@@ -158,14 +155,13 @@ class ReminderScheduler:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, application: Application | None = None, *,
-                    sender: Sender | None = None) -> None:
+    async def start(self, core: Core | None = None, *, sender: Sender | None = None) -> None:
         """Begin taking part in the election (and leading when the lease is free)."""
         if self._loop_task is not None:
             return
         if sender is None:
-            assert application is not None, "start() needs the application or a sender"
-            sender = TelegramSender(application.bot)
+            assert core is not None, "start() needs the core or a sender"
+            sender = CoreSender(core)
         self.sender = sender
         self._closing = asyncio.Event()
         self._stopping = False

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import OperationalError
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application
 
 from bot.services.errors import RetryLater, UserError
 
@@ -113,10 +113,15 @@ class InstrumentedApplication(Application):  # type: ignore[type-arg]
 
     async def process_error(self, update: object | None, error: Exception, job: Any = None,
                             coroutine: Any = None) -> bool:
+        self.note_failure(error)
+        return await super().process_error(update, error, job, coroutine)
+
+    @staticmethod
+    def note_failure(error: Exception) -> None:
+        """How the update being handled ended, for its log line and metrics."""
         trace = _current.get()
         if trace is not None and trace.error is None:
             trace.error = error
-        return await super().process_error(update, error, job, coroutine)
 
     def _account(self, update: Update, error: Exception | None, seconds: float) -> None:
         command, kind = self._describe(update)
@@ -154,11 +159,7 @@ class InstrumentedApplication(Application):  # type: ignore[type-arg]
 
     def _known_commands(self) -> frozenset[str]:
         if self._commands is None:
-            self._commands = frozenset(
-                command
-                for group in self.handlers.values() for handler in group
-                if isinstance(handler, CommandHandler) for command in handler.commands
-            )
+            self._commands = frozenset(self.bot_data["core"].commands)
         return self._commands
 
 

@@ -1,1 +1,2 @@
-"""Telegram handlers, one module per feature; each exports HANDLERS."""
+"""The conversation flows, one module per feature, written once for every platform; each
+exports ROUTES for the core (bot/core.py)."""

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlmodel import Session
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.context import BotContext
+from bot.core import Command, Flow, Tap
 from bot.services import UserError, members
 from bot.services.branches import label_of
 from bot.services.duties import (
@@ -25,15 +23,7 @@ from bot.services.duties import (
     render,
 )
 from bot.services.people import Actor
-from handlers.common import (
-    actor_of,
-    as_secretary_of,
-    escape,
-    messages,
-    reply,
-    secretary_chats,
-)
-from handlers.posts import button_match
+from handlers.common import as_secretary_of, escape, messages, secretary_chats
 
 ALL_WORDS = ("全部", "所有", "all")
 QUOTE_PATTERN = r"^duty:q:(\w+)$"
@@ -42,12 +32,12 @@ QUOTE_BUTTONS = 10
 BUTTON_TITLE = 8
 
 
-async def duties(update: Update, context: BotContext) -> None:
+async def duties(flow: Flow) -> None:
     """Handle /duties [全部｜编号]."""
-    actor = await actor_of(update, context)
-    services = context.services
+    actor = await flow.actor()
+    services = flow.services
     today = services.duties.today(services.clock())
-    words = " ".join(context.args or []).strip()
+    words = " ".join(flow.args).strip()
     show_all = any(word in words for word in ALL_WORDS)
     note = services.duties.plan_note(today)
     chat_id = actor.chat_id if actor.in_group else await services.db.run(
@@ -56,7 +46,7 @@ async def duties(update: Update, context: BotContext) -> None:
         duty = services.duties.find(words)
         item = await services.db.run(
             lambda session: services.duties.state(session, chat_id, duty.id, today))
-        await reply(update, escape(detail(item)))
+        await flow.reply(escape(detail(item)))
         return
 
     def listing(session: Session) -> tuple[str, list[BranchDuty], int, list[Duty]]:
@@ -76,7 +66,7 @@ async def duties(update: Update, context: BotContext) -> None:
             blocks += _by_audience([d for d in calendar if not for_branch(d)])
         footer = "在支部群中发送 /duties 查看本支部的完成情况；/duties 编号 查看原文。"
         for chunk in messages([*blocks, footer]):
-            await reply(update, escape(chunk))
+            await flow.reply(escape(chunk))
         return
     head = [f"📋 {title}工作职责（{today.month}月{today.day}日，按截止时间排列）"]
     if note:
@@ -88,15 +78,14 @@ async def duties(update: Update, context: BotContext) -> None:
     if not show_all:
         tail.append(f"原文：点下方按钮或发送 /duties 编号；党委、班子成员等其他 {len(rest)} 项："
                     "/duties 全部。书记完成后发送 /done 编号。")
-        buttons = [InlineKeyboardButton(f"{i.duty.title[:BUTTON_TITLE]}·原文",
-                                        callback_data=f"duty:q:{i.duty.id}")
+        buttons = [(f"{i.duty.title[:BUTTON_TITLE]}·原文", f"duty:q:{i.duty.id}")
                    for i in own[:QUOTE_BUTTONS]]
-        markup = InlineKeyboardMarkup([buttons[n:n + 2] for n in range(0, len(buttons), 2)])
-        await reply(update, escape("\n".join([*head, *body, *tail])), reply_markup=markup)
+        await flow.reply(escape("\n".join([*head, *body, *tail])),
+                         [buttons[n:n + 2] for n in range(0, len(buttons), 2)])
         return
     blocks = ["\n".join([*head, *body, *tail]), *_by_audience(rest)]
     for chunk in messages([*blocks, "/duties 编号 查看原文；书记完成后发送 /done 编号。"]):
-        await reply(update, escape(chunk))
+        await flow.reply(escape(chunk))
 
 
 def _cadence_lines(duties: list[Duty]) -> list[str]:
@@ -118,70 +107,67 @@ def _own_branch(session: Session, actor: Actor) -> int | None:
     return chats[0] if chats is not None and len(chats) == 1 else None
 
 
-async def on_quote(update: Update, context: BotContext) -> None:
+async def on_quote(flow: Flow) -> None:
     """[原文] under /duties: the duty with the plan's own sentence, as a reply in the chat."""
-    query = update.callback_query
-    assert query is not None
-    actor = await actor_of(update, context)
-    services = context.services
-    duty = services.duties.find(button_match(update, QUOTE_PATTERN).group(1))
+    assert flow.match is not None
+    actor = await flow.actor()
+    services = flow.services
+    duty = services.duties.find(flow.match.group(1))
     chat_id = actor.chat_id if actor.in_group else None
     today = services.duties.today(services.clock())
     item = await services.db.run(
         lambda session: services.duties.state(session, chat_id, duty.id, today))
-    await query.answer()
-    await context.bot.send_message(actor.chat_id, detail(item))
+    await flow.answer()
+    await flow.send(actor.chat_id, escape(detail(item)))
 
 
-async def done(update: Update, context: BotContext) -> None:
+async def done(flow: Flow) -> None:
     """Handle /done 编号 [备注] (secretaries): one completion for the current period. In a
     private chat, for the secretary's branch, or the one they choose from buttons."""
-    actor = await actor_of(update, context)
-    args = context.args or []
+    actor = await flow.actor()
+    args = flow.args
     if not args:
-        await reply(update, escape(DONE_USAGE))
+        await flow.reply(escape(DONE_USAGE))
         return
-    services = context.services
+    services = flow.services
     duty = services.duties.find(args[0])
     if actor.in_group:
-        await _mark(update, context, actor, duty.id, " ".join(args[1:]), None)
+        await _mark(flow, actor, duty.id, " ".join(args[1:]), None)
         return
-    chats = await secretary_chats(context, actor)
+    chats = await secretary_chats(flow, actor)
     if not chats:
         raise UserError("抱歉，只有支部书记可以登记工作职责的完成情况。")
     if len(chats) == 1:
-        await _mark(update, context, actor, duty.id, " ".join(args[1:]), chats[0])
+        await _mark(flow, actor, duty.id, " ".join(args[1:]), chats[0])
         return
     titles = await services.db.run(
         lambda session: [(chat_id, label_of(session, chat_id)) for chat_id in chats])
-    buttons = [[InlineKeyboardButton(title, callback_data=f"duty:done:{chat_id}:{duty.id}")]
-               for chat_id, title in titles]
-    await reply(update, escape(f"您是多个支部的书记，请选择为哪个支部登记“{duty.title}”完成："),
-                reply_markup=InlineKeyboardMarkup(buttons))
+    buttons = [[(title, f"duty:done:{chat_id}:{duty.id}")] for chat_id, title in titles]
+    await flow.reply(escape(f"您是多个支部的书记，请选择为哪个支部登记“{duty.title}”完成："),
+                     buttons)
 
 
-async def on_done_choice(update: Update, context: BotContext) -> None:
+async def on_done_choice(flow: Flow) -> None:
     """[支部] under a private /done: that branch's completion (one per prompt)."""
-    query = update.callback_query
-    assert query is not None
-    match = button_match(update, DONE_PATTERN)
-    actor = await actor_of(update, context)
+    match = flow.match
+    assert match is not None
+    actor = await flow.actor()
     chat_id = int(match.group(1))
-    if chat_id not in await secretary_chats(context, actor):
+    if chat_id not in await secretary_chats(flow, actor):
         raise UserError("抱歉，您不是该支部的书记。")
-    await query.answer()
-    await _mark(update, context, actor, match.group(2), "", chat_id)
+    await flow.answer()
+    await _mark(flow, actor, match.group(2), "", chat_id)
 
 
-async def _mark(update: Update, context: BotContext, actor: Actor, duty_id: str, note: str,
+async def _mark(flow: Flow, actor: Actor, duty_id: str, note: str,
                 chat_id: int | None) -> None:
-    """Record the completion; `chat_id` is a branch Telegram or a grant says the actor runs."""
-    services = context.services
-    message = update.effective_message
+    """Record the completion; `chat_id` is a branch the platform or a grant says the actor
+    runs."""
+    services = flow.services
     if chat_id is not None:  # secretary_chats checked it: act as its secretary
         actor = as_secretary_of(actor, chat_id)
-    message_id = message.message_id if message else None
-    if message_id is not None and not update.effective_chat.type.endswith("group"):  # type: ignore[union-attr]
+    message_id = await flow.message_number()
+    if message_id is not None and not flow.in_group:
         message_id = -message_id  # a private chat numbers its messages apart from the group
     item, added = await services.db.run(lambda session: services.duties.mark_done(
         session, actor, duty_id, now=services.clock(), note=note, message_id=message_id,
@@ -193,29 +179,29 @@ async def _mark(update: Update, context: BotContext, actor: Actor, duty_id: str,
     if chat_id is not None:
         where = await services.db.run(lambda session: f"（{label_of(session, chat_id)}）")
     text = f"{prefix}{where}：{describe(item)}\n{state}。"
-    if update.callback_query is not None and message is not None:
-        await context.bot.send_message(message.chat_id, text)
+    if flow.is_tap:
+        await flow.send(flow.chat_id, escape(text))
     else:
-        await reply(update, escape(text))
+        await flow.reply(escape(text))
 
 
-async def duty(update: Update, context: BotContext) -> None:
+async def duty(flow: Flow) -> None:
     """Handle /duty 编号 停用|启用|每季度2次|恢复 (secretaries): this branch's own calendar."""
-    actor = await actor_of(update, context)
-    args = context.args or []
+    actor = await flow.actor()
+    args = flow.args
     if len(args) < 2:
-        await reply(update, escape(DUTY_USAGE))
+        await flow.reply(escape(DUTY_USAGE))
         return
-    services = context.services
+    services = flow.services
     item = await services.db.run(lambda session: services.duties.configure(
         session, actor, args[0], " ".join(args[1:]), now=services.clock()))
-    await reply(update, escape("已更新本支部的工作职责：\n" + render(item, with_quote=False)))
+    await flow.reply(escape("已更新本支部的工作职责：\n" + render(item, with_quote=False)))
 
 
-HANDLERS = [
-    CommandHandler("duties", duties),
-    CommandHandler("done", done),
-    CommandHandler("duty", duty),
-    CallbackQueryHandler(on_quote, pattern=QUOTE_PATTERN),
-    CallbackQueryHandler(on_done_choice, pattern=DONE_PATTERN),
-]
+ROUTES = {0: [
+    Command("duties", duties),
+    Command("done", done),
+    Command("duty", duty),
+    Tap(QUOTE_PATTERN, on_quote),
+    Tap(DONE_PATTERN, on_done_choice),
+]}

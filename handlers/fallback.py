@@ -8,11 +8,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from telegram import Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
-
-from bot.context import BotContext
-from handlers.common import escape, reply
+from bot.channels.base import Event
+from bot.core import Flow, OnMessage, Tap, escape
 
 UNKNOWN_COMMAND = "没有这个命令。发送 /help 查看可用命令。"
 UNSUPPORTED_MESSAGE = "我只能理解文字消息和文件（txt、md、docx、pdf）。请直接输入问题，或发送 /help 查看用法。"
@@ -28,43 +25,40 @@ def nearest_command(typed: str, known: Iterable[str]) -> str | None:
     return match[0] if match else None
 
 
-def _commands(context: BotContext) -> set[str]:
-    """Every command the bot handles, as registered."""
-    return {command for handlers in context.application.handlers.values()
-            for handler in handlers if isinstance(handler, CommandHandler)
-            for command in handler.commands}
-
-
-async def on_unknown_command(update: Update, context: BotContext) -> None:
+async def on_unknown_command(flow: Flow) -> None:
     """A command we do not have: in private, addressed to us by name in a group, or in a group
     so close to one of ours that it is surely meant for us; with the nearest one when any."""
-    message = update.effective_message
-    command = next(iter((message.text or "").split()), "") if message else ""
+    command = next(iter(flow.text.split()), "")
     name, _, bot = command[1:].partition("@")
-    in_private = update.effective_chat is not None and update.effective_chat.type == "private"
-    addressed = bool(bot) and bot.lower() == (context.bot.username or "").lower()
-    nearest = nearest_command(name, _commands(context))
+    addressed = bool(bot) and bot.lower() == flow.bot_username.lower()
+    nearest = nearest_command(name, flow.core.commands)
     if nearest is not None:
-        await reply(update, f"没有 /{escape(name)} 这个命令。您是想用 /{nearest} 吗？"
-                            "发送 /help 查看可用命令。")
-    elif in_private or addressed:
-        await reply(update, UNKNOWN_COMMAND)
+        await flow.reply(f"没有 /{escape(name)} 这个命令。您是想用 /{nearest} 吗？"
+                         "发送 /help 查看可用命令。")
+    elif not flow.in_group or addressed:
+        await flow.reply(UNKNOWN_COMMAND)
 
 
-async def on_other_private_message(update: Update, _context: BotContext) -> None:
+async def on_other_private_message(flow: Flow) -> None:
     """Stickers, photos, voice and the like in a private chat."""
-    await reply(update, UNSUPPORTED_MESSAGE)
+    await flow.reply(UNSUPPORTED_MESSAGE)
 
 
-async def on_stale_button(update: Update, _context: BotContext) -> None:
+async def on_stale_button(flow: Flow) -> None:
     """A button no feature recognises (an old message, or forged data): stop the spinner."""
-    if update.callback_query is not None:
-        await update.callback_query.answer(STALE_BUTTON, show_alert=True)
+    await flow.answer(STALE_BUTTON, alert=True)
 
 
-HANDLERS = [
-    MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, on_unknown_command),
-    MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-                   & ~filters.StatusUpdate.ALL, on_other_private_message),
-    CallbackQueryHandler(on_stale_button),
-]
+def _command(event: Event) -> bool:
+    return event.is_command and event.attachment is None
+
+
+def _private_content(event: Event) -> bool:
+    return event.chat.kind == "private" and not event.joined and event.left is None
+
+
+ROUTES = {0: [  # registered after every feature: only leftovers
+    OnMessage(_command, on_unknown_command),
+    OnMessage(_private_content, on_other_private_message),
+    Tap(None, on_stale_button),
+]}

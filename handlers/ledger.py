@@ -12,26 +12,22 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from telegram import Update
-from telegram.ext import CommandHandler
-
-from bot.context import BotContext
+from bot.core import Command, Flow
 from bot.services import ledger, stats
 from bot.services.ledger import duty_titles, meeting_duties
 from bot.services.localtime import local
-from handlers.common import actor_of, reply
-from handlers.posts import local_zone, privately
+from handlers.posts import local_zone
 from storage.db import Database
 
 T = TypeVar("T")
 
 
-async def export(update: Update, context: BotContext) -> None:
+async def export(flow: Flow) -> None:
     """/export: build the ledger of the secretary's branches and send it privately. The
     workbook is written in a process of its own: 100,000 rows take seconds of Python work that,
     in a thread, would hold the interpreter's lock against every other member's tap."""
-    actor = await actor_of(update, context)
-    services = context.services
+    actor = await flow.actor()
+    services = flow.services
     tz = local_zone(services)
     now = services.clock()
     chat_ids = await services.db.run(lambda session: stats.branch_scope(session, actor))
@@ -41,15 +37,14 @@ async def export(update: Update, context: BotContext) -> None:
                                                         services.settings.org_name,
                                                         duty_titles(services.duties),
                                                         meeting_duties(services.duties)))
-    await privately(context.bot.send_document(
+    await flow.core.privately(flow.send_file(
         actor.user_id, workbook, filename=f"{name}.xlsx",
         caption="党建台账（Excel，每类记录一个工作表）",
     ))
-    await context.bot.send_document(
-        actor.user_id, bundle, filename=f"{name}.csv.zip", caption="同一台账的 CSV 文件（UTF-8）",
-    )
+    await flow.send_file(actor.user_id, bundle, filename=f"{name}.csv.zip",
+                         caption="同一台账的 CSV 文件（UTF-8）")
     if actor.in_group:
-        await reply(update, "台账已私信发送给您。")
+        await flow.reply("台账已私信发送给您。")
 
 
 async def _in_a_process(work: Callable[..., T], *args: Any) -> T:
@@ -80,4 +75,4 @@ def _files(url: str, name: str, scope: ledger.Scope) -> tuple[bytes, bytes]:
         db.dispose()
 
 
-HANDLERS = [CommandHandler("export", export)]
+ROUTES = {0: [Command("export", export)]}

@@ -5,27 +5,24 @@ from __future__ import annotations
 import re
 
 from sqlmodel import Session
-from telegram import Update
-from telegram.ext import ApplicationHandlerStop, CommandHandler, MessageHandler, filters
 
-from bot.context import BotContext
+from bot.channels.base import Event
+from bot.core import Command, Flow, OnMessage, StopFlow
 from bot.services import UserError, meetings
 from bot.services.typed import number
-from handlers.common import actor_of, escape, reply
+from handlers.common import escape
 from handlers.posts import local_zone
 
 CAPTION = re.compile(r"^\s*[/／]minutes(?:@\w+)?(?:\s+(\S+))?\s*(.*)$", re.S)
 
 
-async def minutes(update: Update, context: BotContext) -> None:
+async def minutes(flow: Flow) -> None:
     """/minutes 活动号 议题：… 决议：… 纪要：… (or as a reply to the meeting's notice)."""
-    message = update.effective_message
-    assert message is not None
-    match = CAPTION.match(message.text or "")
+    match = CAPTION.match(flow.text)
     first, rest = (match.group(1), match.group(2)) if match else (None, "")
-    actor = await actor_of(update, context)
-    services = context.services
-    notice = message.reply_to_message.message_id if message.reply_to_message else None
+    actor = await flow.actor()
+    services = flow.services
+    notice = await _notice(flow)
     if first is not None and number(first) is None:  # no number: all is the text
         first, rest = None, f"{first} {rest}"
 
@@ -35,33 +32,24 @@ async def minutes(update: Update, context: BotContext) -> None:
                                     tz=local_zone(services))
 
     result = await services.db.run(add)
-    await reply(update, escape(meetings.minutes_reply(result)))
+    await flow.reply(escape(meetings.minutes_reply(result)))
 
 
-async def on_attachment(update: Update, context: BotContext) -> None:
+async def on_attachment(flow: Flow) -> None:
     """A photo or file captioned `/minutes 活动号`, or sent by a secretary in reply to a meeting's
     notice, goes into that meeting's record; anything else passes on (a plan upload)."""
-    message = update.effective_message
-    if message is None:
+    attachment = flow.event.attachment
+    assert attachment is not None  # the route's condition
+    match = CAPTION.match(flow.text)
+    to = flow.event.reply_to
+    if match is None and (to is None or not to.by_bot):
         return
-    match = CAPTION.match(message.caption or "")
-    to = message.reply_to_message
-    if match is None and (to is None or to.from_user is None or to.from_user.id != context.bot.id):
-        return
-    actor = await actor_of(update, context)
-    services = context.services
-    if message.photo:
-        photo = message.photo[-1]
-        kind, file_id, unique, name, size = ("photo", photo.file_id, photo.file_unique_id, "",
-                                             photo.file_size)
-    else:
-        document = message.document
-        assert document is not None  # the handler's filter
-        kind, file_id, unique, name, size = ("document", document.file_id,
-                                             document.file_unique_id, document.file_name or "",
-                                             document.file_size)
-    query, caption = (match.group(1), match.group(2)) if match else (None, message.caption or "")
-    notice = to.message_id if to is not None else None
+    actor = await flow.actor()
+    services = flow.services
+    kind, name = ("photo", "") if attachment.kind == "photo" else ("document", attachment.name)
+    file_id, unique, size = attachment.ref, attachment.unique or attachment.ref, attachment.size
+    query, caption = (match.group(1), match.group(2)) if match else (None, flow.text)
+    notice = await _notice(flow)
 
     def add(session: Session) -> meetings.MinutesResult | None:
         if match is None:  # a reply: only to a meeting's notice, and only a secretary's
@@ -78,15 +66,25 @@ async def on_attachment(update: Update, context: BotContext) -> None:
     try:
         result = await services.db.run(add)
     except UserError as exc:  # answered here: the file is not a plan upload either
-        await reply(update, escape(str(exc)))
-        raise ApplicationHandlerStop from None
+        await flow.reply(escape(str(exc)))
+        raise StopFlow from None
     if result is None:
         return
-    await reply(update, escape(meetings.minutes_reply(result)))
-    raise ApplicationHandlerStop
+    await flow.reply(escape(meetings.minutes_reply(result)))
+    raise StopFlow
 
 
-HANDLERS = {
-    -5: [MessageHandler((filters.PHOTO | filters.Document.ALL) & ~filters.COMMAND, on_attachment)],
-    0: [CommandHandler("minutes", minutes)],
+async def _notice(flow: Flow) -> int | None:
+    """The meeting notice this message replies to, by our number of it."""
+    to = flow.event.reply_to
+    return None if to is None else await flow.core.message_number(flow.chat_id, to.message_id)
+
+
+def _attachment(event: Event) -> bool:
+    return event.attachment is not None and not event.is_command
+
+
+ROUTES = {
+    -5: [OnMessage(_attachment, on_attachment)],
+    0: [Command("minutes", minutes)],
 }

@@ -5,27 +5,18 @@ by name; a secretary links anyone)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 
 from sqlmodel import Session
-from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.context import BotContext
+from bot.channels.base import Attachment, Event
+from bot.core import Command, Flow, OnMessage, Tap
 from bot.services import UserError, members
 from bot.services.branches import label_of
 from bot.services.people import Actor, is_secretary, require_secretary
 from bot.services.roster_file import MAX_BYTES, read_roster
-from handlers.common import (
-    actor_of,
-    as_secretary_of,
-    escape,
-    messages,
-    reply,
-    secretary_chats,
-)
-from handlers.posts import button_id
-from handlers.roles import replied_user
+from handlers.common import as_secretary_of, escape, messages, secretary_chats
 
 IAM_PATTERN = r"^iam:(\d+)$"
 IMPORT_WORDS = ("导入", "上传", "更新")
@@ -33,21 +24,20 @@ MAX_BUTTONS = 60
 ROSTER_USAGE = "用法：/roster 查看本支部名册。" + members.IMPORT_HINT
 
 
-async def roster_command(update: Update, context: BotContext) -> None:
+async def roster_command(flow: Flow) -> None:
     """/roster: the 名册 by 党小组 with who is linked; /roster 导入 as a reply to the file
     imports it."""
-    actor = await actor_of(update, context)
-    args = list(context.args or [])
-    message = update.effective_message
-    replied = message.reply_to_message if message else None
+    actor = await flow.actor()
+    args = list(flow.args)
+    replied = flow.event.reply_to
     if args and args[0] in IMPORT_WORDS:
-        if replied is None or replied.document is None:
+        if replied is None or replied.attachment is None or replied.attachment.kind != "file":
             raise UserError("请回复名册文件（.xlsx 或 .csv）发送 /roster 导入。" + members.IMPORT_HINT)
-        await _import(update, context, actor, replied.document, args[1:])
+        await _import(flow, actor, replied.attachment, args[1:])
         return
-    actor = await _branch(context, actor, args, showing=True)
+    actor = await _branch(flow, actor, args, showing=True)
     chat_id = actor.chat_id
-    services = context.services
+    services = flow.services
 
     def show(session: Session) -> str:
         secretary = is_secretary(session, actor, chat_id)
@@ -61,28 +51,27 @@ async def roster_command(update: Update, context: BotContext) -> None:
         return members.render_roster(title, entries, linked, secretary=secretary)
 
     for part in messages((await services.db.run(show)).split("\n"), "\n"):  # a big 名册
-        await reply(update, escape(part))
+        await flow.reply(escape(part))
 
 
-async def on_roster_file(update: Update, context: BotContext) -> None:
+async def on_roster_file(flow: Flow) -> None:
     """A 名册 file sent with caption /roster [支部名称]."""
-    message = update.effective_message
-    assert message is not None and message.document is not None  # the filters say so
-    actor = await actor_of(update, context)
-    await _import(update, context, actor, message.document, (message.caption or "").split()[1:])
+    assert flow.event.attachment is not None  # the route's condition
+    actor = await flow.actor()
+    await _import(flow, actor, flow.event.attachment, flow.text.split()[1:])
 
 
-async def _branch(context: BotContext, actor: Actor, args: list[str], *,
+async def _branch(flow: Flow, actor: Actor, args: list[str], *,
                   showing: bool = False) -> Actor:
     """Who acts for which branch in a /roster: this group; in private, the secretary's only
     branch, or the one whose name follows."""
     if actor.in_group:
         return actor
-    chats = await secretary_chats(context, actor)
+    chats = await secretary_chats(flow, actor)
     if not chats:
         raise UserError("请在支部群中发送 /roster。" if showing else
                         "抱歉，只有支部书记可以导入名册；请在本支部群中发送。")
-    titles = await context.services.db.run(
+    titles = await flow.services.db.run(
         lambda session: {chat_id: label_of(session, chat_id) for chat_id in chats})
     wanted = " ".join(a for a in args if a not in IMPORT_WORDS)
     chosen = [chat_id for chat_id, title in titles.items() if wanted and wanted in title]
@@ -95,17 +84,15 @@ async def _branch(context: BotContext, actor: Actor, args: list[str], *,
                     "（导入时写在文件附言里），或在对应支部群中发送。")
 
 
-async def _import(update: Update, context: BotContext, actor: Actor, document: Document,
-                  args: list[str]) -> None:
-    services = context.services
-    actor = await _branch(context, actor, args)
+async def _import(flow: Flow, actor: Actor, document: Attachment, args: list[str]) -> None:
+    services = flow.services
+    actor = await _branch(flow, actor, args)
     chat_id = actor.chat_id
     await services.db.run(lambda session: require_secretary(session, actor, chat_id))
-    if (document.file_size or 0) > MAX_BYTES:
+    if (document.size or 0) > MAX_BYTES:
         raise UserError("名册文件过大，请控制在 2 MB 以内。")
-    telegram_file = await document.get_file()
-    data = bytes(await telegram_file.download_as_bytearray())
-    parsed = await asyncio.to_thread(read_roster, document.file_name or "", data)
+    data = await flow.download(document)
+    parsed = await asyncio.to_thread(read_roster, document.name, data)
     now = services.clock()
 
     def store(session: Session) -> tuple[members.ImportResult, list[members.Listed]]:
@@ -115,15 +102,15 @@ async def _import(update: Update, context: BotContext, actor: Actor, document: D
 
     result, waiting = await services.db.run(store)
     skipped = f"，另有 {result.skipped} 行没有姓名已跳过" if result.skipped else ""
-    await reply(update, escape(
+    await flow.reply(escape(
         f"✅ 名册已导入：共 {result.total} 人（新增 {result.added}，更新 {result.updated}，"
         f"移除 {result.removed}{skipped}），已绑定账号 {result.linked} 人。"
         "\n此后应到人数按名册计算；发送 /roster 查看。"))
-    if waiting and update.effective_chat and update.effective_chat.type != "private":
-        await _iam_prompt(update, waiting)
+    if waiting and flow.in_group:
+        await _iam_prompt(flow, waiting)
 
 
-async def _iam_prompt(update: Update, waiting: list[members.Listed], text: str = "") -> None:
+async def _iam_prompt(flow: Flow, waiting: list[members.Listed], text: str = "") -> None:
     """Buttons of names on the 名册 (those not yet linked, or the ones a name is shared by):
     each member taps their own. Names shared on the list show their 党小组."""
     shown = waiting[:MAX_BUTTONS]
@@ -132,31 +119,31 @@ async def _iam_prompt(update: Update, waiting: list[members.Listed], text: str =
     def label(e: members.Listed) -> str:
         return f"{e.name}（{e.party_group}）" if counted[e.name] > 1 and e.party_group else e.name
 
-    rows = [[InlineKeyboardButton(label(e), callback_data=f"iam:{e.entry_id}")
-             for e in shown[i:i + 4]] for i in range(0, len(shown), 4)]
+    rows = [[(label(e), f"iam:{e.entry_id}") for e in shown[i:i + 4]]
+            for i in range(0, len(shown), 4)]
     more = ""
     if len(waiting) > len(shown):
         more = f"（另有 {len(waiting) - len(shown)} 人未列出，请发送 /iam 本人姓名）"
     text = text or f"请各位党员点击自己的姓名，把名册中的名字与本人账号绑定（我是…）{more}："
-    await reply(update, escape(text), reply_markup=InlineKeyboardMarkup(rows))
+    await flow.reply(escape(text), rows)
 
 
-async def iam(update: Update, context: BotContext) -> None:
+async def iam(flow: Flow) -> None:
     """/iam 姓名 [党小组]: link my account to my name on the 名册; /iam 姓名 @成员 (or as a
     reply) by a secretary links that member; /iam alone lists the unlinked names as buttons."""
-    actor = await actor_of(update, context)
+    actor = await flow.actor()
     if not actor.in_group:
         raise UserError("请在支部群中发送 /iam 本人姓名。")
-    args = list(context.args or [])
-    services = context.services
+    args = list(flow.args)
+    services = flow.services
     if not args:
         waiting = await services.db.run(lambda session: _waiting(session, actor.chat_id))
         if not waiting:
-            await reply(update, "名册中的姓名都已绑定账号。发送 /roster 查看名册。")
+            await flow.reply("名册中的姓名都已绑定账号。发送 /roster 查看名册。")
             return
-        await _iam_prompt(update, waiting)
+        await _iam_prompt(flow, waiting)
         return
-    target = replied_user(update)
+    target = await flow.replied_user()
     if len(args) > 1 and args[-1][0] in "@＠0123456789":
         target, who = None, args.pop()
     else:
@@ -176,10 +163,10 @@ async def iam(update: Update, context: BotContext) -> None:
     except members.SharedName as shared:
         if target is not None or who:  # a secretary names the entry by its number instead
             raise
-        await _iam_prompt(update, shared.choices, f"名册中有 {len(shared.choices)} 位同名党员，"
+        await _iam_prompt(flow, shared.choices, f"名册中有 {len(shared.choices)} 位同名党员，"
                           "请点击您自己（按党小组区分）：")
         return
-    await reply(update, escape(_linked_text(linked, actor)))
+    await flow.reply(escape(_linked_text(linked, actor)))
 
 
 def _waiting(session: Session, chat_id: int) -> list[members.Listed]:
@@ -188,16 +175,14 @@ def _waiting(session: Session, chat_id: int) -> list[members.Listed]:
     return members.unlinked(session, chat_id)
 
 
-async def on_iam(update: Update, context: BotContext) -> None:
+async def on_iam(flow: Flow) -> None:
     """[姓名] under the /iam prompt: the member who taps is that name."""
-    query = update.callback_query
-    assert query is not None
-    entry_id = button_id(update, IAM_PATTERN)
-    actor = await actor_of(update, context)
-    services = context.services
+    entry_id = flow.button_id()
+    actor = await flow.actor()
+    services = flow.services
     linked = await services.db.run(lambda session: members.link(
         session, actor, entry_id, actor.user_id, now=services.clock(), chat_id=actor.chat_id))
-    await query.answer(_linked_text(linked, actor)[:200], show_alert=True)
+    await flow.answer(_linked_text(linked, actor), alert=True)
 
 
 def _linked_text(linked: members.Linked, actor: Actor) -> str:
@@ -214,10 +199,17 @@ def _linked_text(linked: members.Linked, actor: Actor) -> str:
     return text
 
 
-HANDLERS = [
-    MessageHandler(filters.Document.ALL & filters.CaptionRegex(r"^\s*[/／]roster(?:@\w+)?(?:\s|$)"),
-                   on_roster_file),
-    CommandHandler("roster", roster_command),
-    CommandHandler("iam", iam),
-    CallbackQueryHandler(on_iam, pattern=IAM_PATTERN),
-]
+ROSTER_CAPTION = re.compile(r"^\s*[/／]roster(?:@\w+)?(?:\s|$)")
+
+
+def _roster_file(event: Event) -> bool:
+    return (event.attachment is not None and event.attachment.kind == "file"
+            and ROSTER_CAPTION.match(event.text) is not None)
+
+
+ROUTES = {0: [
+    OnMessage(_roster_file, on_roster_file),
+    Command("roster", roster_command),
+    Command("iam", iam),
+    Tap(IAM_PATTERN, on_iam),
+]}

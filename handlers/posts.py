@@ -8,22 +8,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import Application
 
-from bot.context import BotContext
-from bot.services import UserError, attendance, study
+from bot.channels.base import Content, SendUncertain, Unreachable
+from bot.core import Core, Flow, escape
+from bot.services import attendance, study
 from bot.services.localtime import zone
 from bot.services.posts import Outcome, Post, attach_message
-from handlers.common import actor_of, escape, reply
 from storage.models import Activity, StudyTask
 
 if TYPE_CHECKING:
@@ -33,10 +29,8 @@ log = logging.getLogger(__name__)
 
 EDIT_INTERVAL = 3.0
 """Seconds between two edits of one post: a burst of taps makes one or two edits, not fifty."""
-NOT_REACHABLE = "请先私聊我发送 /start，我才能把结果私信给您（名单和台账只通过私聊发送）。"
 
 Kept = type[Activity] | type[StudyTask]
-T = TypeVar("T")
 Record = TypeVar("Record", Activity, StudyTask)
 
 
@@ -44,26 +38,9 @@ def local_zone(services: Services) -> ZoneInfo:
     return zone(services.settings.timezone)
 
 
-def button_match(update: Update, pattern: str) -> re.Match[str]:
-    """A button's callback data matched against the pattern its handler was registered with."""
-    query = update.callback_query
-    match = re.match(pattern, query.data or "") if query else None
-    assert match is not None, "the handler's pattern matched this data"
-    return match
-
-
-def button_id(update: Update, pattern: str) -> int:
-    """The record number in a button's callback data, e.g. 12 in `att:in:12`."""
-    return int(button_match(update, pattern).group(1))
-
-
-def markup(post: Post) -> InlineKeyboardMarkup | None:
-    if not post.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-         for row in post.buttons]
-    )
+def content(post: Post) -> Content:
+    """A post as every platform renders it: its text (plain, so escaped) and its buttons."""
+    return Content.of(escape(post.text), post.buttons)
 
 
 async def _render(services: Services, model: Kept, record_id: int) -> Post:
@@ -77,30 +54,29 @@ async def _render(services: Services, model: Kept, record_id: int) -> Post:
     return await services.db.autocommit_async(read)
 
 
-async def publish(bot: Bot, services: Services, model: Kept, record_id: int) -> Message:
+async def publish(core: Core, model: Kept, record_id: int) -> int:
     """Send an activity's (or study task's) post to its group and remember the message, so
-    later counts edit it. The reminder engine calls this after `attendance.open_activity`."""
-    post = await _render(services, model, record_id)
+    later counts edit it. The reminder engine calls this after `attendance.open_activity`.
+    Returns our number of the message."""
+    post = await _render(core.services, model, record_id)
     assert post.chat_id is not None, "activities and tasks belong to a group"
-    message = await bot.send_message(post.chat_id, post.text, reply_markup=markup(post))
-    await services.db.run(lambda session: attach_message(session, model, record_id,
-                                                         message.message_id))
-    return message
+    sent = await core.send(post.chat_id, content(post))
+    number = await core.message_number(post.chat_id, sent.message_id)
+    await core.services.db.run(lambda session: attach_message(session, model, record_id, number))
+    return number
 
 
-async def publish_new(update: Update, context: BotContext, model: Kept,
-                      make: Callable[..., Record]) -> Record:
+async def publish_new(flow: Flow, model: Kept, make: Callable[..., Record]) -> Record:
     """Run /remind or /task (`make` is `attendance.remind` or `study.post_task`) and post what
     it made, once: a redelivered command finds its record already posted. Returns the record."""
-    actor = await actor_of(update, context)
-    services = context.services
-    message = update.effective_message
-    assert message is not None
+    actor = await flow.actor()
+    services = flow.services
+    source = await flow.message_number()
     record = await services.db.run(lambda session: make(
-        session, actor, " ".join(context.args or []), now=services.clock(),
-        tz=local_zone(services), source_message_id=message.message_id))
+        session, actor, " ".join(flow.args), now=services.clock(),
+        tz=local_zone(services), source_message_id=source))
     if record.message_id is None:
-        await publish(context.bot, services, model, record.id)  # type: ignore[arg-type]
+        await publish(flow.core, model, record.id)  # type: ignore[arg-type]
     return record
 
 
@@ -109,7 +85,8 @@ class LiveCounts:
     a burst after it fold into one trailing edit that shows the counts as they are by then.
 
     Edits run in the background: a tap is answered without waiting for its post's edit, which
-    Telegram may hold back for seconds when a group has many posts (20 edits a minute).
+    a platform may hold back for seconds when a group has many posts (Telegram: 20 edits a
+    minute; Feishu: 5 a second per message).
     """
 
     def __init__(self, interval: float = EDIT_INTERVAL, *,
@@ -152,50 +129,27 @@ class LiveCounts:
             self._last = {k: t for k, t in self._last.items() if t > horizon}
 
 
-def live_counts(application: Application) -> LiveCounts:
-    return application.bot_data.setdefault("live_counts", LiveCounts())
+def live_counts(core: Core) -> LiveCounts:
+    return core.state.setdefault("live_counts", LiveCounts())
 
 
-def refresh(application: Application, model: Kept, record_id: int) -> None:
+def refresh(core: Core, model: Kept, record_id: int) -> None:
     """Show a record's new counts on its post, within the edit rate limit."""
-    services: Services = application.bot_data["services"]
-
     async def edit() -> None:
-        post = await _render(services, model, record_id)
-        if post.message_id is None:
+        post = await _render(core.services, model, record_id)
+        if post.message_id is None or post.chat_id is None:
             return
         try:
-            await application.bot.edit_message_text(
-                post.text, chat_id=post.chat_id, message_id=post.message_id,
-                reply_markup=markup(post),
-            )
-        except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
-                log.warning("could not update post %s of %s: %s", post.message_id, post.chat_id,
-                            exc)
-        except TelegramError:
-            log.warning("could not update post %s of %s", post.message_id, post.chat_id,
-                        exc_info=True)
+            await core.edit(post.chat_id, post.message_id, content(post))
+        except (Unreachable, SendUncertain) as exc:
+            log.warning("could not update post %s of %s: %s", post.message_id, post.chat_id, exc)
 
-    live_counts(application).changed((model.__name__, record_id), edit)
+    live_counts(core).changed((model.__name__, record_id), edit)
 
 
-async def tell(update: Update, application: Application, model: Kept, outcome: Outcome) -> None:
-    """Tell the member what their act did (a toast for a tap, a reply to a command) and show
+async def tell(flow: Flow, model: Kept, outcome: Outcome) -> None:
+    """Tell the member what their act did (a notice for a tap, a reply to a command) and show
     the new counts on the post."""
-    if update.callback_query is not None:
-        await update.callback_query.answer(outcome.text)
-    else:
-        await reply(update, escape(outcome.text))
+    await flow.tell(outcome.text)
     if outcome.changed:
-        refresh(application, model, outcome.record_id)
-
-
-async def privately(sending: Awaitable[T]) -> T:
-    """Await a send to a user's private chat; a user who never started the bot gets a polite
-    UserError saying how to fix it, and the result never falls back to the group."""
-    try:
-        return await sending
-    except (Forbidden, BadRequest) as exc:
-        log.info("private delivery failed: %s", exc)
-        raise UserError(NOT_REACHABLE) from exc
+        refresh(flow.core, model, outcome.record_id)

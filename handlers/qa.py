@@ -5,87 +5,71 @@ from __future__ import annotations
 import re
 
 from sqlalchemy.exc import OperationalError
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.context import BotContext
+from bot.channels.base import Event
+from bot.core import Command, Flow, OnMessage, Tap, escape, is_text
 from bot.services.knowledge import visible_documents
 from bot.services.people import Actor
 from bot.services.qa import ASK_IN_CHINESE, LOW_CONFIDENCE_TEXT, QAResult, in_english
-from handlers.common import actor_of, escape, reply
 
 MORE_PATTERN = r"^qa:more:(\d+)$"
 USAGE = "用法：/ask 问题，例如 /ask 宣传主题多久定一次？"
 
 
-async def ask(update: Update, context: BotContext) -> None:
+async def ask(flow: Flow) -> None:
     """Handle /ask 问题."""
-    actor = await actor_of(update, context)
-    question = " ".join(context.args or [])
+    actor = await flow.actor()
+    question = " ".join(flow.args)
     if not question.strip():
-        await reply(update, escape(USAGE))
+        await flow.reply(escape(USAGE))
         return
-    await _answer(update, context, actor, question)
+    await _answer(flow, actor, question)
 
 
-async def on_private_text(update: Update, context: BotContext) -> None:
+async def on_private_text(flow: Flow) -> None:
     """Any plain text in a private chat is a question."""
-    actor = await actor_of(update, context)
-    await _answer(update, context, actor, _message(update).text or "")
+    await _answer(flow, await flow.actor(), flow.text)
 
 
-async def on_group_text(update: Update, context: BotContext) -> None:
+async def on_group_text(flow: Flow) -> None:
     """In a group, answer only a reply to the bot or an @mention of it."""
-    message = _message(update)
-    text = message.text or ""
-    username = context.bot.username or ""
-    mentioned = bool(username) and f"@{username}".lower() in text.lower()
-    replied = (
-        message.reply_to_message is not None
-        and message.reply_to_message.from_user is not None
-        and message.reply_to_message.from_user.id == context.bot.id
-    )
-    if not (mentioned or replied):
+    replied = flow.event.reply_to
+    if not (flow.event.mentioned or (replied is not None and replied.by_bot)):
         return
-    actor = await actor_of(update, context)
-    question = re.sub(rf"@{re.escape(username)}", " ", text, flags=re.IGNORECASE) if username else text
-    await _answer(update, context, actor, question)
+    await _answer(flow, await flow.actor(), _without_mention(flow.text, flow.bot_username))
 
 
-async def on_more(update: Update, context: BotContext) -> None:
+async def on_more(flow: Flow) -> None:
     """更多: the next answer to the question this message replied to."""
-    query = update.callback_query
-    assert query is not None and context.match is not None
-    offset = int(context.match.group(1))
-    shown = query.message if isinstance(query.message, Message) else None
-    asked = shown.reply_to_message if shown else None
-    question = _question_text(asked.text if asked and asked.text else "", context)
+    assert flow.match is not None
+    offset = int(flow.match.group(1))
+    shown = flow.event.reply_to
+    question = _question_text(shown.reply_to_text if shown else "", flow.bot_username)
     if shown is None or not question:
-        await query.answer("原问题已不可见，请重新提问。", show_alert=True)
+        await flow.answer("原问题已不可见，请重新提问。", alert=True)
         return
-    result = await scoped_ask(context, await actor_of(update, context), question, offset + 1)
-    await query.answer()
+    result = await scoped_ask(flow, await flow.actor(), question, offset + 1)
+    await flow.answer()
     if offset >= len(result.answers):
-        await query.edit_message_reply_markup(reply_markup=None)
-        await shown.reply_text("没有更多相关内容了。")
+        await flow.clear_buttons()
+        await flow.reply("没有更多相关内容了。", quote=True)
         return
-    await query.edit_message_text(
-        render_answer(result, offset), parse_mode=ParseMode.HTML,
-        reply_markup=_more_button(result, offset),
-    )
+    await flow.edit(render_answer(result, offset), _more_button(result, offset))
 
 
-def _question_text(text: str, context: BotContext) -> str:
-    text = re.sub(r"^/ask(@\w+)?", "", text.strip())
-    if context.bot.username:
-        text = re.sub(rf"@{re.escape(context.bot.username)}", " ", text, flags=re.IGNORECASE)
-    return text.strip()
+def _without_mention(text: str, username: str) -> str:
+    if not username:
+        return text
+    return re.sub(rf"@{re.escape(username)}", " ", text, flags=re.IGNORECASE)
 
 
-async def scoped_ask(context: BotContext, actor: Actor, question: str, k: int) -> QAResult:
+def _question_text(text: str, username: str) -> str:
+    return _without_mention(re.sub(r"^/ask(@\w+)?", "", text.strip()), username).strip()
+
+
+async def scoped_ask(flow: Flow, actor: Actor, question: str, k: int) -> QAResult:
     """Answers from the documents this user may see: the organization's and their branch's."""
-    services = context.services
+    services = flow.services
     try:
         documents = await services.db.run(lambda session: visible_documents(
             session, actor, services.settings.open_mode))
@@ -94,33 +78,22 @@ async def scoped_ask(context: BotContext, actor: Actor, question: str, k: int) -
     return services.qa.ask(question, k=k, documents=documents)
 
 
-async def _answer(update: Update, context: BotContext, actor: Actor, question: str) -> None:
+async def _answer(flow: Flow, actor: Actor, question: str) -> None:
     if in_english(question):
-        await reply(update, escape(ASK_IN_CHINESE))
+        await flow.reply(escape(ASK_IN_CHINESE))
         return
-    result = await scoped_ask(context, actor, question, 3)
-    await _message(update).reply_text(
-        render_answer(result, 0), parse_mode=ParseMode.HTML, do_quote=True,
-        reply_markup=_more_button(result, 0),
-    )
+    result = await scoped_ask(flow, actor, question, 3)
+    await flow.reply(render_answer(result, 0), _more_button(result, 0), quote=True)
 
 
-def _message(update: Update) -> Message:
-    """The message a text or command handler was called for (its filters guarantee one)."""
-    assert update.effective_message is not None
-    return update.effective_message
-
-
-def _more_button(result: QAResult, shown: int) -> InlineKeyboardMarkup | None:
+def _more_button(result: QAResult, shown: int) -> list[list[tuple[str, str]]]:
     if result.abstained or shown + 1 >= len(result.answers):
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton("更多", callback_data=f"qa:more:{shown + 1}")]]
-    )
+        return []
+    return [[("更多", f"qa:more:{shown + 1}")]]
 
 
 def render_answer(result: QAResult, position: int) -> str:
-    """The passage with its answering sentence in bold and its citation; Telegram-safe HTML.
+    """The passage with its answering sentence in bold and its citation, in our markup.
     A `low` answer is shown under a line saying the plan does not say it directly; `none`
     says so and suggests the branch secretary."""
     if result.abstained or not result.answers:
@@ -144,9 +117,17 @@ def render_answer(result: QAResult, position: int) -> str:
     return f"{header}\n\n{body}"
 
 
-HANDLERS = [
-    CommandHandler("ask", ask),
-    CallbackQueryHandler(on_more, pattern=MORE_PATTERN),
-    MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, on_private_text),
-    MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.GROUPS, on_group_text),
-]
+def _private_text(event: Event) -> bool:
+    return is_text(event) and event.chat.kind == "private"
+
+
+def _group_text(event: Event) -> bool:
+    return is_text(event) and event.chat.kind == "group"
+
+
+ROUTES = {0: [
+    Command("ask", ask),
+    Tap(MORE_PATTERN, on_more),
+    OnMessage(_private_text, on_private_text),
+    OnMessage(_group_text, on_group_text),
+]}

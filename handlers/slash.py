@@ -1,16 +1,15 @@
 """Commands typed the way Chinese keyboards type them: `／me` (a full-width slash), `/ me`,
-`／ｃｈｅｃｋｉｎ`. Telegram marks none of these as a command, so each is rewritten to the
+`／ｃｈｅｃｋｉｎ`. No platform marks these as a command, so each is rewritten to the
 command it means and handled as that, before any other handler takes it for a question."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 
-from telegram import Update
-from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
-
-from bot.context import BotContext
+from bot.channels.base import Event
+from bot.core import Flow, OnMessage, StopFlow, is_text
 
 LOOSE_COMMAND = re.compile(
     r"^\s*[/／]\s*([A-Za-zＡ-Ｚａ-ｚ][\w＿Ａ-Ｚａ-ｚ０-９]*(?:[@＠][A-Za-z0-9_]+)?)(.*)$",
@@ -19,7 +18,7 @@ LOOSE_COMMAND = re.compile(
 
 def as_command(text: str) -> str | None:
     """`/me …` for `／me …`, `/ me …` or `／ｍｅ …`; None for text that is no such command
-    (a real `/me` is left to Telegram's own command entity)."""
+    (a real `/me` is already a command)."""
     match = LOOSE_COMMAND.match(text)
     if match is None or text.startswith("/" + match.group(1)):
         return None
@@ -28,21 +27,17 @@ def as_command(text: str) -> str | None:
     return f"/{word}" + (rest if not rest or rest[0].isspace() else " " + rest)
 
 
-async def on_loose_command(update: Update, context: BotContext) -> None:
+async def on_loose_command(flow: Flow) -> None:
     """Handle the message again as the command it means, and nothing else handles it."""
-    message = update.effective_message
-    command = as_command(message.text or "") if message else None
+    command = as_command(flow.text)
     if command is None:
         return
-    data = update.to_dict()
-    kind = next(key for key in ("message", "edited_message") if key in data)
-    word = command.split(maxsplit=1)[0]
-    data[kind]["text"] = command
-    data[kind]["entities"] = [{"type": "bot_command", "offset": 0,
-                               "length": len(word.encode("utf-16-le")) // 2}]
-    await context.application.process_update(Update.de_json(data, context.bot))
-    raise ApplicationHandlerStop
+    await flow.core.handle(flow.channel, replace(flow.event, text=command, is_command=True))
+    raise StopFlow
 
 
-HANDLERS = {-10: [MessageHandler(filters.TEXT & ~filters.COMMAND & filters.Regex(LOOSE_COMMAND),
-                                 on_loose_command)]}
+def _loose(event: Event) -> bool:
+    return is_text(event) and LOOSE_COMMAND.match(event.text) is not None
+
+
+ROUTES = {-10: [OnMessage(_loose, on_loose_command)]}

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import CommandHandler
-
-from bot.context import BotContext
+from bot.core import Command, Flow
 from bot.services.organization import OPEN_MODE_WARNING
-from handlers.common import actor_of, escape, reply
+from handlers.common import escape
 
 HELP_MEMBER = """<b>党建助手</b> 可以：
 • /ask 问题 —— 查询年度《党建工作要点》（私聊中直接发问题即可；群里请回复我或 @我）
@@ -45,27 +42,27 @@ HELP_ADMIN = """
 • /unbind —— 注销本群的党支部登记；/branches —— 私聊查看已登记的党支部"""
 
 
-async def start(update: Update, context: BotContext) -> None:
+async def start(flow: Flow) -> None:
     """Greet the user and show what they can do; group admins learn when the bot runs in open
     mode (no organization administrators configured)."""
-    actor = await actor_of(update, context)
+    actor = await flow.actor()
     warning = ""
-    if context.services.settings.open_mode and actor.is_chat_admin:
+    if flow.services.settings.open_mode and actor.is_chat_admin:
         warning = f"\n\n⚠️ {escape(OPEN_MODE_WARNING)}"
-    await reply(update, "您好！我是党建助手。\n\n" + _help(context, actor.is_global_admin) + warning)
+    await flow.reply("您好！我是党建助手。\n\n" + _help(flow, actor.is_global_admin) + warning)
 
 
-async def help_command(update: Update, context: BotContext) -> None:
+async def help_command(flow: Flow) -> None:
     """List the commands, and which year's plan the duties follow when it is not this year's."""
-    actor = await actor_of(update, context)
-    await reply(update, _help(context, actor.is_global_admin))
+    actor = await flow.actor()
+    await flow.reply(_help(flow, actor.is_global_admin))
 
 
-def _help(context: BotContext, global_admin: bool) -> str:
-    services = context.services
+def _help(flow: Flow, global_admin: bool) -> str:
+    services = flow.services
     note = services.duties.plan_note(services.duties.today(services.clock()))
     return (HELP_MEMBER + HELP_SECRETARY + (HELP_ADMIN if global_admin else "")
             + (f"\n\n⚠️ {escape(note)}" if note else ""))
 
 
-HANDLERS = [CommandHandler("start", start), CommandHandler("help", help_command)]
+ROUTES = {0: [Command("start", start), Command("help", help_command)]}

@@ -2,46 +2,41 @@
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import CallbackQueryHandler, CommandHandler
-
-from bot.context import BotContext
+from bot.core import Command, Flow, Tap
 from bot.services import study
-from handlers.common import actor_of
-from handlers.posts import button_id, publish_new, tell
+from handlers.posts import publish_new, tell
 from storage.models import StudyTask
 
 DONE_PATTERN = r"^study:done:(\d+)$"
 
 
-async def task(update: Update, context: BotContext) -> None:
+async def task(flow: Flow) -> None:
     """/task 学习内容 [截止日期]: a secretary posts a study task to the group."""
-    await publish_new(update, context, StudyTask, study.post_task)
+    await publish_new(flow, StudyTask, study.post_task)
 
 
-async def on_done(update: Update, context: BotContext) -> None:
+async def on_done(flow: Flow) -> None:
     """[已学习]."""
-    task_id = button_id(update, DONE_PATTERN)
-    actor = await actor_of(update, context)
-    now = context.services.clock()
-    outcome = await context.services.db.run(lambda session: study.complete_task(
+    task_id = flow.button_id()
+    actor = await flow.actor()
+    now = flow.services.clock()
+    outcome = await flow.services.db.run(lambda session: study.complete_task(
         session, actor, task_id, at=now, now=now))
-    await tell(update, context.application, StudyTask, outcome)
+    await tell(flow, StudyTask, outcome)
 
 
-async def study_command(update: Update, context: BotContext) -> None:
+async def study_command(flow: Flow) -> None:
     """/study 任务号或内容 [心得]."""
-    actor = await actor_of(update, context)
-    message = update.effective_message
-    outcome = await context.services.db.run(lambda session: study.study(
-        session, actor, " ".join(context.args or []),
-        at=message.date, now=context.services.clock(),  # type: ignore[union-attr]
-        source_message_id=message.message_id))  # type: ignore[union-attr]
-    await tell(update, context.application, StudyTask, outcome)
+    actor = await flow.actor()
+    source = await flow.message_number()
+    outcome = await flow.services.db.run(lambda session: study.study(
+        session, actor, " ".join(flow.args), at=flow.event.at, now=flow.services.clock(),
+        source_message_id=source))
+    await tell(flow, StudyTask, outcome)
 
 
-HANDLERS = [
-    CommandHandler("task", task),
-    CommandHandler("study", study_command),
-    CallbackQueryHandler(on_done, pattern=DONE_PATTERN),
-]
+ROUTES = {0: [
+    Command("task", task),
+    Command("study", study_command),
+    Tap(DONE_PATTERN, on_done),
+]}

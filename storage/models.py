@@ -57,6 +57,17 @@ class Chat(SQLModel, table=True):
     registered_at: datetime | None = None
     registered_by: int | None = Field(default=None, sa_type=BigInteger)
 
+class Identity(SQLModel, table=True):
+    """The number our tables use for another platform's chat or person id (a Telegram id is
+    its own number): bot/services/identities.py."""
+
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
 class Member(SQLModel, table=True):
     """A Telegram user who has talked to the bot."""
 

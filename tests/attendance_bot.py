@@ -15,7 +15,7 @@ from harness import BotHarness
 from manual_time import ManualTime
 from telegram.request import RequestData
 
-from bot.app import build_application
+from bot.app import build_application, core_of
 from bot.config import Settings
 from bot.offline import ApiCall, LocalBotApi
 from bot.services import build_services
@@ -63,7 +63,7 @@ class AttendanceBot(BotHarness):
         self.make_admin(BRANCH, SECRETARY)
         self.make_admin(OTHER, OTHER_SECRETARY)
         self.time = ManualTime()  # live-count edits wait on it: moved on by settle()
-        self.app.bot_data["live_counts"] = LiveCounts(clock=self.time.clock,
+        core_of(self.app).state["live_counts"] = LiveCounts(clock=self.time.clock,
                                                       sleep=self.time.sleep)
 
     async def say(self, text: str, user_id: int, chat_id: int | None = None,
@@ -76,7 +76,7 @@ class AttendanceBot(BotHarness):
         """Let the trailing live-count edits happen (the edit interval passes on the manual
         clock as often as they need); returns the calls they made."""
         before = len(self.api.calls)
-        drained = asyncio.ensure_future(live_counts(self.app).drain())
+        drained = asyncio.ensure_future(live_counts(core_of(self.app)).drain())
         while not drained.done():
             self.time.advance(EDIT_INTERVAL)
             await asyncio.sleep(0)

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application, on_stop
+from bot.app import build_application, core_of, on_stop
 from bot.offline import ApiCall, LocalBotApi, UpdateFactory
 from bot.services import Services
 from storage.models import BranchMembership, Chat
@@ -38,7 +38,7 @@ class BotHarness:
 
     def make_admin(self, chat_id: int, user_id: int) -> None:
         self.api.admins.setdefault(chat_id, set()).add(user_id)
-        self.app.bot_data.pop("admin_cache", None)
+        core_of(self.app).forget_admins()
 
     async def send(self, text: str, *, user_id: int, chat_id: int | None = None,
                    **kwargs: Any) -> list[ApiCall]:

@@ -21,8 +21,8 @@ from harness import BotHarness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import Bot
-from telegram.ext import CommandHandler
 
+from bot.app import core_of
 from bot.config import Settings
 from bot.offline import BOT_USER
 from bot.services import build_services
@@ -55,10 +55,8 @@ class Bench:
             self.harness.make_admin(group, SECRETARY)
             self.harness.api.chats[group] = {"id": group, "type": "supergroup",
                                              "title": f"支部{-group}"}
-        self.commands = sorted(
-            command for group in self.harness.app.handlers.values() for handler in group
-            if isinstance(handler, CommandHandler) for command in handler.commands
-        )
+        self.commands = sorted(core_of(self.harness.app).commands)
+        assert len(self.commands) > 25
 
     def process(self, payload: dict[str, Any]) -> list:
         """Handle one update; fails the test when it ended in an unexpected error."""

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -21,6 +22,8 @@ from sqlmodel import select
 from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
+from bot.channels.telegram import TelegramChannel
+from bot.core import Core
 from bot.http import (
     PAUSES,
     RETRIES,
@@ -31,7 +34,7 @@ from bot.http import (
     ServerError,
 )
 from bot.ratelimit import BotApiLimiter
-from bot.scheduler import TelegramSender
+from bot.scheduler import CoreSender
 from bot.services.duties import DutyService
 from bot.services.people import Actor, remember
 from bot.services.reminders import ReminderService
@@ -238,7 +241,9 @@ async def test_an_uncertain_reminder_delivery_is_reported_and_never_repeated(
         api.fail("sendMessage", status=502)
     else:
         api.drop("sendMessage")
-    sender = TelegramSender(bot)
+    core = Core(SimpleNamespace(db=db), [])  # type: ignore[arg-type]
+    core.add_channel(TelegramChannel(bot))
+    sender = CoreSender(core)
     for _ in range(2):
         await reminders.fire(reminder.id or 0, first, sender, worker="w")
     attempts = api.calls_of("sendMessage", GROUP) + [

@@ -9,8 +9,9 @@ from attendance_bot import answers, attendance_bot, texts
 from attendance_world import BRANCH, MEMBERS, SECRETARY, START
 from sqlmodel import select
 
+from bot.app import core_of
 from bot.config import Settings
-from bot.scheduler import TelegramSender
+from bot.scheduler import CoreSender
 from storage.models import Attendance, Chat, Delivery, Reminder, StudyRecord
 
 BEFORE = START - timedelta(minutes=10)  # 14:50 in Shanghai, Friday 2026-11-20
@@ -80,7 +81,7 @@ async def test_a_fired_meeting_reminder_opens_the_activity_and_check_in_works(
     """The engine posts through the real bot; [签到] on that post records attendance."""
     async with attendance_bot(settings, BEFORE) as bot:
         await schedule(bot, "每周五 15:00 支部委员会会议")
-        sender = TelegramSender(bot.app.bot)
+        sender = CoreSender(core_of(bot.app))
         mark = len(bot.api.calls)
         bot.clock.now = START
         await bot.services.reminders.fire(1, START, sender, worker="test")
@@ -102,7 +103,7 @@ async def test_a_fired_study_reminder_carries_the_study_button(settings: Setting
         await schedule(bot, "每周五 15:00 学习《中国共产党章程》总纲")
         bot.clock.now = START
         mark = len(bot.api.calls)
-        await bot.services.reminders.fire(1, START, TelegramSender(bot.app.bot), worker="test")
+        await bot.services.reminders.fire(1, START, CoreSender(core_of(bot.app)), worker="test")
         [post] = [c for c in bot.api.calls[mark:] if c.method == "sendMessage"]
         assert [label for label, _ in post.buttons] == ["已学习"]
         await bot.tap(post, "已学习", user_id=MEMBER)
@@ -119,7 +120,7 @@ async def test_a_group_that_blocked_the_bot_is_marked_and_the_secretary_told(
         bot.api.closed.add(BRANCH)  # then the group blocks the bot
         bot.clock.now = START
         mark = len(bot.api.calls)
-        await bot.services.reminders.fire(1, START, TelegramSender(bot.app.bot), worker="test")
+        await bot.services.reminders.fire(1, START, CoreSender(core_of(bot.app)), worker="test")
         told = texts(bot.api.calls[mark:], chat_id=SECRETARY)
         with bot.services.db.session() as session:
             assert not session.get(Chat, BRANCH).reachable

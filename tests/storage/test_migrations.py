@@ -20,10 +20,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from bot.services.identities import OUTSIDE_TELEGRAM, external_of, number_of
 from storage.db import MIGRATIONS_DIR, Database
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0010_reminder_numbers"
+HEAD = "0011_identities"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -148,5 +149,41 @@ def test_existing_reminders_are_numbered_from_one_in_each_chat(empty_url: str) -
         with db.engine.connect() as connection:
             rows = connection.execute(text("SELECT id, number FROM reminder ORDER BY id")).all()
         assert [tuple(row) for row in rows] == [(1, None), (2, 1), (3, 1), (4, 2)]
+    finally:
+        db.dispose()
+
+
+def test_telegram_rows_keep_their_keys_when_other_platforms_arrive(empty_url: str) -> None:
+    """0011: the branches, members and records written for Telegram stay as they were (a
+    Telegram id is its own number), and another platform's ids get numbers beside them."""
+    db = Database(empty_url)
+    try:
+        with db.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0010_reminder_numbers")
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO chat (id, title, type, reachable, created_at, branch_name) "
+                "VALUES (-1001234567890, '一支部群', 'supergroup', true, :at, '第一支部'), "
+                "(777000111, '', 'private', true, :at, NULL)"), {"at": at(1)})
+            connection.execute(text(
+                "INSERT INTO member (id, display_name, created_at) VALUES (777000111, '张三', :at)"),
+                {"at": at(1)})
+            connection.execute(text(
+                "INSERT INTO rolegrant (chat_id, user_id, role, granted_by, created_at) "
+                "VALUES (-1001234567890, 777000111, 'secretary', 1, :at)"), {"at": at(1)})
+        db.migrate()
+        with db.engine.connect() as connection:
+            chats = connection.execute(text("SELECT id, branch_name FROM chat ORDER BY id")).all()
+            grants = connection.execute(text("SELECT chat_id, user_id FROM rolegrant")).all()
+        assert [tuple(r) for r in chats] == [(-1001234567890, "第一支部"), (777000111, None)]
+        assert [tuple(r) for r in grants] == [(-1001234567890, 777000111)]
+        with db.session() as session:
+            assert external_of(session, -1001234567890) == ("telegram", "-1001234567890")
+            assert number_of(session, "telegram", "777000111", group=False) == 777000111
+            group = number_of(session, "feishu", "oc_abc", group=True)
+            person = number_of(session, "feishu", "ou_abc", group=False)
+            assert group < -OUTSIDE_TELEGRAM < OUTSIDE_TELEGRAM < person
+            assert number_of(session, "feishu", "oc_abc", group=True) == group
+            assert external_of(session, person) == ("feishu", "ou_abc")
     finally:
         db.dispose()

@@ -1,0 +1,35 @@
+"""The layout holds: the conversation core, the flows and the services import no messenger
+SDK, so one flow serves every platform (issue: one assistant, any messenger)."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SDKS = ("telegram", "lark_oapi", "dingtalk_stream", "alibabacloud_dingtalk", "aibot")
+NEUTRAL = ["bot.core", "bot.channels.base", "bot.scheduler", "bot.services",
+           *(f"bot.services.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "bot/services")])),
+           *(f"handlers.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "handlers")]))]
+
+
+def loaded_sdks(modules: list[str]) -> list[str]:
+    """The SDK modules a fresh interpreter has loaded after importing `modules`."""
+    code = (f"import importlib, json, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {SDKS!r})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def test_the_core_flows_and_services_import_no_messenger_sdk() -> None:
+    assert len(NEUTRAL) > 30
+    assert loaded_sdks(NEUTRAL) == []
+
+
+def test_the_walk_would_see_an_sdk() -> None:
+    """The check itself: the Telegram adapter does load its SDK."""
+    assert "telegram" in loaded_sdks(["bot.channels.telegram"])

@@ -1,0 +1,98 @@
+"""The flows through the conversation core on a platform that is not Telegram: string ids,
+cards with buttons, taps, private delivery, the organization boundary. A flow tested here is
+tested for every adapter, which only translates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from recording import RecordingChannel, Talk
+from sqlmodel import select
+
+from bot.app import FEATURES
+from bot.config import Settings
+from bot.core import NOT_REACHABLE, Core
+from bot.services import build_services
+from bot.services.identities import OUTSIDE_TELEGRAM
+from bot.services.organization import UNREGISTERED
+from handlers.posts import live_counts
+from storage.models import Attendance, Identity
+
+ADMIN, SECRETARY, MEMBER, GROUP = "ou_admin", "ou_sec", "ou_member", "oc_branch"
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[tuple[Core, RecordingChannel, Talk]]:
+    settings = Settings(DATABASE_URL=f"sqlite:///{tmp_path / 'core.db'}",
+                        DANGJIAN_ADMINS=f"rec:{ADMIN}", _env_file=None)
+    services = build_services(settings)
+    core = Core(services, FEATURES)
+    channel = RecordingChannel(admins_of={GROUP: {SECRETARY}})
+    core.add_channel(channel)
+    yield core, channel, Talk(core, channel)
+    await services.db.close()
+
+
+def texts(ops) -> list[str]:
+    return [op.content.text for op in ops if op.content is not None]
+
+
+async def test_another_platforms_ids_are_numbered_once_outside_telegrams(world) -> None:
+    core, channel, talk = world
+    await talk.say("/start", user=ADMIN)
+    await talk.say("/help", user=ADMIN)
+    with core.services.db.session() as session:
+        rows = session.exec(select(Identity).where(Identity.external_id == ADMIN)).all()
+    assert len(rows) == 1 and rows[0].platform == "rec" and rows[0].id > OUTSIDE_TELEGRAM
+    assert [op.chat for op in channel.sent()] == [ADMIN, ADMIN]  # the private chat is the person
+    assert "党建助手" in channel.sent()[0].content.text
+
+
+async def test_an_unregistered_group_gets_the_one_line_and_nothing_else(world) -> None:
+    _, channel, talk = world
+    assert texts(await talk.say("/checkin", user=MEMBER, chat=GROUP)) == [UNREGISTERED]
+    assert texts(await talk.say("主题党日多久一次", user=MEMBER, chat=GROUP)) == []
+
+
+async def test_a_notice_card_is_tapped_and_updated_from_our_tables(world) -> None:
+    core, channel, talk = world
+    await talk.say("/bind 第一支部", user=ADMIN, chat=GROUP)
+    [card] = [op for op in await talk.say("/remind 现在 主题党日", user=SECRETARY,
+                                          chat=GROUP) if op.content and op.content.buttons]
+    assert [b.label for row in card.content.buttons for b in row] == ["签到", "请假"]
+    await talk.tap(card, "签到", user=MEMBER)
+    await talk.tap(card, "签到", user=MEMBER)
+    assert channel.answers() == ["签到成功！", "您已签到，无需重复签到。"]
+    await live_counts(core).drain()
+    edits = [op for op in channel.ops if op.name == "edit"]
+    assert edits and edits[-1].message_id == card.message_id
+    assert "已签到 1" in card.content.text  # the secretary who posted it hosts
+    assert "已签到 2" in edits[-1].content.text  # and the member's two taps count once
+    with core.services.db.session() as session:
+        assert len(session.exec(select(Attendance)).all()) == 2
+
+
+async def test_what_goes_privately_never_falls_back_to_the_group(world) -> None:
+    _, channel, talk = world
+    await talk.say("/bind 第一支部", user=ADMIN, chat=GROUP)
+    channel.closed.add(SECRETARY)
+    ops = await talk.say("/stats", user=SECRETARY, chat=GROUP)
+    assert NOT_REACHABLE in texts(ops)[-1]
+    assert all(op.chat != SECRETARY for op in ops)
+
+
+async def test_members_get_a_polite_refusal_and_bad_input_a_reason(world) -> None:
+    _, channel, talk = world
+    await talk.say("/bind 第一支部", user=ADMIN, chat=GROUP)
+    [refusal] = texts(await talk.say("/remind 明天 党课", user=MEMBER, chat=GROUP))
+    assert "仅限本支部书记" in refusal
+    [reason] = texts(await talk.say("/cancel 不是编号", user=SECRETARY, chat=GROUP))
+    assert "/cancel" in reason
+
+
+async def test_a_full_width_command_is_the_command(world) -> None:
+    _, channel, talk = world
+    [help_text] = texts(await talk.say("／help", user=ADMIN))
+    assert "/checkin" in help_text
