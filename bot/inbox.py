@@ -1,6 +1,6 @@
-"""Webhook updates that survive a crash and are handled by one replica.
+"""Webhook updates (and Feishu's events) that survive a crash and are handled by one replica.
 
-Each update is stored (storage/inbox.py) before Telegram is answered 200, handled from there by
+Each update is stored (storage/inbox.py) before the platform is answered, handled from there by
 the replica that holds its claim, and marked done. A replica renews its claims while it lives.
 One that dies leaves its unhandled updates to whichever replica sees their claims expire, or to
 itself when it is restarted: it claims under the same name (host and port), so it takes them up
@@ -16,16 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from telegram import Update
-
-from bot.ordering import handle
-from bot.telemetry import InstrumentedApplication
 from storage import inbox
 from storage.db import Database
 
@@ -41,6 +36,7 @@ MOST_ATTEMPTS = 3
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Update = TypeVar("Update")
 
 
 class Gathered(Generic[Item, Result]):
@@ -81,13 +77,22 @@ class Gathered(Generic[Item, Result]):
                     future.set_result(result)
 
 
-class Inbox:
-    """The webhook updates of one replica, named `worker`: received, taken over, handled."""
+class Inbox(Generic[Update]):
+    """The stored updates of one replica, named `worker`: received, taken over, handled.
 
-    def __init__(self, application: InstrumentedApplication, db: Database, worker: str) -> None:
-        self.application = application
+    What an update is belongs to its platform: `key(update)` its number (unique in the table),
+    `decode(payload)` the update again from what was stored, `run(update)` handles it, and
+    `spawn(coroutine, update)` starts that (Telegram: as the Application's task)."""
+
+    def __init__(self, db: Database, worker: str, *, key: Callable[[Update], int],
+                 decode: Callable[[str], Update], run: Callable[[Update], Awaitable[None]],
+                 spawn: Callable[[Coroutine[Any, Any, None], Update], object] | None = None,
+                 on_recovered: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.worker = worker
+        self.key, self.decode, self.run = key, decode, run
+        self.spawn = spawn or (lambda coroutine, _update: asyncio.create_task(coroutine))
+        self.on_recovered = on_recovered
         self.ready = False
         self._in_flight: set[int] = set()
         self._unfinished: set[int] = set()  # handled, but the database refused the done mark
@@ -98,13 +103,13 @@ class Inbox:
 
     async def receive(self, update: Update, payload: str) -> bool:
         """Store the update (its JSON `payload`) and start handling it; False for a repeat
-        (dropped). Raises when it cannot be stored: then Telegram must not be told it
+        (dropped). Raises when it cannot be stored: then the platform must not be told it
         arrived."""
         return await self._stores.submit((update, payload))
 
     async def start(self) -> None:
         """Take up what this replica held before a restart and what others left; then keep the
-        claims alive. Call once the Application runs."""
+        claims alive. Call once updates can be handled."""
         try:
             await self._take_over()
         except Exception:  # the database is away: the rounds take them up once it is back
@@ -113,7 +118,7 @@ class Inbox:
         self._keeper = asyncio.create_task(self._keep(), name="webhook-inbox")
 
     async def stop(self) -> None:
-        """Stop renewing (call after the Application has finished the updates it had)."""
+        """Stop renewing (call after the updates in hand are finished)."""
         self.ready = False
         if self._keeper is not None:
             self._keeper.cancel()
@@ -124,27 +129,27 @@ class Inbox:
     async def _store(self, received: list[tuple[Update, str]]) -> list[bool]:
         """Insert, then start handling what was new, in the order received (here, so that a
         caller who stops waiting cannot leave a stored update unhandled)."""
-        rows = {update.update_id: payload for update, payload in reversed(received)}
+        rows = {self.key(update): payload for update, payload in reversed(received)}
         stored = await self.db.autocommit_async(partial(
             inbox.store, updates=sorted(rows.items()), worker=self.worker))
         new = []
         for update, _ in received:
-            new.append(update.update_id in stored)
+            new.append(self.key(update) in stored)
             if new[-1]:
-                stored.discard(update.update_id)  # a second copy in the same batch is a repeat
+                stored.discard(self.key(update))  # a second copy in the same batch is a repeat
                 self._dispatch(update)
         return new
 
     def _dispatch(self, update: Update) -> None:
-        self._in_flight.add(update.update_id)
-        self.application.create_task(self._handle(update), update=update)
+        self._in_flight.add(self.key(update))
+        self.spawn(self._handle(update), update)
 
     async def _handle(self, update: Update) -> None:
         try:
-            await handle(self.application, update)
+            await self.run(update)
         finally:
-            self._in_flight.discard(update.update_id)
-            await self._finishes.submit(update.update_id)
+            self._in_flight.discard(self.key(update))
+            await self._finishes.submit(self.key(update))
 
     async def _finish(self, update_ids: Sequence[int], status: str = "done") -> list[None]:
         """Mark updates handled (or given up); when the database refuses, the next round does."""
@@ -176,8 +181,8 @@ class Inbox:
                 continue
             log.warning("taking up update %s, stored and not handled (attempt %d)", update_id,
                         attempts)
-            self.application.metrics.recovered_updates.inc()
-            self._dispatch(Update.de_json(json.loads(payload), self.application.bot))
+            self.on_recovered()
+            self._dispatch(self.decode(payload))
 
     async def _keep(self) -> None:
         loop = asyncio.get_running_loop()

@@ -32,6 +32,7 @@ from telegram.error import BadRequest, NetworkError
 from bot.config import Settings
 from bot.http import PAUSES
 from bot.inbox import Inbox
+from bot.ordering import handle
 from bot.polling import poll
 from bot.telemetry import InstrumentedApplication
 from storage.db import Database
@@ -212,6 +213,17 @@ async def initialize(application: InstrumentedApplication) -> None:
         await application.post_init(application)
 
 
+def telegram_inbox(application: InstrumentedApplication, db: Database,
+                   worker: str) -> Inbox[Update]:
+    """Telegram's webhook updates, kept until handled (bot/inbox.py)."""
+    return Inbox(
+        db, worker, key=lambda update: update.update_id,
+        decode=lambda payload: Update.de_json(json.loads(payload), application.bot),
+        run=partial(handle, application),
+        spawn=lambda coroutine, update: application.create_task(coroutine, update=update),
+        on_recovered=application.metrics.recovered_updates.inc)
+
+
 async def serve(application: InstrumentedApplication, settings: Settings,
                 stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop`): webhook mode when WEBHOOK_URL is set, long polling
@@ -229,7 +241,7 @@ async def serve(application: InstrumentedApplication, settings: Settings,
         loop.add_signal_handler(signum, stop.set)
     webhook = bool(settings.webhook_url)
     db = application.bot_data["services"].db
-    inbox = Inbox(application, db, replica_name(settings)) if webhook else None
+    inbox = telegram_inbox(application, db, replica_name(settings)) if webhook else None
     routes = BotWebApp(application, settings, inbox=inbox)
     runner = web.AppRunner(routes.build(), access_log=None, handle_signals=False)
     if not await when_reachable(partial(initialize, application), stop):
