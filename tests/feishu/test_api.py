@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from fakes.feishu import BOT_NAME, BOT_OPEN_ID, FakeFeishu
-from fakes.feishu import APP_ID, APP_SECRET
+from fakes.feishu import APP_ID, APP_SECRET, BOT_NAME, BOT_OPEN_ID, FakeFeishu
 from manual_time import ManualTime
 
 from bot.feishu.api import FeishuApi, FeishuError
