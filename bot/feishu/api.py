@@ -296,7 +296,7 @@ def _checked(endpoint: str, response: BaseResponse) -> BaseResponse:
     status = response.raw.status_code if response.raw is not None else 200
     headers = response.raw.headers if response.raw is not None else {}
     if status == 429 or response.code in (RATE_LIMITED, TOO_FREQUENT):
-        reset = headers.get(RESET_HEADER) or headers.get(RESET_HEADER.title())
+        reset = headers.get(RESET_HEADER)  # httpx gives header names in lower case
         raise RateLimited(f"{endpoint}: code {response.code}: {response.msg}",
                           retry_after=float(reset) if reset else 1.0)
     if status >= 500:

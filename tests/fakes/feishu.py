@@ -126,6 +126,7 @@ class FakeFeishu:
         self._sent_uuids: dict[str, str] = {}  # Feishu's de-duplication of sends
         self._updates: dict[str, deque[float]] = defaultdict(deque)
         self._rate_limited: list[float] = []  # reset seconds of the coming 429s
+        self._faults: list[int] = []  # the coming IM calls' faults: a 5xx status, or 0 = drop
         self._runner: web.AppRunner | None = None
         self.port = 0
         # the long connection
@@ -160,7 +161,7 @@ class FakeFeishu:
     async def start(self) -> FakeFeishu:
         self._loop = asyncio.get_running_loop()
         self._ws_connected = asyncio.Event()
-        app = web.Application(client_max_size=30 * 1024 * 1024)
+        app = web.Application(client_max_size=30 * 1024 * 1024, middlewares=[self._fault])
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
         app.router.add_get("/open-apis/bot/v3/info", self._bot_info)
         app.router.add_post("/open-apis/im/v1/messages", self._create_message)
@@ -220,6 +221,31 @@ class FakeFeishu:
         """The next `count` API calls get the gateway's 429 (99991400), `reset` seconds in
         `x-ogw-ratelimit-reset`."""
         self._rate_limited += [reset] * count
+
+    def fail(self, count: int = 1, status: int = 502) -> None:
+        """The next `count` IM calls get `status` from a proxy in front of Feishu, which did
+        not act on them."""
+        self._faults += [status] * count
+
+    def drop(self, count: int = 1) -> None:
+        """The next `count` IM calls are acted on, then their connection is cut before the
+        answer: the client cannot tell whether Feishu acted."""
+        self._faults += [0] * count
+
+    @web.middleware
+    async def _fault(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if not self._faults or not request.path.startswith("/open-apis/im/"):
+            return await handler(request)
+        status = self._faults.pop(0)
+        if status:
+            call = await self._record(request)
+            call.status = status
+            return web.Response(status=status, text="<html>Bad Gateway</html>",
+                                content_type="text/html")
+        response = await handler(request)
+        assert request.transport is not None
+        request.transport.close()
+        return response
 
     def receive_file(self, chat_id: str, name: str, content: bytes) -> tuple[str, str]:
         """A file a user posts: stored for download; (message_id, file_key)."""

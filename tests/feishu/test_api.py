@@ -14,7 +14,7 @@ from fakes.feishu import APP_ID, APP_SECRET, BOT_NAME, BOT_OPEN_ID, FakeFeishu
 from manual_time import ManualTime
 
 from bot.feishu.api import FeishuApi, FeishuError
-from bot.http import RATE_LIMIT_WAITS, RateLimited, RetryPolicy
+from bot.http import PAUSES, RATE_LIMIT_WAITS, RateLimited, RetryPolicy
 
 GROUP = "oc_group0001"
 OWNER, MANAGER, MEMBER = "ou_owner", "ou_manager", "ou_member"
@@ -202,6 +202,20 @@ async def test_a_send_repeated_with_its_key_posts_once(api: FeishuApi, fake: Fak
     second = await api.send_text(GROUP, "提醒", dedup_key="reminder-7-2026-12-01")
     assert first == second
     assert len(fake.sent(GROUP)) == 1
+
+
+async def test_a_send_feishu_may_have_acted_on_is_repeated_and_posted_once(
+        api: FeishuApi, fake: FakeFeishu, pauses: Pauses) -> None:
+    """A 502 from a proxy, then a connection cut after Feishu acted: the send is repeated
+    (PAUSES apart) with its uuid, so the chat gets the message once."""
+    fake.fail(1, status=502)
+    fake.drop(1)
+    message_id = await api.send_text(GROUP, "通知")
+    sends = fake.calls_to("POST", "/open-apis/im/v1/messages")
+    assert [c.status for c in sends] == [502, 200, 200]
+    assert len({c.body["uuid"] for c in sends}) == 1
+    assert [m.message_id for m in fake.sent(GROUP)] == [message_id]
+    assert pauses.taken == list(PAUSES[:2])
 
 
 async def test_bot_info(api: FeishuApi) -> None:
