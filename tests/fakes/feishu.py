@@ -63,6 +63,7 @@ class Call:
     headers: dict[str, str]
     status: int = 200
     code: int = 0
+    client_port: int = 0  # the caller's side of the connection: one per connection
 
 
 @dataclass
@@ -285,8 +286,9 @@ class FakeFeishu:
         elif request.can_read_body:
             raw = await request.read()
             body = json.loads(raw) if raw else None
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         call = Call(request.method, request.path, dict(request.query), body,
-                    dict(request.headers))
+                    dict(request.headers), client_port=peer[1] if peer else 0)
         self.calls.append(call)
         return call
 

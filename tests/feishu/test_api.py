@@ -52,9 +52,11 @@ def pauses(time: ManualTime) -> Pauses:
 
 
 @pytest.fixture
-def api(fake: FakeFeishu, pauses: Pauses, time: ManualTime) -> FeishuApi:
-    return FeishuApi(APP_ID, APP_SECRET, fake.url, policy=RetryPolicy(sleep=pauses),
-                     clock=time.clock)
+async def api(fake: FakeFeishu, pauses: Pauses, time: ManualTime) -> AsyncIterator[FeishuApi]:
+    client = FeishuApi(APP_ID, APP_SECRET, fake.url, policy=RetryPolicy(sleep=pauses),
+                       clock=time.clock)
+    yield client
+    await client.close()
 
 
 async def test_the_tenant_token_is_fetched_once_and_passed_with_every_call(
@@ -67,6 +69,16 @@ async def test_the_tenant_token_is_fetched_once_and_passed_with_every_call(
     [token] = fake.tokens
     assert {c.headers["Authorization"] for c in fake.calls if c.path.startswith("/open-apis/im")
             or c.path.startswith("/open-apis/bot")} == {f"Bearer {token}"}
+
+
+async def test_calls_share_one_kept_alive_connection(api: FeishuApi, fake: FakeFeishu) -> None:
+    """One pooled client (lark-oapi's async calls open a client, an SSL context and a
+    connection for each)."""
+    for text in "一二三四":
+        await api.send_text(GROUP, text)
+    await api.chat_members(GROUP)
+    assert len(fake.calls) == 6
+    assert len({c.client_port for c in fake.calls}) == 1
 
 
 async def test_a_token_that_expires_before_its_time_runs_out_is_replaced(
