@@ -134,7 +134,7 @@ class FeishuApi:
         self.domain = domain.rstrip("/")
         self.policy = policy or RetryPolicy()
         self.clock = clock
-        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False)
+        self._http = httpx.AsyncClient(timeout=TIMEOUT)
         self._token: str | None = None
         self._token_until = 0.0
         self._token_lock = asyncio.Lock()
