@@ -7,6 +7,7 @@ fake's clock when the test gives it one), so no test waits for a backoff."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -233,3 +234,20 @@ async def test_a_send_feishu_may_have_acted_on_is_repeated_and_posted_once(
 async def test_bot_info(api: FeishuApi) -> None:
     info = await api.bot_info()
     assert (info.open_id, info.name) == (BOT_OPEN_ID, BOT_NAME)
+
+
+def test_the_fake_serves_from_its_own_thread_for_synchronous_callers() -> None:
+    """`in_thread()`: what a test of a bot process uses; the fake answers while the caller
+    blocks."""
+    with FakeFeishu().in_thread() as fake:
+        fake.add_chat(GROUP, OWNER)
+
+        async def send() -> str:
+            client = FeishuApi(APP_ID, APP_SECRET, fake.url)
+            try:
+                return await client.send_text(GROUP, "你好")
+            finally:
+                await client.close()
+
+        message_id = asyncio.run(send())
+        assert fake.messages[message_id].content == {"text": "你好"}
