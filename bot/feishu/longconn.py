@@ -26,6 +26,8 @@ from typing import Any
 import lark_oapi as lark
 import lark_oapi.ws.client as lark_ws
 
+from bot.feishu.events import event_type
+
 log = logging.getLogger(__name__)
 
 CARD_ACTION = "card.action.trigger"
@@ -104,7 +106,7 @@ class LongConnection:
         event = json.loads(payload)
         assert self._main is not None
         future = asyncio.run_coroutine_threadsafe(self._handled(event), self._main)
-        if (event.get("header") or {}).get("event_type") != CARD_ACTION:
+        if event_type(event) != CARD_ACTION:
             return None
         try:
             return future.result(self.answer_within)
