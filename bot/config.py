@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,6 +37,17 @@ class Settings(BaseSettings):
         default=frozenset(), alias="DANGJIAN_ADMINS"
     )
     """Global admins: Telegram ids as numbers, other platforms' as `platform:id` strings."""
+    feishu_app_id: str | None = Field(default=None, alias="FEISHU_APP_ID")
+    feishu_app_secret: SecretStr | None = Field(default=None, alias="FEISHU_APP_SECRET")
+    feishu_encrypt_key: SecretStr | None = Field(default=None, alias="FEISHU_ENCRYPT_KEY")
+    feishu_verification_token: SecretStr | None = Field(
+        default=None, alias="FEISHU_VERIFICATION_TOKEN"
+    )
+    feishu_domain: str = Field(default="https://open.feishu.cn", alias="FEISHU_DOMAIN")
+    """The Open Platform's origin: https://open.larksuite.com for Lark, a local fake in tests."""
+    feishu_mode: Literal["ws", "webhook"] = Field(default="ws", alias="FEISHU_MODE")
+    """`ws`: events over the long connection (no public URL); `webhook`: POSTed to
+    /feishu/events on PORT."""
     webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
     port: int = Field(default=8080, alias="PORT")
@@ -50,6 +61,11 @@ class Settings(BaseSettings):
     def open_mode(self) -> bool:
         """No global admins: every group is a branch (DESIGN.md, Organization)."""
         return not self.admins
+
+    @property
+    def feishu_enabled(self) -> bool:
+        """Feishu runs when both the app id and its secret are set."""
+        return bool(self.feishu_app_id and self.feishu_app_secret)
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -13,6 +13,9 @@ What a failure means is read from the type of what aiohttp raised, never from it
 - `ConnectionLost` (the connection broke after the request went out), `TimedOut` (no answer in
   time), `ServerError` (Telegram answered 5xx): Telegram may or may not have acted.
 - `RetryAfter` (429): Telegram refused it under its flood limits; it did not act.
+
+The policy serves every platform's client: another adapter (bot/feishu/api.py) raises the same
+classes for the same failures, and `RateLimited` for its platform's rate-limit refusals.
 """
 
 from __future__ import annotations
@@ -64,6 +67,15 @@ class ServerError(NetworkError):
     """Telegram answered 5xx: it may have acted before failing."""
 
 
+class RateLimited(Exception):
+    """A platform other than Telegram refused a call under its rate limits (it did not act) and
+    said, or its documentation says, when to come back: `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class SendUncertain(TimedOut):
     """A message was posted and no answer says whether Telegram delivered it: not repeated.
 
@@ -83,7 +95,8 @@ def seconds(value: timedelta | float) -> float:
 class RetryPolicy:
     """When a Bot API call is repeated, and how long after:
 
-    - a 429: after the `retry_after` Telegram names, up to RATE_LIMIT_WAITS times;
+    - a 429 (`RetryAfter`, or another platform's `RateLimited`): after the `retry_after` it
+      names, up to RATE_LIMIT_WAITS times;
     - a request that never left the machine (`NotSent`): RETRIES times, PAUSES apart;
     - a timeout, a 5xx or a dropped connection: RETRIES times for a method that changes nothing
       twice; for one that posts a message, never: it is reported (a warning and `on_uncertain`)
@@ -109,7 +122,7 @@ class RetryPolicy:
         while True:
             try:
                 return await call()
-            except RetryAfter as exc:
+            except (RetryAfter, RateLimited) as exc:
                 if waits >= RATE_LIMIT_WAITS and not patient:
                     raise
                 waits += 1
