@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -36,7 +35,6 @@ from handlers import (
     stats,
     study,
 )
-from handlers.posts import live_counts
 
 BOT_COMMANDS = [
     BotCommand("start", "开始使用"),
@@ -73,10 +71,6 @@ log = logging.getLogger(__name__)
 BOT_API_CONNECTIONS = 100
 """Keep-alive connections to the Bot API: room for every update in flight and the reminders."""
 
-STOP_EDITS_SECONDS = 5.0
-"""On stop, how long the posts' pending count edits may still take: a group's edits can wait a
-minute behind its 20/min limit, longer than a stop is given."""
-
 FEATURES = [organization, slash, start, qa, members, knowledge, roster, attendance, meetings,
             study, stats, ledger, roles, duties, reminders, fallback]
 """In the order their routes are tried within a group; the fallback takes only leftovers."""
@@ -85,11 +79,13 @@ FEATURES = [organization, slash, start, qa, members, knowledge, roster, attendan
 def build_application(
     services: Services,
     *,
+    core: Core | None = None,
     request: BaseRequest | None = None,
     with_updater: bool = True,
     rate_limited: bool = True,
 ) -> InstrumentedApplication:
-    """The Application with every feature's handlers; `request` replaces HTTP (offline, tests)."""
+    """The Application that hands every update to the core (a new one, or the one the other
+    platforms share); `request` replaces HTTP (offline, tests)."""
     settings = services.settings
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
@@ -117,7 +113,7 @@ def build_application(
     uncertain = application.metrics.uncertain_sends
     policy.on_uncertain = lambda method: uncertain.labels(method).inc()
     application.bot_data["services"] = services
-    core = Core(services, FEATURES)
+    core = core or Core(services, FEATURES)
     core.on_failure = application.note_failure
     core.add_channel(TelegramChannel(application.bot))
     application.bot_data["core"] = core
@@ -166,12 +162,9 @@ async def size_concurrency(application: Application) -> None:
 async def on_stop(application: Application) -> None:
     """Stop the reminder scheduler and let the posts' count edits finish while the bot can
     still send."""
-    await application.bot_data["services"].scheduler.stop()
-    try:
-        async with asyncio.timeout(STOP_EDITS_SECONDS):
-            await live_counts(core_of(application)).drain()
-    except TimeoutError:
-        log.warning("stopping without the live count edits still held back by group limits")
+    from bot.web import finish
+
+    await finish(core_of(application))
 
 
 async def on_shutdown(application: Application) -> None:

@@ -20,7 +20,7 @@ from content.ingest import PlansDirError
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dangjian", description="党建助手")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="运行 Telegram 机器人（长轮询；设置 WEBHOOK_URL 时为 webhook）")
+    commands.add_parser("run", help="在已配置的各平台运行机器人（Telegram、飞书）")
     chat = commands.add_parser("chat", help="离线终端对话，无需 token")
     chat.add_argument("--user", type=int, default=10001, help="初始用户 id")
     ask = commands.add_parser("ask", help="回答问题；不给问题时逐行读取标准输入")
@@ -62,11 +62,15 @@ def config_problems(error: ValidationError) -> str:
 
 
 def run(settings: Settings, _args: argparse.Namespace) -> int:
-    """The bot itself."""
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+    """The bot, on every platform configured."""
+    telegram = bool(settings.telegram_bot_token
+                    and settings.telegram_bot_token.get_secret_value())
+    if not telegram and not settings.feishu_enabled:
         print(
-            "未设置 TELEGRAM_BOT_TOKEN，无法连接 Telegram；离线体验请用 `dangjian chat`。"
-            " (TELEGRAM_BOT_TOKEN is not set; try `dangjian chat` offline.)",
+            "未配置任何平台：请设置 TELEGRAM_BOT_TOKEN，或 FEISHU_APP_ID 与 FEISHU_APP_SECRET；"
+            "离线体验请用 `dangjian chat`。"
+            " (No platform configured: set TELEGRAM_BOT_TOKEN or FEISHU_APP_ID and"
+            " FEISHU_APP_SECRET; try `dangjian chat` offline.)",
             file=sys.stderr,
         )
         return 2
@@ -75,28 +79,41 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     from telegram.error import InvalidToken
 
-    from bot.app import build_application
+    from bot.app import FEATURES, build_application
+    from bot.core import Core
+    from bot.feishu.api import FeishuError
+    from bot.feishu.runner import FeishuRunner
     from bot.services import build_services
-    from bot.web import serve
+    from bot.web import replica_name, serve
     from content.worker import WORKER
 
+    log = logging.getLogger("dangjian")
     if settings.open_mode:
         from bot.services.organization import OPEN_MODE_WARNING
 
-        logging.getLogger("dangjian").warning(OPEN_MODE_WARNING)
+        log.warning(OPEN_MODE_WARNING)
     services = build_services(settings)
     WORKER.start()  # the parsers' process imports them now, not during the first upload
-    application = build_application(services, with_updater=False)
+    core = Core(services, FEATURES)
+    application = build_application(services, core=core, with_updater=False) if telegram else None
+    feishu = (FeishuRunner(core, settings, replica_name(settings))
+              if settings.feishu_enabled else None)
+    log.info("platforms: %s", ", ".join(
+        name for name, on in (("telegram", telegram), ("feishu", feishu)) if on))
     # What is loaded by now (libraries, the dictionary, the index) lives as long as the bot:
     # kept out of the collector's full passes, which an upload's burst of objects sets off and
     # which otherwise stalled every thread for ~100 ms each walking it (measured).
     gc.collect()
     gc.freeze()
     try:
-        asyncio.run(serve(application, settings))
+        asyncio.run(serve(core, settings, application=application, feishu=feishu))
     except InvalidToken:
         print("Telegram 拒绝了 TELEGRAM_BOT_TOKEN，请到 @BotFather 核对令牌。"
               " (Telegram rejected TELEGRAM_BOT_TOKEN.)", file=sys.stderr)
+        return 2
+    except FeishuError as error:
+        print(f"飞书拒绝了应用凭证或请求（{error}），请核对 FEISHU_APP_ID、FEISHU_APP_SECRET。"
+              " (Feishu refused the app's credentials.)", file=sys.stderr)
         return 2
     return 0
 

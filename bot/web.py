@@ -30,11 +30,15 @@ from telegram import Bot, Update
 from telegram.error import BadRequest, NetworkError
 
 from bot.config import Settings
+from bot.core import Core
+from bot.feishu.runner import PATH as FEISHU_PATH
+from bot.feishu.runner import FeishuRunner
 from bot.http import PAUSES
 from bot.inbox import Inbox
 from bot.ordering import handle
 from bot.polling import poll
-from bot.telemetry import InstrumentedApplication
+from bot.telemetry import InstrumentedApplication, Metrics
+from handlers.posts import live_counts
 from storage.db import Database
 from storage.models import Delivery
 
@@ -45,6 +49,9 @@ MAX_BODY = 1024 * 1024  # Telegram's updates are a few KB; anything near this is
 DB_PING_SECONDS = 3.0
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 DEFAULT_WEBHOOK_PATH = "/telegram"
+STOP_EDITS_SECONDS = 5.0
+"""On stop, how long the posts' pending count edits may still take: a group's edits can wait a
+minute behind its 20/min limit, longer than a stop is given."""
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -92,13 +99,16 @@ class BotWebApp:
     """The aiohttp routes of one bot process; the webhook route only in webhook mode, where
     `inbox` keeps the updates."""
 
-    def __init__(self, application: InstrumentedApplication, settings: Settings, *,
-                 inbox: Inbox | None) -> None:
+    def __init__(self, core: Core, settings: Settings, *,
+                 application: InstrumentedApplication | None = None,
+                 inbox: Inbox[Update] | None = None, feishu: FeishuRunner | None = None) -> None:
+        self.core = core
         self.application = application
         self.settings = settings
         self.inbox = inbox
-        self.metrics = application.metrics
-        services = application.bot_data["services"]
+        self.feishu = feishu
+        self.metrics = application.metrics if application is not None else Metrics()
+        services = core.services
         self.metrics.count_reminders_with(
             partial(reminders_sent, services.db, services.scheduler.worker))
         self.started = time.monotonic()
@@ -111,11 +121,13 @@ class BotWebApp:
         app.router.add_get("/metrics", self.metrics_page)
         if self.inbox is not None:
             app.router.add_post(webhook_path(self.settings), self.on_update)
+        if self.feishu is not None and self.feishu.connection is None:
+            app.router.add_post(FEISHU_PATH, self.feishu.on_callback)
         return app
 
     async def on_update(self, request: web.Request) -> web.Response:
         """Telegram's POST: verify, store (a repeat is dropped), answer 200 once stored."""
-        assert self.inbox is not None
+        assert self.inbox is not None and self.application is not None
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             return self._reject("no_secret", 401)
@@ -149,23 +161,30 @@ class BotWebApp:
         """Liveness: the process serves requests."""
         return web.json_response({
             "status": "ok", "mode": "polling" if self.inbox is None else "webhook",
+            "platforms": sorted(self.core.channels),
             "uptime_s": round(time.monotonic() - self.started, 1),
         })
 
     async def readyz(self, _request: web.Request) -> web.Response:
-        """Readiness: the Application runs, the database answers and (webhook mode) stored
-        updates are being taken."""
+        """Readiness: every platform runs (Telegram's Application, with its stored updates
+        taken in webhook mode; Feishu's events coming in) and the database answers."""
         database = await self._ping_database()
-        ready = (self.application.running and database == "ok"
-                 and (self.inbox is None or self.inbox.ready))
-        return web.json_response(
-            {"status": "ready" if ready else "not ready", "database": database,
-             "application": "running" if self.application.running else "stopped"},
-            status=200 if ready else 503,
-        )
+        platforms = {}
+        if self.application is not None:
+            platforms["telegram"] = self.application.running and (
+                self.inbox is None or self.inbox.ready)
+        if self.feishu is not None:
+            platforms["feishu"] = self.feishu.ready
+        ready = database == "ok" and all(platforms.values())
+        body: dict[str, object] = {
+            "status": "ready" if ready else "not ready", "database": database,
+            "platforms": {name: "running" if up else "stopped" for name, up in platforms.items()}}
+        if self.application is not None:
+            body["application"] = "running" if self.application.running else "stopped"
+        return web.json_response(body, status=200 if ready else 503)
 
     async def _ping_database(self) -> str:
-        engine = self.application.bot_data["services"].db.engine
+        engine = self.core.services.db.engine
 
         def ping() -> None:
             with engine.connect() as connection:
@@ -224,47 +243,47 @@ def telegram_inbox(application: InstrumentedApplication, db: Database,
         on_recovered=application.metrics.recovered_updates.inc)
 
 
-async def serve(application: InstrumentedApplication, settings: Settings,
-                stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or `stop`): webhook mode when WEBHOOK_URL is set, long polling
-    (bot.polling, which acknowledges only handled updates) otherwise; health and metrics on PORT
-    either way. The Application is built without PTB's Updater.
+async def serve(core: Core, settings: Settings, *,
+                application: InstrumentedApplication | None = None,
+                feishu: FeishuRunner | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run every configured platform until SIGINT/SIGTERM (or `stop`), with health and metrics
+    on PORT. Telegram: webhook mode when WEBHOOK_URL is set, long polling (bot.polling, which
+    acknowledges only handled updates) otherwise; the Application is built without PTB's
+    Updater. Feishu: its long connection, or its callback on PORT (bot/feishu/runner.py).
 
     PTB calls post_init/post_stop/post_shutdown only inside run_polling/run_webhook, so they are
-    called here around initialize(), start(), stop() and shutdown(). In webhook mode the port is
-    bound before stored updates are taken up: a second process under the same name (host and
-    port) fails there instead of taking updates the first is handling.
+    called here around initialize(), start(), stop() and shutdown() (they start and stop the
+    reminder scheduler; without Telegram this does). In webhook mode the port is bound before
+    stored updates are taken up: a second process under the same name (host and port) fails
+    there instead of taking updates the first is handling.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    webhook = bool(settings.webhook_url)
-    db = application.bot_data["services"].db
+    webhook = application is not None and bool(settings.webhook_url)
+    db = core.services.db
     inbox = telegram_inbox(application, db, replica_name(settings)) if webhook else None
-    routes = BotWebApp(application, settings, inbox=inbox)
+    routes = BotWebApp(core, settings, application=application, inbox=inbox, feishu=feishu)
     runner = web.AppRunner(routes.build(), access_log=None, handle_signals=False)
-    if not await when_reachable(partial(initialize, application), stop):
+    if application is None:
+        await core.services.scheduler.start(core)
+    elif not await when_reachable(partial(initialize, application), stop):
         return
     await runner.setup()
     try:
         await web.TCPSite(runner, "0.0.0.0", settings.port).start()
     except OSError:
-        if webhook:
+        if webhook or (feishu is not None and feishu.connection is None):
             raise
         log.warning("port %s is busy: /healthz and /metrics are not served", settings.port)
-    await application.start()
-    bot = application.bot
-    if inbox is not None:
-        await inbox.start()
-        register = partial(bot.set_webhook, settings.webhook_url or "",
-                           secret_token=webhook_secret(settings), allowed_updates=ALLOWED_UPDATES)
-    else:
-        register = bot.delete_webhook
+    if feishu is not None:
+        await feishu.start()
     polling = None
-    if await when_reachable(register, stop) and inbox is None:
-        polling = asyncio.create_task(poll(application, ALLOWED_UPDATES, stop))
-    log.info("bot running: mode=%s port=%s", "webhook" if webhook else "polling", settings.port)
+    if application is not None:
+        polling = await _start_telegram(application, settings, inbox, stop)
+    log.info("bot running: platforms=%s mode=%s port=%s", ",".join(sorted(core.channels)),
+             "webhook" if webhook else "polling", settings.port)
     try:
         await (polling or stop.wait())
     finally:
@@ -273,11 +292,50 @@ async def serve(application: InstrumentedApplication, settings: Settings,
         if polling is not None and not polling.done():
             await asyncio.wait([polling])  # a failure of its own propagates after the cleanup
         await runner.cleanup()
-        await application.stop()
-        if inbox is not None:
-            await inbox.stop()
-        if application.post_stop:
-            await application.post_stop(application)
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+        if feishu is not None:
+            await feishu.stop()
+        if application is not None:
+            await _stop_telegram(application, inbox)
+        else:
+            await finish(core)
+            await db.close()
+
+
+async def _start_telegram(application: InstrumentedApplication, settings: Settings,
+                          inbox: Inbox[Update] | None,
+                          stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """Telegram's updates flowing: stored webhook updates taken up, or long polling."""
+    await application.start()
+    bot = application.bot
+    if inbox is not None:
+        await inbox.start()
+        register = partial(bot.set_webhook, settings.webhook_url or "",
+                           secret_token=webhook_secret(settings), allowed_updates=ALLOWED_UPDATES)
+    else:
+        register = bot.delete_webhook
+    if await when_reachable(register, stop) and inbox is None:
+        return asyncio.create_task(poll(application, ALLOWED_UPDATES, stop))
+    return None
+
+
+async def _stop_telegram(application: InstrumentedApplication,
+                         inbox: Inbox[Update] | None) -> None:
+    await application.stop()
+    if inbox is not None:
+        await inbox.stop()
+    if application.post_stop:
+        await application.post_stop(application)
+    await application.shutdown()
+    if application.post_shutdown:
+        await application.post_shutdown(application)
+
+
+async def finish(core: Core) -> None:
+    """Stop the reminder scheduler and let the posts' count edits finish while the platforms
+    can still be written to."""
+    await core.services.scheduler.stop()
+    try:
+        async with asyncio.timeout(STOP_EDITS_SECONDS):
+            await live_counts(core).drain()
+    except TimeoutError:
+        log.warning("stopping without the live count edits still held back by group limits")

@@ -215,6 +215,12 @@ class FeishuApi:
 
     # -- chats and the bot ---------------------------------------------------------------------
 
+    async def chat_mode(self, chat_id: str) -> str:
+        """`p2p` for a private chat with the bot, `group` (or `topic`) for a group."""
+        response = await self._call("im.chat.get", GetChatRequest.builder().chat_id(chat_id)
+                                    .build(), GetChatResponse, chat_id)
+        return str(response.data.chat_mode or "")
+
     async def chat_owner_and_managers(self, chat_id: str) -> set[str]:
         """The open_ids of a group's owner and its managers (its secretaries on Feishu)."""
         response = await self._call("im.chat.get", GetChatRequest.builder().chat_id(chat_id)

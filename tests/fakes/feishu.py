@@ -73,6 +73,7 @@ class Chat:
     managers: list[str] = field(default_factory=list)
     members: list[tuple[str, str]] = field(default_factory=list)  # (open_id, name)
     name: str = "党支部"
+    mode: str = "group"  # or "p2p": a person's private chat with the bot
 
 
 @dataclass
@@ -468,7 +469,7 @@ class FakeFeishu:
         if chat is None:
             return self._answer(call, 232011, status=400, msg="chat not found")
         return self._answer(call, 0, {
-            "name": chat.name, "chat_mode": "group", "chat_type": "private",
+            "name": chat.name, "chat_mode": chat.mode, "chat_type": "private",
             "owner_id_type": "open_id", "owner_id": chat.owner,
             "user_manager_id_list": chat.managers, "bot_manager_id_list": [],
             "user_count": str(len(chat.members)), "bot_count": "1", "tenant_key": TENANT_KEY})
