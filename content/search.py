@@ -46,7 +46,8 @@ MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
 _LONG_STOPWORDS = sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True)
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？；!?;])")
-_ORDINAL = re.compile(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:块|部分|方面|大项|章|项|条|点|个方面|节)")
+_ORDINAL = re.compile(
+    r"第\s*([0-9一二三四五六七八九十]+)\s*(?:大?(?:块|部分|方面)|大项|章|项|条|点|个方面|节)")
 _QUOTED = re.compile(r"“([^”]{2,16})”(工程|行动|赋能行动|活动|计划)?")
 _YEAR = re.compile(r"(20\d\d)\s*年")
 _ORDINAL_WORD = re.compile(r"第?[0-9一二三四五六七八九十]+")
@@ -179,6 +180,7 @@ class KnowledgeBase:
         self.part_plan = np.fromiter((u.plan for u in self.part_units), dtype=np.int32,
                                      count=len(self.part_units))
         self.unit_starts = np.asarray(unit_starts, dtype=np.int64)
+        self.part_items = self._part_items(plans)
         self.sentence_unit = np.repeat(
             np.arange(len(self.units), dtype=np.int32),
             np.diff(np.append(self.unit_starts, len(sentences))),
@@ -238,6 +240,21 @@ class KnowledgeBase:
         self.tokenizer = tokenizer
         self.lexicon = lexicon if lexicon is not None else Lexicon.default()
         return self
+
+    def _part_items(self, plans: list[ParsedPlan]) -> np.ndarray:
+        """For each part unit, the [first, end) range of the units under it: a part's
+        descendants follow it in the plan's order, and units keep that order."""
+        keys = np.fromiter(((u.plan << 32) | u.section for u in self.units), dtype=np.int64,
+                           count=len(self.units))
+        spans = np.zeros((len(self.part_units), 2), dtype=np.int64)
+        for number, unit in enumerate(self.part_units):
+            sections = plans[unit.plan].sections
+            last = sections[unit.section]
+            while last.children:
+                last = sections[last.children[-1]]
+            spans[number] = np.searchsorted(
+                keys, [(unit.plan << 32) | unit.section, (unit.plan << 32) | (last.ordinal + 1)])
+        return spans
 
     def _quoted_names(self, sentences: list[str]) -> dict[str, np.ndarray]:
         """Every name the plans put in quotes (“七大工程”, “两个一以贯之”) -> the items that
@@ -443,7 +460,7 @@ class KnowledgeBase:
         item_scores = sum(components.values())
         order = _top_k(item_scores, k + 1)
         hits: list[Hit] = []
-        part_hits, named_part = self._part_answers(query, item_scores, order, plans, k)
+        part_hits, part_margin = self._part_answers(query, item_scores, order, plans, k)
         hits.extend(part_hits)
         for unit_no in order[: k + 1]:
             unit_no = int(unit_no)
@@ -456,7 +473,7 @@ class KnowledgeBase:
             hits.append(Hit(unit, float(item_scores[unit_no]), sentence,
                             trim_around(unit.text, sentence), clause))
         hits = hits[:k]
-        evidence = self._evidence(query, hits, item_scores, order, components, named_part)
+        evidence = self._evidence(query, hits, item_scores, order, components, part_margin)
         return Found(hits, evidence, self.judge(evidence))
 
     def _rank_components(self, query: Query, visible: np.ndarray | None
@@ -504,9 +521,10 @@ class KnowledgeBase:
 
     def _evidence(self, query: Query, hits: list[Hit], item_scores: np.ndarray,
                   order: np.ndarray, components: dict[str, np.ndarray],
-                  named_part: bool) -> Evidence:
+                  part_margin: float | None) -> Evidence:
         """What the ranking knows about its first answer, for the confidence model. A part the
-        question names (by programme or number) has no competitor."""
+        question names (by programme or number) has the rankers' agreement and the margin
+        `_part_answers` found (none to another plan's part of that number, or all)."""
         if not hits:
             return Evidence.nothing()
         top = int(order[0])
@@ -523,8 +541,9 @@ class KnowledgeBase:
         text = normalize(best.unit.text)
         own = set(query.own_bigrams)
         return Evidence(
-            margin=1.0 if named_part else (first - second) / first if first > 0 else 0.0,
-            agreement=1.0 if named_part else agreement,
+            margin=part_margin if part_margin is not None
+            else (first - second) / first if first > 0 else 0.0,
+            agreement=1.0 if part_margin is not None else agreement,
             coverage=self.coverage(query, text),
             intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
             unknown=unknown / total if total else 1.0,
@@ -545,13 +564,14 @@ class KnowledgeBase:
         return split_sentences(self.units[unit_no].text)[int(np.argmax(local))]
 
     def _part_answers(self, query: Query, item_scores: np.ndarray, order: np.ndarray,
-                      plans: Collection[int] | None, k: int) -> tuple[list[Hit], bool]:
+                      plans: Collection[int] | None, k: int) -> tuple[list[Hit], float | None]:
         """A question about a whole part gets its heading and item titles: the part it counts
         to (第六块, in each plan that has one), the part that holds the best item (哪个工程
-        管…), the programme it names (领航工程), or the part whose heading it says. Also
-        whether the question named the part (by programme or number)."""
+        管…), the programme it names (领航工程), or the part whose heading it says. Also the
+        margin of a part the question names: 1 when the programme or the count points at one
+        part, 0 when several plans' parts fit the count equally (None: no part named)."""
         if not self.part_units:
-            return [], False
+            return [], None
         visible = None if plans is None else np.isin(self.part_plan, list(plans))
         named = [self.programmes[n] for n in query.names if n in self.programmes
                  and (visible is None or visible[self.programmes[n]])]
@@ -559,15 +579,17 @@ class KnowledgeBase:
             unit = self.part_units[named[0]]
             if query.asks_part or (not query.intents
                                    and self._rest_covered(query, normalize(unit.text))):
-                return [self._part_hit(unit)], True
+                return [self._part_hit(unit)], 1.0
         if query.ordinal is not None:
-            counted = self._parts_counted(query, item_scores, visible)
-            return [self._part_hit(unit) for unit in counted[:k]], bool(counted)
+            counted, decided = self._parts_counted(query, item_scores, visible)
+            if not counted:
+                return [], None
+            return [self._part_hit(unit) for unit in counted[:k]], 1.0 if decided else 0.0
         if query.which_part:
             above = self._part_of_best_item(query, item_scores)
-            return ([] if above is None else [self._part_hit(above)]), False
+            return ([] if above is None else [self._part_hit(above)]), None
         if not query.asks_part:
-            return [], False
+            return [], None
         scores = _max_norm(self.part_words.scores(query.words)) + _max_norm(
             self.part_bigrams.scores(query.bigrams)
         )
@@ -576,22 +598,28 @@ class KnowledgeBase:
         best = int(np.argmax(scores))
         heading = normalize(self.part_units[best].text.split("\n")[0])
         if scores[best] <= 0 or self.coverage(query, heading, PART_NOISE) < PART_NAMED_AT_LEAST:
-            return [], False
-        return [self._part_hit(self.part_units[best], float(scores[best]))], False
+            return [], None
+        return [self._part_hit(self.part_units[best], float(scores[best]))], None
 
     @staticmethod
     def _part_hit(unit: Unit, score: float = 1.0) -> Hit:
         return Hit(unit, score, unit.text.split("\n")[0], unit.text[:MAX_ANSWER_CHARS])
 
     def _parts_counted(self, query: Query, item_scores: np.ndarray,
-                       visible: np.ndarray | None) -> list[Unit]:
-        """The query.ordinal-th top-level part of each plan that has that many: first the plan
-        the question names by year, then one whose parts are numbered as the question says
-        (第六部分), then the plan its other words match best, else the plans in order."""
+                       visible: np.ndarray | None) -> tuple[list[Unit], bool]:
+        """The query.ordinal-th top-level part of each plan that has that many, best first:
+        the plan the rest of the question points to comes first (one holding a programme or
+        name it says, one of the year it says, then the one whose items match its other words
+        best: in that part, and in the whole plan), and only among plans it does not tell
+        apart does the numbering style decide (第六部分 as the plan writes it), then the
+        plans' order. Also whether the first was decided by the question, not by the tie."""
         assert query.ordinal is not None
-        mass = np.bincount(self.unit_plan, weights=item_scores, minlength=len(self.plans))
-        by_words = self._says_more_than_names(query)
         ordinal = _ORDINAL.search(query.text)
+        named_plans = self._plans_named(query)
+        by_words = self._says_more_than_names(query)
+        plan_best = np.zeros(len(self.plans))
+        if by_words and len(item_scores):
+            np.maximum.at(plan_best, self.unit_plan, item_scores)
         found = []
         for plan_no, parts in enumerate(self.top_parts):
             if not 1 <= query.ordinal <= len(parts):
@@ -600,11 +628,26 @@ class KnowledgeBase:
             if visible is not None and not visible[number]:
                 continue
             part = self.part_units[number]
-            named_year = query.year is not None and query.year in self.plan_years[plan_no]
+            first, end = self.part_items[number]
+            in_part = float(item_scores[first:end].max()) if by_words and end > first else 0.0
+            pointed = (plan_no in named_plans,
+                       query.year is not None and query.year in self.plan_years[plan_no],
+                       round(in_part + float(plan_best[plan_no]), 6))
             as_numbered = bool(ordinal) and part.text.startswith(ordinal.group(0))
-            found.append((not named_year, not as_numbered, -mass[plan_no] if by_words else 0.0,
-                          plan_no, part))
-        return [unit for *_, unit in sorted(found, key=lambda f: f[:4])]
+            found.append((pointed, as_numbered, -plan_no, part))
+        found.sort(key=lambda f: f[:3], reverse=True)
+        decided = len(found) == 1 or (len(found) > 1 and found[0][0] > found[1][0])
+        return [unit for *_, unit in found], decided
+
+    def _plans_named(self, query: Query) -> set[int]:
+        """The plans holding a programme or a quoted name the question says."""
+        plans: set[int] = set()
+        for name in query.names:
+            if name in self.programmes:
+                plans.add(int(self.part_plan[self.programmes[name]]))
+            if name in self.names:
+                plans.update(self.unit_plan[self.names[name]].tolist())
+        return plans
 
     def _part_of_best_item(self, query: Query, item_scores: np.ndarray) -> Unit | None:
         """The part holding the best matching item; when the question says what kind of part
