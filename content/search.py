@@ -60,14 +60,20 @@ WEIGHTS = {
     "item_context": 0.3,
     "names": 1.0,
     "intent": 0.35,
+    "phrase": 0.3,
 }
 PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
 SYNONYM = 0.5
+RELATED = 0.4
+COMPOUND_PART = 0.5
+CONTAINING = 0.6
+MAX_CONTAINING = 6
 KNOWN_PHRASE = 0.5
 MAX_CACHED_WORDS = 100_000
 RERANK = 100
+PHRASE_RERANK = 10
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,11 @@ class KnowledgeBase:
         self.known_words = frozenset(vocabulary).union(part_words[0])
         self.part_bigrams = _bigram_index(part_texts, np.arange(len(part_texts)),
                                           len(part_texts))
+        self.compounds: dict[str, list[str]] = {}  # bigram -> plan words holding it
+        for word in self.known_words:
+            if 3 <= len(word) <= 8 and _CJK_WORD.fullmatch(word):
+                for start in range(len(word) - 1):
+                    self.compounds.setdefault(word[start:start + 2], []).append(word)
         self.sound_alikes: dict[tuple[int, ...], list[str]] = {}
         for word in self._plan_words(vocabulary):
             self.sound_alikes.setdefault(syllables(word), []).append(word)
@@ -339,9 +350,13 @@ class KnowledgeBase:
             ]
             for term in parts or [word]:
                 words[term] = words.get(term, 0.0) + 1.0
+            if not parts and len(word) >= 4:  # a long compound may be said by its parts
+                for part in self.tokenizer.subwords(word):
+                    if self._known(part) and len(part) < len(word):
+                        words[part] = max(words.get(part, 0.0), COMPOUND_PART)
         for word, _ in content:
-            for synonym in self._synonyms(word):
-                words[synonym] = max(words.get(synonym, 0.0), SYNONYM)
+            for alike, weight in self._alikes(word):
+                words[alike] = max(words.get(alike, 0.0), weight)
         homophones = {word: self._homophones(word) for word, _ in content}
         for alikes in homophones.values():
             for alike, weight in alikes:
@@ -402,14 +417,27 @@ class KnowledgeBase:
     def _reachable(self, word: str) -> bool:
         """Whether the plans say the word, a part of it, or something that sounds like it:
         a word none of them reaches is out of the plans' domain (加班费, 公积金)."""
-        return (self._known(word) or bool(self._homophones(word)) or bool(self._synonyms(word))
+        return (self._known(word) or bool(self._homophones(word)) or bool(self._alikes(word))
                 or any(self._known(w) for w in self.tokenizer.subwords(word)))
 
-    def _synonyms(self, word: str) -> list[str]:
-        """The plans' words in the synonym sets of a word they never use (年轻人 -> 青年)."""
+    def _alikes(self, word: str) -> list[tuple[str, float]]:
+        """The plans' words for a word they never use: the words that contain it (毕业 ->
+        毕业生, 回复 -> 回复率) and its synonyms (年轻人 -> 青年), else the words near it in
+        meaning and form (师傅 -> 导师, 成绩 -> 政绩)."""
         if len(word) < 2 or self._known(word):
             return []
-        return [w for w in self.lexicon.synonyms(word) if len(w) >= 2 and self._known(w)]
+        alikes = [(w, CONTAINING) for w in self._containing(word)] + [
+            (w, SYNONYM) for w in self.lexicon.synonyms(word) if len(w) >= 2 and self._known(w)]
+        return alikes or [(w, RELATED) for w in self.lexicon.related(word) if self._known(w)]
+
+    def _containing(self, word: str) -> list[str]:
+        """The plans' shortest words that contain a word (a member says 毕业, the plan
+        毕业生), at most MAX_CONTAINING: a word in many compounds says little of which."""
+        if not _CJK_WORD.fullmatch(word):
+            return []
+        found = sorted((w for w in self.compounds.get(word[:2], ()) if word in w),
+                       key=len)
+        return found[:MAX_CONTAINING] if len(found) <= 2 * MAX_CONTAINING else []
 
     def _translations(self, key: str) -> tuple[tuple[str, float], ...]:
         """The plan's words for a colloquial phrase; at half weight when the plans use the
@@ -517,7 +545,39 @@ class KnowledgeBase:
             best_sentences[candidates] = np.maximum.reduceat(
                 local, np.cumsum(lengths) - lengths)
         components["sentences"] = best_sentences
+        components["phrase"] = self._phrase_scores(
+            query, _top_k(first_stage + best_sentences, PHRASE_RERANK))
         return components, sentence_score
+
+    def _phrase_scores(self, query: Query, units: np.ndarray) -> np.ndarray:
+        """For a few best items, the idf-weighted share of the question's character bigrams
+        (and their expansions) that one sentence of the item holds: the words said together,
+        as the question says them, in one place rather than spread over a long item."""
+        scores = np.zeros(len(self.units))
+        weighted = {gram: weight * (self.item_bigrams.idf(gram) or 0.0)
+                    for gram, weight in query.bigrams.items()}
+        own = sum(weighted[gram] for gram in query.own_bigrams if gram in weighted)
+        units = units[(units >= 0)]
+        if not own or not len(units):
+            return scores
+        grams = np.fromiter(weighted, dtype=np.int64, count=len(weighted))
+        gram_weights = np.fromiter(weighted.values(), dtype=np.float64, count=len(weighted))
+        order = np.argsort(grams)
+        grams, gram_weights = grams[order], gram_weights[order]
+        split = [split_sentences(normalize(self.units[unit_no].text)) for unit_no in units.tolist()]
+        texts = [sentence for sentences in split for sentence in sentences]
+        counts = [len(sentences) for sentences in split]
+        keys, positions = bigram_keys("\n".join(texts))
+        starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
+        sentence_of = np.searchsorted(starts, positions, side="right") - 1
+        row = np.minimum(np.searchsorted(grams, keys), len(grams) - 1)
+        found = grams[row] == keys
+        pairs = np.unique(sentence_of[found] * len(grams) + row[found])
+        held = np.bincount(pairs // len(grams), weights=gram_weights[pairs % len(grams)],
+                           minlength=len(texts))
+        best = np.maximum.reduceat(held, np.cumsum([0] + counts[:-1])) if texts else held
+        scores[units] = WEIGHTS["phrase"] * np.minimum(best / own, 1.0)
+        return scores
 
     def _evidence(self, query: Query, hits: list[Hit], item_scores: np.ndarray,
                   order: np.ndarray, components: dict[str, np.ndarray],
