@@ -38,6 +38,7 @@ from content.tokenize import (
     bigram_keys,
     is_content,
     normalize,
+    normalized_codes,
     syllables,
     text_slices,
 )
@@ -46,6 +47,7 @@ MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
 _LONG_STOPWORDS = sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True)
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？；!?;])")
+_SENTENCE_ENDS = np.array([ord(c) for c in "。!?;\n"], dtype=np.int64)  # once normalised
 _ORDINAL = re.compile(
     r"第\s*([0-9一二三四五六七八九十]+)\s*(?:大?(?:块|部分|方面)|大项|章|项|条|点|个方面|节)")
 _QUOTED = re.compile(r"“([^”]{2,16})”(工程|行动|赋能行动|活动|计划)?")
@@ -160,6 +162,7 @@ class KnowledgeBase:
         self._term_words: dict[str, tuple[str, ...]] = {}
         self._term_grams: dict[str, list[int]] = {}
         self._word_pieces: dict[str, tuple[list[tuple[str, float]], list[int]]] = {}
+        self._word_alikes: dict[str, list[tuple[str, float]]] = {}
         self.units: list[Unit] = []
         self.part_units: list[Unit] = []
         self.clauses: dict[tuple[int, int | None], list[Section]] = {}
@@ -426,9 +429,16 @@ class KnowledgeBase:
         meaning and form (师傅 -> 导师, 成绩 -> 政绩)."""
         if len(word) < 2 or self._known(word):
             return []
-        alikes = [(w, CONTAINING) for w in self._containing(word)] + [
-            (w, SYNONYM) for w in self.lexicon.synonyms(word) if len(w) >= 2 and self._known(w)]
-        return alikes or [(w, RELATED) for w in self.lexicon.related(word) if self._known(w)]
+        alikes = self._word_alikes.get(word)
+        if alikes is None:
+            if len(self._word_alikes) > MAX_CACHED_WORDS:  # questions bring endless words
+                self._word_alikes.clear()
+            alikes = [(w, CONTAINING) for w in self._containing(word)] + [
+                (w, SYNONYM) for w in self.lexicon.synonyms(word)
+                if len(w) >= 2 and self._known(w)]
+            alikes = self._word_alikes[word] = alikes or [
+                (w, RELATED) for w in self.lexicon.related(word) if self._known(w)]
+        return alikes
 
     def _containing(self, word: str) -> list[str]:
         """The plans' shortest words that contain a word (a member says 毕业, the plan
@@ -545,37 +555,37 @@ class KnowledgeBase:
             best_sentences[candidates] = np.maximum.reduceat(
                 local, np.cumsum(lengths) - lengths)
         components["sentences"] = best_sentences
+        # the best of first stage and sentences together are among the re-ranked candidates
+        together = first_stage[candidates] + best_sentences[candidates]
         components["phrase"] = self._phrase_scores(
-            query, _top_k(first_stage + best_sentences, PHRASE_RERANK))
+            query, candidates[_top_k(together, PHRASE_RERANK)])
         return components, sentence_score
 
     def _phrase_scores(self, query: Query, units: np.ndarray) -> np.ndarray:
         """For a few best items, the idf-weighted share of the question's character bigrams
         (and their expansions) that one sentence of the item holds: the words said together,
-        as the question says them, in one place rather than spread over a long item."""
+        as the question says them, in one place rather than spread over a long item. The
+        items are read as one text (one normalisation, one pass for the bigrams)."""
         scores = np.zeros(len(self.units))
-        weighted = {gram: weight * (self.item_bigrams.idf(gram) or 0.0)
-                    for gram, weight in query.bigrams.items()}
-        own = sum(weighted[gram] for gram in query.own_bigrams if gram in weighted)
-        units = units[(units >= 0)]
+        grams, gram_weights = self.item_bigrams.idf_weighted(query.bigrams)
+        own = float(gram_weights[np.isin(grams, query.own_bigrams)].sum())
         if not own or not len(units):
             return scores
-        grams = np.fromiter(weighted, dtype=np.int64, count=len(weighted))
-        gram_weights = np.fromiter(weighted.values(), dtype=np.float64, count=len(weighted))
-        order = np.argsort(grams)
-        grams, gram_weights = grams[order], gram_weights[order]
-        split = [split_sentences(normalize(self.units[unit_no].text)) for unit_no in units.tolist()]
-        texts = [sentence for sentences in split for sentence in sentences]
-        counts = [len(sentences) for sentences in split]
-        keys, positions = bigram_keys("\n".join(texts))
-        starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
-        sentence_of = np.searchsorted(starts, positions, side="right") - 1
+        codes = normalized_codes(
+            "\n".join(self.units[u].text.replace("\n", "") for u in units.tolist()))
+        sentence_at = np.cumsum(np.isin(codes, _SENTENCE_ENDS))
+        unit_at = np.cumsum(codes == ord("\n"))
+        keys, positions = bigram_keys(codes)
         row = np.minimum(np.searchsorted(grams, keys), len(grams) - 1)
         found = grams[row] == keys
-        pairs = np.unique(sentence_of[found] * len(grams) + row[found])
+        positions, row = positions[found], row[found]
+        pairs = np.unique(sentence_at[positions] * len(grams) + row)
         held = np.bincount(pairs // len(grams), weights=gram_weights[pairs % len(grams)],
-                           minlength=len(texts))
-        best = np.maximum.reduceat(held, np.cumsum([0] + counts[:-1])) if texts else held
+                           minlength=int(sentence_at[-1]) + 1 if len(codes) else 0)
+        sentence_unit = np.zeros(len(held), dtype=np.int64)
+        sentence_unit[sentence_at[positions]] = unit_at[positions]
+        best = np.zeros(len(units))
+        np.maximum.at(best, sentence_unit, held)
         scores[units] = WEIGHTS["phrase"] * np.minimum(best / own, 1.0)
         return scores
 
@@ -678,8 +688,10 @@ class KnowledgeBase:
         named_plans = self._plans_named(query)
         by_words = self._says_more_than_names(query)
         plan_best = np.zeros(len(self.plans))
-        if by_words and len(item_scores):
-            np.maximum.at(plan_best, self.unit_plan, item_scores)
+        if by_words and len(item_scores):  # units are in plan order: one run per plan
+            starts = np.searchsorted(self.unit_plan, np.arange(len(self.plans)))
+            has_units = starts < np.append(starts[1:], len(item_scores))
+            plan_best[has_units] = np.maximum.reduceat(item_scores, starts[has_units])
         found = []
         for plan_no, parts in enumerate(self.top_parts):
             if not 1 <= query.ordinal <= len(parts):
