@@ -418,9 +418,12 @@ class KnowledgeBase:
         return concepts
 
     def _reachable(self, word: str) -> bool:
-        """Whether the plans say the word, a part of it, or something that sounds like it:
-        a word none of them reaches is out of the plans' domain (加班费, 公积金)."""
-        return (self._known(word) or bool(self._homophones(word)) or bool(self._alikes(word))
+        """Whether the plans say the word, a part of it, a synonym or something that sounds like
+        it: a word none of them reaches is out of the plans' domain (加班费, 公积金). The
+        looser alikes (compounds holding it, 词林 neighbours) help the ranking but reach too
+        far to tell the domain: 公积金's neighbours hold 资金."""
+        return (self._known(word) or bool(self._homophones(word))
+                or any(weight == SYNONYM for _, weight in self._alikes(word))
                 or any(self._known(w) for w in self.tokenizer.subwords(word)))
 
     def _alikes(self, word: str) -> list[tuple[str, float]]:
