@@ -47,7 +47,8 @@ MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
 _LONG_STOPWORDS = sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True)
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？；!?;])")
-_SENTENCE_ENDS = np.array([ord(c) for c in "。!?;\n"], dtype=np.int64)  # once normalised
+_IS_SENTENCE_END = np.zeros(0x10000, dtype=bool)  # of normalised text
+_IS_SENTENCE_END[[ord(c) for c in "。!?;\n"]] = True
 _ORDINAL = re.compile(
     r"第\s*([0-9一二三四五六七八九十]+)\s*(?:大?(?:块|部分|方面)|大项|章|项|条|点|个方面|节)")
 _QUOTED = re.compile(r"“([^”]{2,16})”(工程|行动|赋能行动|活动|计划)?")
@@ -75,7 +76,7 @@ MAX_CONTAINING = 6
 KNOWN_PHRASE = 0.5
 MAX_CACHED_WORDS = 100_000
 RERANK = 100
-PHRASE_RERANK = 10
+PHRASE_RERANK = 5
 
 
 @dataclass(frozen=True)
@@ -576,19 +577,16 @@ class KnowledgeBase:
             return scores
         codes = normalized_codes(
             "\n".join(self.units[u].text.replace("\n", "") for u in units.tolist()))
-        sentence_at = np.cumsum(np.isin(codes, _SENTENCE_ENDS))
-        unit_at = np.cumsum(codes == ord("\n"))
+        ends = _IS_SENTENCE_END[np.minimum(codes, len(_IS_SENTENCE_END) - 1)]
+        sentence_at = np.cumsum(ends)  # each item's "\n" ends its last sentence
         keys, positions = bigram_keys(codes)
         row = np.minimum(np.searchsorted(grams, keys), len(grams) - 1)
         found = grams[row] == keys
-        positions, row = positions[found], row[found]
-        pairs = np.unique(sentence_at[positions] * len(grams) + row)
+        pairs = np.unique(sentence_at[positions[found]] * len(grams) + row[found])
         held = np.bincount(pairs // len(grams), weights=gram_weights[pairs % len(grams)],
-                           minlength=int(sentence_at[-1]) + 1 if len(codes) else 0)
-        sentence_unit = np.zeros(len(held), dtype=np.int64)
-        sentence_unit[sentence_at[positions]] = unit_at[positions]
-        best = np.zeros(len(units))
-        np.maximum.at(best, sentence_unit, held)
+                           minlength=int(sentence_at[-1]) + 1)
+        first_sentences = np.append(0, sentence_at[np.flatnonzero(codes == ord("\n"))])
+        best = np.maximum.reduceat(held, first_sentences)
         scores[units] = WEIGHTS["phrase"] * np.minimum(best / own, 1.0)
         return scores
 
