@@ -617,7 +617,8 @@ class KnowledgeBase:
             agreement=1.0 if part_margin is not None else agreement,
             coverage=self.coverage(query, text),
             intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
-            unknown=unknown / total if total else 1.0,
+            # a question that only counts to a part (第六部分讲什么) has no word to miss
+            unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
             part=best.unit.kind == "part",
             said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
         )
