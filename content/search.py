@@ -494,9 +494,11 @@ class KnowledgeBase:
         if not self.units or (not query.words and not query.bigrams and query.ordinal is None
                               ) or (visible is not None and not visible.any()):
             return Found([], Evidence.nothing(), "none")
-        components, sentence_score = self._rank_components(query, visible)
+        components, sentence_score, candidates = self._rank_components(query, visible)
         item_scores = sum(components.values())
-        order = _top_k(item_scores, k + 1)
+        # only the re-ranked candidates gained beyond the first stage: the best are among them
+        order = (candidates[_top_k(item_scores[candidates], k + 1)] if len(candidates) > k
+                 else _top_k(item_scores, k + 1))
         hits: list[Hit] = []
         part_hits, part_margin = self._part_answers(query, item_scores, order, plans, k)
         hits.extend(part_hits)
@@ -515,10 +517,10 @@ class KnowledgeBase:
         return Found(hits, evidence, self.judge(evidence))
 
     def _rank_components(self, query: Query, visible: np.ndarray | None
-                         ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Each ranker's weighted, max-normalised item scores (only visible items count), and
-        the sentence scores. The sentence ranker re-ranks the best RERANK items of the others:
-        a large corpus is not scored sentence by sentence."""
+                         ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Each ranker's weighted, max-normalised item scores (only visible items count), the
+        sentence scores, and the items re-ranked. The sentence ranker re-ranks the best RERANK
+        items of the others: a large corpus is not scored sentence by sentence."""
         def norm(scores: np.ndarray) -> np.ndarray:
             return _max_norm(scores if visible is None else scores * visible)
 
@@ -559,7 +561,7 @@ class KnowledgeBase:
         together = first_stage[candidates] + best_sentences[candidates]
         components["phrase"] = self._phrase_scores(
             query, candidates[_top_k(together, PHRASE_RERANK)])
-        return components, sentence_score
+        return components, sentence_score, candidates
 
     def _phrase_scores(self, query: Query, units: np.ndarray) -> np.ndarray:
         """For a few best items, the idf-weighted share of the question's character bigrams
