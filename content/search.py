@@ -488,8 +488,12 @@ class KnowledgeBase:
 
         `plans` restricts the answer to those plans (by position in the list the knowledge base
         was built from); None means every plan. The restriction applies inside the ranking, so
-        k visible passages come back whenever that many match."""
+        k visible passages come back whenever that many match. A question that names a
+        programme only one of the visible plans has is about that plan."""
         query = self.parse_query(question)
+        programme_plans = self._plans_named(query, quoted=False)
+        if len(programme_plans) == 1 and (plans is None or programme_plans <= set(plans)):
+            plans = programme_plans
         visible = None if plans is None else np.isin(self.unit_plan, list(plans))
         if not self.units or (not query.words and not query.bigrams and query.ordinal is None
                               ) or (visible is not None and not visible.any()):
@@ -531,7 +535,9 @@ class KnowledgeBase:
             "item_context": WEIGHTS["item_context"] * norm(
                 self.item_context.scores(query.words)),
         }
-        named = [self.names[n] for n in query.names if n in self.names]
+        named = [self.names[n] for n in query.names if n in self.names] + [
+            np.arange(*self.part_items[self.programmes[n]]) for n in query.names
+            if n in self.programmes]  # a programme's items: those under its heading
         if named:
             bonus = np.zeros(len(self.units))
             bonus[np.concatenate(named)] = WEIGHTS["names"]
@@ -711,13 +717,12 @@ class KnowledgeBase:
         decided = len(found) == 1 or (len(found) > 1 and found[0][0] > found[1][0])
         return [unit for *_, unit in found], decided
 
-    def _plans_named(self, query: Query) -> set[int]:
-        """The plans holding a programme or a quoted name the question says."""
-        plans: set[int] = set()
+    def _plans_named(self, query: Query, quoted: bool = True) -> set[int]:
+        """The plans holding a programme (or, when `quoted`, a quoted name) the question says."""
+        plans = {int(self.part_plan[self.programmes[n]]) for n in query.names
+                 if n in self.programmes}
         for name in query.names:
-            if name in self.programmes:
-                plans.add(int(self.part_plan[self.programmes[name]]))
-            if name in self.names:
+            if quoted and name in self.names:
                 plans.update(self.unit_plan[self.names[name]].tolist())
         return plans
 

@@ -27,6 +27,7 @@ NUMBERED = """2028年党建工作要点
 2.推进支部标准化。开展支部达标创建。
 第三部分 深入实施“暖心”行动
 3.开展困难帮扶。走访慰问困难党员和困难职工。
+4.讲好廉政党课。廉政党课每季度讲1次，廉政党课由书记讲。
 """
 
 
@@ -86,3 +87,11 @@ def test_counts_are_read_in_the_ways_members_write_them(kb: KnowledgeBase, quest
 def test_an_item_question_naming_a_programme_gets_that_programmes_item(kb: KnowledgeBase):
     hit = kb.search("暖心行动里对困难职工要做什么", 1).hits[0]
     assert hit.unit.kind == "item" and hit.unit.path.endswith("3.开展困难帮扶")
+
+
+def test_an_item_question_naming_a_programme_of_one_plan_stays_in_that_programme(
+        kb: KnowledgeBase):
+    """The second plan says 廉政党课 more often and with a 1次; the question names the first
+    plan's 清风工程, whose item answers."""
+    hit = kb.search("清风工程里廉政党课每季度讲几次", 1).hits[0]
+    assert hit.unit.plan == 0 and hit.unit.path.endswith("2.讲好廉政党课")
