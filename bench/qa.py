@@ -165,6 +165,8 @@ def ablation(sets: dict[str, list[dict]]) -> None:
         "- heading terms on items": (Lexicon({**colloquial, **quantities}, synonyms),
                                      {"item_context": 0.0}),
         "- quoted names": (Lexicon({**colloquial, **quantities}, synonyms), {"names": 0.0}),
+        "- one-sentence phrase": (Lexicon({**colloquial, **quantities}, synonyms),
+                                  {"phrase": 0.0}),
     }
     print(f"{'':28}" + "".join(f"{name[:22]:>24}" for name in sets))
     saved = dict(WEIGHTS)

@@ -146,6 +146,15 @@ class Bm25Index:
         row = self._row(term)
         return None if row is None else float(self.idf_array[row])
 
+    def idf_weighted(self, weighted: Mapping[Any, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The terms of a weighted query that this index (of integer keys) has postings for,
+        ascending, and each one's weight times its idf."""
+        assert isinstance(self.vocabulary, np.ndarray), "terms of an array vocabulary only"
+        rows, weights = self._rows(weighted)
+        order = np.argsort(rows)
+        rows = rows[order]
+        return self.vocabulary[rows], weights[order] * self.idf_array[rows]
+
     def max_idf(self) -> float:
         """The idf a term would have if it occurred once: what an unseen term is worth."""
         return math.log(1 + (self.size - 1 + 0.5) / 1.5) if self.size else 0.0

@@ -142,13 +142,18 @@ PART_NOISE = frozenset(["部分", "内容", "方面", "工作", "块", "总体",
                         "核心"])
 
 
+_A_NOT_A = re.compile(r"(.)[不没]\1")
+
+
 def is_question_word(word: str) -> bool:
-    """Words that ask rather than say: 多久, 几届, 几回, 多少钱, 干什么, 咋整…"""
-    return any(mark in word for mark in INTERROGATIVES) or word == "要求"
+    """Words that ask rather than say: 多久, 几届, 几回, 多少钱, 干什么, 咋整, and the
+    A-not-A questions (算不算, 能不能, 有没有)."""
+    return (any(mark in word for mark in INTERROGATIVES) or word == "要求"
+            or bool(_A_NOT_A.fullmatch(word)))
 
 
 FREQUENCY_PATTERN = re.compile(
-    r"每[年月周季日天半]|每半年|每季度|每两|每个|定期|至少|不少于|不低于|不超过|"
+    r"每[年月周季日天半]|每半年|每季度|每两|每个|定期|"
     r"[0-9一二两三四五六七八九十]+次|一年一|年度|逐月|隔月|半年"
 )
 NUMBER_PATTERN = re.compile(r"[0-9一二两三四五六七八九十百]+[个条项年大种名批家次支%人场篇]|"

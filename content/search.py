@@ -38,6 +38,7 @@ from content.tokenize import (
     bigram_keys,
     is_content,
     normalize,
+    normalized_codes,
     syllables,
     text_slices,
 )
@@ -46,7 +47,10 @@ MAX_ANSWER_CHARS = 600
 MAX_QUESTION_CHARS = 500
 _LONG_STOPWORDS = sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True)
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？；!?;])")
-_ORDINAL = re.compile(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:块|部分|方面|大项|章|项|条|点|个方面|节)")
+_IS_SENTENCE_END = np.zeros(0x10000, dtype=bool)  # of normalised text
+_IS_SENTENCE_END[[ord(c) for c in "。!?;\n"]] = True
+_ORDINAL = re.compile(
+    r"第\s*([0-9一二三四五六七八九十]+)\s*(?:大?(?:块|部分|方面)|大项|章|项|条|点|个方面|节)")
 _QUOTED = re.compile(r"“([^”]{2,16})”(工程|行动|赋能行动|活动|计划)?")
 _YEAR = re.compile(r"(20\d\d)\s*年")
 _ORDINAL_WORD = re.compile(r"第?[0-9一二三四五六七八九十]+")
@@ -59,14 +63,19 @@ WEIGHTS = {
     "item_context": 0.3,
     "names": 1.0,
     "intent": 0.35,
+    "phrase": 0.3,
 }
 PART_NAMED_AT_LEAST = 0.6
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
 SYNONYM = 0.5
+COMPOUND_PART = 0.5
+CONTAINING = 0.6
+MAX_CONTAINING = 6
 KNOWN_PHRASE = 0.5
 MAX_CACHED_WORDS = 100_000
 RERANK = 100
+PHRASE_RERANK = 5
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ class KnowledgeBase:
         self._term_words: dict[str, tuple[str, ...]] = {}
         self._term_grams: dict[str, list[int]] = {}
         self._word_pieces: dict[str, tuple[list[tuple[str, float]], list[int]]] = {}
+        self._word_alikes: dict[str, list[tuple[str, float]]] = {}
         self.units: list[Unit] = []
         self.part_units: list[Unit] = []
         self.clauses: dict[tuple[int, int | None], list[Section]] = {}
@@ -179,6 +189,7 @@ class KnowledgeBase:
         self.part_plan = np.fromiter((u.plan for u in self.part_units), dtype=np.int32,
                                      count=len(self.part_units))
         self.unit_starts = np.asarray(unit_starts, dtype=np.int64)
+        self.part_items = self._part_items(plans)
         self.sentence_unit = np.repeat(
             np.arange(len(self.units), dtype=np.int32),
             np.diff(np.append(self.unit_starts, len(sentences))),
@@ -207,6 +218,11 @@ class KnowledgeBase:
         self.known_words = frozenset(vocabulary).union(part_words[0])
         self.part_bigrams = _bigram_index(part_texts, np.arange(len(part_texts)),
                                           len(part_texts))
+        self.compounds: dict[str, list[str]] = {}  # bigram -> plan words holding it
+        for word in self.known_words:
+            if 3 <= len(word) <= 8 and _CJK_WORD.fullmatch(word):
+                for start in range(len(word) - 1):
+                    self.compounds.setdefault(word[start:start + 2], []).append(word)
         self.sound_alikes: dict[tuple[int, ...], list[str]] = {}
         for word in self._plan_words(vocabulary):
             self.sound_alikes.setdefault(syllables(word), []).append(word)
@@ -238,6 +254,21 @@ class KnowledgeBase:
         self.tokenizer = tokenizer
         self.lexicon = lexicon if lexicon is not None else Lexicon.default()
         return self
+
+    def _part_items(self, plans: list[ParsedPlan]) -> np.ndarray:
+        """For each part unit, the [first, end) range of the units under it: a part's
+        descendants follow it in the plan's order, and units keep that order."""
+        keys = np.fromiter(((u.plan << 32) | u.section for u in self.units), dtype=np.int64,
+                           count=len(self.units))
+        spans = np.zeros((len(self.part_units), 2), dtype=np.int64)
+        for number, unit in enumerate(self.part_units):
+            sections = plans[unit.plan].sections
+            last = sections[unit.section]
+            while last.children:
+                last = sections[last.children[-1]]
+            spans[number] = np.searchsorted(
+                keys, [(unit.plan << 32) | unit.section, (unit.plan << 32) | (last.ordinal + 1)])
+        return spans
 
     def _quoted_names(self, sentences: list[str]) -> dict[str, np.ndarray]:
         """Every name the plans put in quotes (“七大工程”, “两个一以贯之”) -> the items that
@@ -322,9 +353,13 @@ class KnowledgeBase:
             ]
             for term in parts or [word]:
                 words[term] = words.get(term, 0.0) + 1.0
+            if not parts and len(word) >= 4:  # a long compound may be said by its parts
+                for part in self.tokenizer.subwords(word):
+                    if self._known(part) and len(part) < len(word):
+                        words[part] = max(words.get(part, 0.0), COMPOUND_PART)
         for word, _ in content:
-            for synonym in self._synonyms(word):
-                words[synonym] = max(words.get(synonym, 0.0), SYNONYM)
+            for alike, weight in self._alikes(word):
+                words[alike] = max(words.get(alike, 0.0), weight)
         homophones = {word: self._homophones(word) for word, _ in content}
         for alikes in homophones.values():
             for alike, weight in alikes:
@@ -383,16 +418,36 @@ class KnowledgeBase:
         return concepts
 
     def _reachable(self, word: str) -> bool:
-        """Whether the plans say the word, a part of it, or something that sounds like it:
-        a word none of them reaches is out of the plans' domain (加班费, 公积金)."""
-        return (self._known(word) or bool(self._homophones(word)) or bool(self._synonyms(word))
+        """Whether the plans say the word, a part of it, a synonym or something that sounds like
+        it: a word none of them reaches is out of the plans' domain (加班费, 公积金). A compound
+        holding it helps the ranking but does not tell the domain (费 words hold 经费)."""
+        return (self._known(word) or bool(self._homophones(word))
+                or any(weight == SYNONYM for _, weight in self._alikes(word))
                 or any(self._known(w) for w in self.tokenizer.subwords(word)))
 
-    def _synonyms(self, word: str) -> list[str]:
-        """The plans' words in the synonym sets of a word they never use (年轻人 -> 青年)."""
+    def _alikes(self, word: str) -> list[tuple[str, float]]:
+        """The plans' words for a word they never use: the words that contain it (毕业 ->
+        毕业生, 回复 -> 回复率) and its synonyms (年轻人 -> 青年)."""
         if len(word) < 2 or self._known(word):
             return []
-        return [w for w in self.lexicon.synonyms(word) if len(w) >= 2 and self._known(w)]
+        alikes = self._word_alikes.get(word)
+        if alikes is None:
+            if len(self._word_alikes) > MAX_CACHED_WORDS:  # questions bring endless words
+                self._word_alikes.clear()
+            alikes = self._word_alikes[word] = [
+                (w, CONTAINING) for w in self._containing(word)] + [
+                (w, SYNONYM) for w in self.lexicon.synonyms(word)
+                if len(w) >= 2 and self._known(w)]
+        return alikes
+
+    def _containing(self, word: str) -> list[str]:
+        """The plans' shortest words that contain a word (a member says 毕业, the plan
+        毕业生), at most MAX_CONTAINING: a word in many compounds says little of which."""
+        if not _CJK_WORD.fullmatch(word):
+            return []
+        found = sorted((w for w in self.compounds.get(word[:2], ()) if word in w),
+                       key=len)
+        return found[:MAX_CONTAINING] if len(found) <= 2 * MAX_CONTAINING else []
 
     def _translations(self, key: str) -> tuple[tuple[str, float], ...]:
         """The plan's words for a colloquial phrase; at half weight when the plans use the
@@ -433,17 +488,23 @@ class KnowledgeBase:
 
         `plans` restricts the answer to those plans (by position in the list the knowledge base
         was built from); None means every plan. The restriction applies inside the ranking, so
-        k visible passages come back whenever that many match."""
+        k visible passages come back whenever that many match. A question that names a
+        programme only one of the visible plans has is about that plan."""
         query = self.parse_query(question)
+        programme_plans = self._plans_named(query, quoted=False)
+        if len(programme_plans) == 1 and (plans is None or programme_plans <= set(plans)):
+            plans = programme_plans
         visible = None if plans is None else np.isin(self.unit_plan, list(plans))
         if not self.units or (not query.words and not query.bigrams and query.ordinal is None
                               ) or (visible is not None and not visible.any()):
             return Found([], Evidence.nothing(), "none")
-        components, sentence_score = self._rank_components(query, visible)
+        components, sentence_score, candidates = self._rank_components(query, visible)
         item_scores = sum(components.values())
-        order = _top_k(item_scores, k + 1)
+        # only the re-ranked candidates gained beyond the first stage: the best are among them
+        order = (candidates[_top_k(item_scores[candidates], k + 1)] if len(candidates) > k
+                 else _top_k(item_scores, k + 1))
         hits: list[Hit] = []
-        part_hits, named_part = self._part_answers(query, item_scores, order, plans, k)
+        part_hits, part_margin = self._part_answers(query, item_scores, order, plans, k)
         hits.extend(part_hits)
         for unit_no in order[: k + 1]:
             unit_no = int(unit_no)
@@ -456,14 +517,14 @@ class KnowledgeBase:
             hits.append(Hit(unit, float(item_scores[unit_no]), sentence,
                             trim_around(unit.text, sentence), clause))
         hits = hits[:k]
-        evidence = self._evidence(query, hits, item_scores, order, components, named_part)
+        evidence = self._evidence(query, hits, item_scores, order, components, part_margin)
         return Found(hits, evidence, self.judge(evidence))
 
     def _rank_components(self, query: Query, visible: np.ndarray | None
-                         ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Each ranker's weighted, max-normalised item scores (only visible items count), and
-        the sentence scores. The sentence ranker re-ranks the best RERANK items of the others:
-        a large corpus is not scored sentence by sentence."""
+                         ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Each ranker's weighted, max-normalised item scores (only visible items count), the
+        sentence scores, and the items re-ranked. The sentence ranker re-ranks the best RERANK
+        items of the others: a large corpus is not scored sentence by sentence."""
         def norm(scores: np.ndarray) -> np.ndarray:
             return _max_norm(scores if visible is None else scores * visible)
 
@@ -474,7 +535,9 @@ class KnowledgeBase:
             "item_context": WEIGHTS["item_context"] * norm(
                 self.item_context.scores(query.words)),
         }
-        named = [self.names[n] for n in query.names if n in self.names]
+        named = [self.names[n] for n in query.names if n in self.names] + [
+            np.arange(*self.part_items[self.programmes[n]]) for n in query.names
+            if n in self.programmes]  # a programme's items: those under its heading
         if named:
             bonus = np.zeros(len(self.units))
             bonus[np.concatenate(named)] = WEIGHTS["names"]
@@ -500,13 +563,43 @@ class KnowledgeBase:
             best_sentences[candidates] = np.maximum.reduceat(
                 local, np.cumsum(lengths) - lengths)
         components["sentences"] = best_sentences
-        return components, sentence_score
+        # the best of first stage and sentences together are among the re-ranked candidates
+        together = first_stage[candidates] + best_sentences[candidates]
+        components["phrase"] = self._phrase_scores(
+            query, candidates[_top_k(together, PHRASE_RERANK)])
+        return components, sentence_score, candidates
+
+    def _phrase_scores(self, query: Query, units: np.ndarray) -> np.ndarray:
+        """For a few best items, the idf-weighted share of the question's character bigrams
+        (and their expansions) that one sentence of the item holds: the words said together,
+        as the question says them, in one place rather than spread over a long item. The
+        items are read as one text (one normalisation, one pass for the bigrams)."""
+        scores = np.zeros(len(self.units))
+        grams, gram_weights = self.item_bigrams.idf_weighted(query.bigrams)
+        own = float(gram_weights[np.isin(grams, query.own_bigrams)].sum())
+        if not own or not len(units):
+            return scores
+        codes = normalized_codes(
+            "\n".join(self.units[u].text.replace("\n", "") for u in units.tolist()))
+        ends = _IS_SENTENCE_END[np.minimum(codes, len(_IS_SENTENCE_END) - 1)]
+        sentence_at = np.cumsum(ends)  # each item's "\n" ends its last sentence
+        keys, positions = bigram_keys(codes)
+        row = np.minimum(np.searchsorted(grams, keys), len(grams) - 1)
+        found = grams[row] == keys
+        pairs = np.unique(sentence_at[positions[found]] * len(grams) + row[found])
+        held = np.bincount(pairs // len(grams), weights=gram_weights[pairs % len(grams)],
+                           minlength=int(sentence_at[-1]) + 1)
+        first_sentences = np.append(0, sentence_at[np.flatnonzero(codes == ord("\n"))])
+        best = np.maximum.reduceat(held, first_sentences)
+        scores[units] = WEIGHTS["phrase"] * np.minimum(best / own, 1.0)
+        return scores
 
     def _evidence(self, query: Query, hits: list[Hit], item_scores: np.ndarray,
                   order: np.ndarray, components: dict[str, np.ndarray],
-                  named_part: bool) -> Evidence:
+                  part_margin: float | None) -> Evidence:
         """What the ranking knows about its first answer, for the confidence model. A part the
-        question names (by programme or number) has no competitor."""
+        question names (by programme or number) has the rankers' agreement and the margin
+        `_part_answers` found (none to another plan's part of that number, or all)."""
         if not hits:
             return Evidence.nothing()
         top = int(order[0])
@@ -523,11 +616,13 @@ class KnowledgeBase:
         text = normalize(best.unit.text)
         own = set(query.own_bigrams)
         return Evidence(
-            margin=1.0 if named_part else (first - second) / first if first > 0 else 0.0,
-            agreement=1.0 if named_part else agreement,
+            margin=part_margin if part_margin is not None
+            else (first - second) / first if first > 0 else 0.0,
+            agreement=1.0 if part_margin is not None else agreement,
             coverage=self.coverage(query, text),
             intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
-            unknown=unknown / total if total else 1.0,
+            # a question that only counts to a part (第六部分讲什么) has no word to miss
+            unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
             part=best.unit.kind == "part",
             said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
         )
@@ -545,13 +640,14 @@ class KnowledgeBase:
         return split_sentences(self.units[unit_no].text)[int(np.argmax(local))]
 
     def _part_answers(self, query: Query, item_scores: np.ndarray, order: np.ndarray,
-                      plans: Collection[int] | None, k: int) -> tuple[list[Hit], bool]:
+                      plans: Collection[int] | None, k: int) -> tuple[list[Hit], float | None]:
         """A question about a whole part gets its heading and item titles: the part it counts
         to (第六块, in each plan that has one), the part that holds the best item (哪个工程
-        管…), the programme it names (领航工程), or the part whose heading it says. Also
-        whether the question named the part (by programme or number)."""
+        管…), the programme it names (领航工程), or the part whose heading it says. Also the
+        margin of a part the question names: 1 when the programme or the count points at one
+        part, 0 when several plans' parts fit the count equally (None: no part named)."""
         if not self.part_units:
-            return [], False
+            return [], None
         visible = None if plans is None else np.isin(self.part_plan, list(plans))
         named = [self.programmes[n] for n in query.names if n in self.programmes
                  and (visible is None or visible[self.programmes[n]])]
@@ -559,15 +655,17 @@ class KnowledgeBase:
             unit = self.part_units[named[0]]
             if query.asks_part or (not query.intents
                                    and self._rest_covered(query, normalize(unit.text))):
-                return [self._part_hit(unit)], True
+                return [self._part_hit(unit)], 1.0
         if query.ordinal is not None:
-            counted = self._parts_counted(query, item_scores, visible)
-            return [self._part_hit(unit) for unit in counted[:k]], bool(counted)
+            counted, decided = self._parts_counted(query, item_scores, visible)
+            if not counted:
+                return [], None
+            return [self._part_hit(unit) for unit in counted[:k]], 1.0 if decided else 0.0
         if query.which_part:
             above = self._part_of_best_item(query, item_scores)
-            return ([] if above is None else [self._part_hit(above)]), False
+            return ([] if above is None else [self._part_hit(above)]), None
         if not query.asks_part:
-            return [], False
+            return [], None
         scores = _max_norm(self.part_words.scores(query.words)) + _max_norm(
             self.part_bigrams.scores(query.bigrams)
         )
@@ -576,22 +674,30 @@ class KnowledgeBase:
         best = int(np.argmax(scores))
         heading = normalize(self.part_units[best].text.split("\n")[0])
         if scores[best] <= 0 or self.coverage(query, heading, PART_NOISE) < PART_NAMED_AT_LEAST:
-            return [], False
-        return [self._part_hit(self.part_units[best], float(scores[best]))], False
+            return [], None
+        return [self._part_hit(self.part_units[best], float(scores[best]))], None
 
     @staticmethod
     def _part_hit(unit: Unit, score: float = 1.0) -> Hit:
         return Hit(unit, score, unit.text.split("\n")[0], unit.text[:MAX_ANSWER_CHARS])
 
     def _parts_counted(self, query: Query, item_scores: np.ndarray,
-                       visible: np.ndarray | None) -> list[Unit]:
-        """The query.ordinal-th top-level part of each plan that has that many: first the plan
-        the question names by year, then one whose parts are numbered as the question says
-        (第六部分), then the plan its other words match best, else the plans in order."""
+                       visible: np.ndarray | None) -> tuple[list[Unit], bool]:
+        """The query.ordinal-th top-level part of each plan that has that many, best first:
+        the plan the rest of the question points to comes first (one holding a programme or
+        name it says, one of the year it says, then the one whose items match its other words
+        best: in that part, and in the whole plan), and only among plans it does not tell
+        apart does the numbering style decide (第六部分 as the plan writes it), then the
+        plans' order. Also whether the first was decided by the question, not by the tie."""
         assert query.ordinal is not None
-        mass = np.bincount(self.unit_plan, weights=item_scores, minlength=len(self.plans))
-        by_words = self._says_more_than_names(query)
         ordinal = _ORDINAL.search(query.text)
+        named_plans = self._plans_named(query)
+        by_words = self._says_more_than_names(query)
+        plan_best = np.zeros(len(self.plans))
+        if by_words and len(item_scores):  # units are in plan order: one run per plan
+            starts = np.searchsorted(self.unit_plan, np.arange(len(self.plans)))
+            has_units = starts < np.append(starts[1:], len(item_scores))
+            plan_best[has_units] = np.maximum.reduceat(item_scores, starts[has_units])
         found = []
         for plan_no, parts in enumerate(self.top_parts):
             if not 1 <= query.ordinal <= len(parts):
@@ -600,11 +706,25 @@ class KnowledgeBase:
             if visible is not None and not visible[number]:
                 continue
             part = self.part_units[number]
-            named_year = query.year is not None and query.year in self.plan_years[plan_no]
+            first, end = self.part_items[number]
+            in_part = float(item_scores[first:end].max()) if by_words and end > first else 0.0
+            pointed = (plan_no in named_plans,
+                       query.year is not None and query.year in self.plan_years[plan_no],
+                       round(in_part + float(plan_best[plan_no]), 6))
             as_numbered = bool(ordinal) and part.text.startswith(ordinal.group(0))
-            found.append((not named_year, not as_numbered, -mass[plan_no] if by_words else 0.0,
-                          plan_no, part))
-        return [unit for *_, unit in sorted(found, key=lambda f: f[:4])]
+            found.append((pointed, as_numbered, -plan_no, part))
+        found.sort(key=lambda f: f[:3], reverse=True)
+        decided = len(found) == 1 or (len(found) > 1 and found[0][0] > found[1][0])
+        return [unit for *_, unit in found], decided
+
+    def _plans_named(self, query: Query, quoted: bool = True) -> set[int]:
+        """The plans holding a programme (or, when `quoted`, a quoted name) the question says."""
+        plans = {int(self.part_plan[self.programmes[n]]) for n in query.names
+                 if n in self.programmes}
+        for name in query.names:
+            if quoted and name in self.names:
+                plans.update(self.unit_plan[self.names[name]].tolist())
+        return plans
 
     def _part_of_best_item(self, query: Query, item_scores: np.ndarray) -> Unit | None:
         """The part holding the best matching item; when the question says what kind of part

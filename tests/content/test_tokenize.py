@@ -9,7 +9,7 @@ import pytest
 from real_plans import PLANS, needs_real_plans
 
 from content.ingest import read_document
-from content.tokenize import DOMAIN_DICT, Tokenizer, bigram_keys, normalize
+from content.tokenize import DOMAIN_DICT, Tokenizer, bigram_keys, normalize, normalized_codes
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN_PLANS = [*sorted((ROOT / "content" / "plans").iterdir()), *sorted(
@@ -59,3 +59,11 @@ def test_a_numeral_before_a_counter_is_its_digit():
     assert bigram_keys("每年一次")[0].tolist() == bigram_keys("每年1次")[0].tolist()
     assert bigram_keys("两个维护")[0].tolist() == bigram_keys("2个维护")[0].tolist()
     assert bigram_keys("三会一课")[0].tolist() != bigram_keys("3会1课")[0].tolist()
+
+
+def test_normalized_codes_are_the_code_points_of_the_normalised_text():
+    for text in ["ＡＢＣ１２３，黨建　工作", "支部委员会每月至少召开1次；党课每季度1次。", "Hello 世界！"]:
+        assert normalized_codes(text).tolist() == [ord(ch) for ch in normalize(text)]
+    from_codes, from_text = bigram_keys(normalized_codes("两次學習")), bigram_keys(
+        normalize("两次學習"))
+    assert [a.tolist() for a in from_codes] == [a.tolist() for a in from_text]
