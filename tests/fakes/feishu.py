@@ -531,6 +531,8 @@ class FakeFeishu:
                    "content": json.dumps(content, ensure_ascii=False)}
         if mentions:
             message["mentions"] = mentions
+        self.messages.setdefault(message["message_id"], Message(
+            message["message_id"], chat_id, kind, content, by_user=True))
         return self.envelope("im.message.receive_v1", {
             "sender": {"sender_id": {"open_id": sender, "union_id": "", "user_id": ""},
                        "sender_type": "user", "tenant_key": TENANT_KEY},
