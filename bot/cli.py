@@ -96,17 +96,18 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     WORKER.start()  # the parsers' process imports them now, not during the first upload
     core = Core(services, FEATURES)
     application = build_application(services, core=core, with_updater=False) if telegram else None
-    feishu = (FeishuRunner(core, settings, replica_name(settings))
-              if settings.feishu_enabled else None)
+    platforms = []
+    if settings.feishu_enabled:
+        platforms.append(FeishuRunner(core, settings, replica_name(settings)))
     log.info("platforms: %s", ", ".join(
-        name for name, on in (("telegram", telegram), ("feishu", feishu)) if on))
+        (["telegram"] if telegram else []) + [platform.name for platform in platforms]))
     # What is loaded by now (libraries, the dictionary, the index) lives as long as the bot:
     # kept out of the collector's full passes, which an upload's burst of objects sets off and
     # which otherwise stalled every thread for ~100 ms each walking it (measured).
     gc.collect()
     gc.freeze()
     try:
-        asyncio.run(serve(core, settings, application=application, feishu=feishu))
+        asyncio.run(serve(core, settings, application=application, platforms=platforms))
     except InvalidToken:
         print("Telegram 拒绝了 TELEGRAM_BOT_TOKEN，请到 @BotFather 核对令牌。"
               " (Telegram rejected TELEGRAM_BOT_TOKEN.)", file=sys.stderr)

@@ -17,8 +17,9 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -31,8 +32,6 @@ from telegram.error import BadRequest, NetworkError
 
 from bot.config import Settings
 from bot.core import Core
-from bot.feishu.runner import PATH as FEISHU_PATH
-from bot.feishu.runner import FeishuRunner
 from bot.http import PAUSES
 from bot.inbox import Inbox
 from bot.ordering import handle
@@ -95,18 +94,36 @@ def replica_name(settings: Settings) -> str:
     return f"{socket.gethostname()}:{settings.port}"[-64:]
 
 
+class Platform(Protocol):
+    """A messenger besides Telegram, run in this process over the shared core."""
+
+    name: str
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:
+        """POST routes it serves on PORT (its callback), if any."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class BotWebApp:
     """The aiohttp routes of one bot process; the webhook route only in webhook mode, where
     `inbox` keeps the updates."""
 
     def __init__(self, core: Core, settings: Settings, *,
                  application: InstrumentedApplication | None = None,
-                 inbox: Inbox[Update] | None = None, feishu: FeishuRunner | None = None) -> None:
+                 inbox: Inbox[Update] | None = None, platforms: Sequence[Platform] = ()) -> None:
         self.core = core
         self.application = application
         self.settings = settings
         self.inbox = inbox
-        self.feishu = feishu
+        self.platforms = platforms
         self.metrics = application.metrics if application is not None else Metrics()
         services = core.services
         self.metrics.count_reminders_with(
@@ -121,8 +138,9 @@ class BotWebApp:
         app.router.add_get("/metrics", self.metrics_page)
         if self.inbox is not None:
             app.router.add_post(webhook_path(self.settings), self.on_update)
-        if self.feishu is not None and self.feishu.connection is None:
-            app.router.add_post(FEISHU_PATH, self.feishu.on_callback)
+        for platform in self.platforms:
+            for path, receive in platform.routes:
+                app.router.add_post(path, receive)
         return app
 
     async def on_update(self, request: web.Request) -> web.Response:
@@ -173,8 +191,8 @@ class BotWebApp:
         if self.application is not None:
             platforms["telegram"] = self.application.running and (
                 self.inbox is None or self.inbox.ready)
-        if self.feishu is not None:
-            platforms["feishu"] = self.feishu.ready
+        for platform in self.platforms:
+            platforms[platform.name] = platform.ready
         ready = database == "ok" and all(platforms.values())
         body: dict[str, object] = {
             "status": "ready" if ready else "not ready", "database": database,
@@ -245,11 +263,12 @@ def telegram_inbox(application: InstrumentedApplication, db: Database,
 
 async def serve(core: Core, settings: Settings, *,
                 application: InstrumentedApplication | None = None,
-                feishu: FeishuRunner | None = None, stop: asyncio.Event | None = None) -> None:
+                platforms: Sequence[Platform] = (), stop: asyncio.Event | None = None) -> None:
     """Run every configured platform until SIGINT/SIGTERM (or `stop`), with health and metrics
     on PORT. Telegram: webhook mode when WEBHOOK_URL is set, long polling (bot.polling, which
     acknowledges only handled updates) otherwise; the Application is built without PTB's
-    Updater. Feishu: its long connection, or its callback on PORT (bot/feishu/runner.py).
+    Updater. The other platforms (`platforms`: Feishu's runner…) start after the web server,
+    whose POST routes they may take (a callback), and stop before the core.
 
     PTB calls post_init/post_stop/post_shutdown only inside run_polling/run_webhook, so they are
     called here around initialize(), start(), stop() and shutdown() (they start and stop the
@@ -264,7 +283,7 @@ async def serve(core: Core, settings: Settings, *,
     webhook = application is not None and bool(settings.webhook_url)
     db = core.services.db
     inbox = telegram_inbox(application, db, replica_name(settings)) if webhook else None
-    routes = BotWebApp(core, settings, application=application, inbox=inbox, feishu=feishu)
+    routes = BotWebApp(core, settings, application=application, inbox=inbox, platforms=platforms)
     runner = web.AppRunner(routes.build(), access_log=None, handle_signals=False)
     if application is None:
         await core.services.scheduler.start(core)
@@ -274,11 +293,11 @@ async def serve(core: Core, settings: Settings, *,
     try:
         await web.TCPSite(runner, "0.0.0.0", settings.port).start()
     except OSError:
-        if webhook or (feishu is not None and feishu.connection is None):
+        if webhook or any(platform.routes for platform in platforms):
             raise
         log.warning("port %s is busy: /healthz and /metrics are not served", settings.port)
-    if feishu is not None:
-        await feishu.start()
+    for platform in platforms:
+        await platform.start()
     polling = None
     if application is not None:
         polling = await _start_telegram(application, settings, inbox, stop)
@@ -292,8 +311,8 @@ async def serve(core: Core, settings: Settings, *,
         if polling is not None and not polling.done():
             await asyncio.wait([polling])  # a failure of its own propagates after the cleanup
         await runner.cleanup()
-        if feishu is not None:
-            await feishu.stop()
+        for platform in platforms:
+            await platform.stop()
         if application is not None:
             await _stop_telegram(application, inbox)
         else:

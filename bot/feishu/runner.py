@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -40,6 +41,8 @@ def event_number(event: dict[str, Any]) -> int:
 class FeishuRunner:
     """One Feishu app in this process: its channel in the core, its events in the inbox."""
 
+    name = "feishu"
+
     def __init__(self, core: Core, settings: Settings, worker: str) -> None:
         assert settings.feishu_app_id and settings.feishu_app_secret
         secret = settings.feishu_app_secret.get_secret_value()
@@ -54,6 +57,10 @@ class FeishuRunner:
         self.connection = (LongConnection(settings.feishu_app_id, secret, settings.feishu_domain,
                                           self.on_event, answer_within=ANSWER_WITHIN)
                            if settings.feishu_mode == "ws" else None)
+
+    @property
+    def routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:
+        return [(PATH, self.on_callback)] if self.connection is None else []
 
     @property
     def ready(self) -> bool:
