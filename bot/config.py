@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     feishu_mode: Literal["ws", "webhook"] = Field(default="ws", alias="FEISHU_MODE")
     """`ws`: events over the long connection (no public URL); `webhook`: POSTed to
     /feishu/events on PORT."""
+    wecom_bot_id: str | None = Field(default=None, alias="WECOM_BOT_ID")
+    wecom_bot_secret: SecretStr | None = Field(default=None, alias="WECOM_BOT_SECRET")
+    wecom_ws_url: str = Field(default="wss://openws.work.weixin.qq.com", alias="WECOM_WS_URL")
+    """The AI bot's long connection (a local fake in tests)."""
     webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
     port: int = Field(default=8080, alias="PORT")
@@ -66,6 +70,11 @@ class Settings(BaseSettings):
     def feishu_enabled(self) -> bool:
         """Feishu runs when both the app id and its secret are set."""
         return bool(self.feishu_app_id and self.feishu_app_secret)
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """WeCom's AI bot runs when both its bot id and secret are set."""
+        return bool(self.wecom_bot_id and self.wecom_bot_secret)
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -58,10 +58,17 @@ async def help_command(flow: Flow) -> None:
     await flow.reply(_help(flow, actor.is_global_admin))
 
 
+ROLES_STORED = """
+<b>在本平台</b>：平台不向机器人提供群成员和群管理员名单，党支部由组织管理员在群内发送 /bind 支部名称 登记，\
+支部书记由组织管理员或支部书记用 /grant 成员 授予；群里请 @我 后再发命令或提问。"""
+
+
 def _help(flow: Flow, global_admin: bool) -> str:
     services = flow.services
     note = services.duties.plan_note(services.duties.today(services.clock()))
-    return (HELP_MEMBER + HELP_SECRETARY + (HELP_ADMIN if global_admin else "")
+    capabilities = flow.channel.capabilities
+    roles = "" if capabilities.admin_list and capabilities.join_events else ROLES_STORED
+    return (HELP_MEMBER + HELP_SECRETARY + (HELP_ADMIN if global_admin else "") + roles
             + (f"\n\n⚠️ {escape(note)}" if note else ""))
 
 

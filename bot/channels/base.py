@@ -11,12 +11,14 @@ Text is the small markup every adapter renders: HTML-escaped text with `<b>`, `<
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 ChatKind = Literal["private", "group"]
+REMEMBERED = 5000
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,10 @@ class Capabilities:
     member_list: bool = False
     """The chat's members can be listed (else 应到 comes from who was seen, or the 名册)."""
     admin_list: bool = True
-    """The platform says who administers a group."""
+    """The platform says who administers a group (else secretaries are granted with /grant)."""
+    join_events: bool = True
+    """The platform tells the bot it was added to a group (else a global admin binds the
+    branch with /bind)."""
     edit_interval: float = 3.0
     """Seconds between two edits of one message that the platform tolerates in a burst."""
     max_text: int = 4096
@@ -169,3 +174,13 @@ class Channel(Protocol):
     async def admins(self, chat: str) -> list[Person]: ...
 
     async def members(self, chat: str) -> list[Person] | None: ...
+
+
+class Remembered(OrderedDict[str, Any]):
+    """A bounded map: the oldest entries go first."""
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > REMEMBERED:
+            self.popitem(last=False)

@@ -1,0 +1,97 @@
+"""WeCom inside `dangjian run`: the AI bot's long connection kept open (subscribed, pinged,
+reopened when it drops, each visible in the log and in /readyz), each callback stored in the
+inbox before it is handled (one handling across replicas and kills; a repeat of a msgid is
+dropped), and a tap's card replaced within its 5 s window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.wecom import WeComChannel
+from bot.config import Settings
+from bot.core import Core
+from bot.http import AiohttpRequest
+from bot.inbox import Inbox, event_key
+from bot.wecom.connection import LongConnection
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_CONNECTIONS = 4
+
+
+def frame_number(frame: dict[str, Any]) -> int:
+    """The inbox's key of a callback: its msgid (WeCom's id of the message or event)."""
+    body = frame.get("body") or {}
+    return event_key("wecom", str(body.get("msgid")
+                                  or (frame.get("headers") or {}).get("req_id", "")))
+
+
+def tap_of(frame: dict[str, Any]) -> tuple[str, str] | None:
+    """(task id, req_id) of a template card tap."""
+    event = (frame.get("body") or {}).get("event") or {}
+    card = event.get("template_card_event") or {}
+    if event.get("eventtype") != "template_card_event" or not card.get("task_id"):
+        return None
+    return str(card["task_id"]), str((frame.get("headers") or {}).get("req_id", ""))
+
+
+class WeComRunner:
+    """One AI bot in this process: its channel in the core, its callbacks in the inbox."""
+
+    name = "wecom"
+
+    def __init__(self, core: Core, settings: Settings, worker: str) -> None:
+        assert settings.wecom_bot_id and settings.wecom_bot_secret
+        self.core = core
+        self.connection = LongConnection(settings.wecom_bot_id,
+                                         settings.wecom_bot_secret.get_secret_value(),
+                                         settings.wecom_ws_url, self.on_frame)
+        self.files = AiohttpRequest(DOWNLOAD_CONNECTIONS, self.connection.policy)
+        self.channel = WeComChannel(self.connection, settings.wecom_bot_id, self.files.retrieve)
+        core.add_channel(self.channel)
+        self.inbox: Inbox[dict[str, Any]] = Inbox(
+            core.services.db, f"{worker}:wecom"[-64:], key=frame_number, decode=json.loads,
+            run=self._handle)
+
+    @property
+    def routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:
+        return []
+
+    @property
+    def ready(self) -> bool:
+        return self.inbox.ready and self.connection.subscribed.is_set()
+
+    async def start(self) -> None:
+        """Subscribed first (raises `Rejected` for wrong credentials), then the callbacks
+        stored before a restart taken up: answering them needs the connection."""
+        await self.files.initialize()
+        await self.connection.start()
+        await self.inbox.start()
+        log.info("WeCom running: bot=%s", self.channel.bot.id)
+
+    async def stop(self) -> None:
+        await self.connection.stop()
+        await self.inbox.stop()
+        await self.files.shutdown()
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        """Store a callback (a repeat is dropped); a tap opens its card's update window."""
+        event = (frame.get("body") or {}).get("event") or {}
+        if event.get("eventtype") == "disconnected_event":
+            log.warning("WeCom says another connection took this bot's place")
+            return
+        tap = tap_of(frame)
+        if tap is not None:
+            self.channel.tapped(*tap)
+        await self.inbox.receive(frame, json.dumps(frame, ensure_ascii=False))
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
+        event = self.channel.to_event(frame)
+        if event is not None:
+            await self.core.handle(self.channel, event)
