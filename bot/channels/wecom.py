@@ -6,7 +6,8 @@ What an AI bot is not given, and how the flows make up for it:
 - no member list and no list of a group's admins: 应到 comes from the 名册 or who was seen,
   branches are bound by a global admin with /bind and secretaries granted with /grant
   (`Capabilities.admin_list` and `join_events` False; /help says so);
-- no names: callbacks carry a userid only (the 名册 and /iam give names);
+- no names: callbacks carry a userid only, which stands for the member's @username (so
+  `/grant @userid` names them) until the 名册 and /iam give a name;
 - no toast for a tap: a refusal (`alert`) goes to the member privately, a plain notice is
   only logged, and the card itself shows the effect;
 - a card can be replaced only in answer to a tap, within 5 s, under that tap's req_id
@@ -177,7 +178,7 @@ class WeComChannel:
         group = body.get("chattype") == "group"
         place = Place(str(body.get("chatid", "")), "group") if group else Place(sender, "private")
         common: dict[str, Any] = {
-            "platform": PLATFORM, "chat": place, "sender": Person(sender),
+            "platform": PLATFORM, "chat": place, "sender": Person(sender, "", sender),
             "at": _at(body.get("create_time")), "event_id": str(body.get("msgid", ""))}
         kind = body.get("msgtype")
         if kind == "event":

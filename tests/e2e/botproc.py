@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -172,3 +172,54 @@ class BotProcess:
                 pass
             time.sleep(0.1)
         raise TimeoutError("/readyz never answered 200")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
+             why: Callable[[], str] = lambda: "") -> Any:
+    """Until `condition()` holds (another process answers when it answers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s {why()}")
+
+
+class PlatformBot:
+    """`python -m bot.cli run` with only another platform configured (`env`: its settings and
+    DANGJIAN_ADMINS), its own PORT, SQLite database and log file; start, end, start again."""
+
+    def __init__(self, env: Mapping[str, str], workdir: Path, name: str) -> None:
+        self.workdir, self.port = workdir, free_port()
+        self.log_path = workdir / f"bot-{name}.log"
+        self.env = {
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("TELEGRAM_", "WEBHOOK_", "FEISHU_", "WECOM_"))},
+            "PORT": str(self.port), "DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}",
+            "PYTHONUNBUFFERED": "1", **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PlatformBot:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"],
+                                            env=self.env, cwd=ROOT, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        wait_for(self.ready, 40, lambda: self.log()[-3000:])
+        return self
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def end(self, signum: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        code = self.process.wait(20)
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace")

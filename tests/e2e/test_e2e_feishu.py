@@ -5,18 +5,14 @@ flows are the same ones Telegram's tests drive."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import free_port
+from botproc import PlatformBot, wait_for
 from fakes.feishu import FakeFeishu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,61 +20,17 @@ ADMIN, SECRETARY, MEMBER, STRANGER = "ou_admin01", "ou_sec01", "ou_member01", "o
 BRANCH, OTHER = "oc_branch01", "oc_other01"
 
 
-class FeishuBot:
+class FeishuBot(PlatformBot):
     """`python -m bot.cli run` with only Feishu configured."""
 
     def __init__(self, fake: FakeFeishu, workdir: Path, *, mode: str) -> None:
-        self.fake, self.workdir, self.port = fake, workdir, free_port()
-        self.log_path = workdir / f"bot-{mode}.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items()
-               if not k.startswith(("TELEGRAM_", "WEBHOOK_", "FEISHU_"))},
-            **fake.env(), "FEISHU_MODE": mode, "PORT": str(self.port),
-            "DATABASE_URL": f"sqlite:///{workdir / 'feishu.db'}",
-            "DANGJIAN_ADMINS": f"feishu:{ADMIN}", "PYTHONUNBUFFERED": "1"}
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__({**fake.env(), "FEISHU_MODE": mode,
+                          "DANGJIAN_ADMINS": f"feishu:{ADMIN}"}, workdir, mode)
+        self.fake = fake
 
     @property
     def callback(self) -> str:
         return f"http://127.0.0.1:{self.port}/feishu/events"
-
-    def start(self) -> FeishuBot:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"],
-                                            env=self.env, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        wait_for(self.ready, 40, lambda: self.log()[-3000:])
-        return self
-
-    def ready(self) -> bool:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def end(self, signum: int = signal.SIGTERM) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        code = self.process.wait(20)
-        self.process = None
-        return code
-
-    def log(self) -> str:
-        return self.log_path.read_text("utf-8", errors="replace")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
-             why: Callable[[], str] = lambda: "") -> Any:
-    """Until `condition()` holds (another process answers when it answers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s {why()}")
 
 
 class Platform:

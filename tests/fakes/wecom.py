@@ -245,14 +245,19 @@ class FakeWeCom:
         cmd = "aibot_event_callback" if body.get("msgtype") == "event" else "aibot_msg_callback"
         rid = req_id or f"{cmd}_{next(self._ids)}_{os.urandom(4).hex()}"
         frame = {"cmd": cmd, "headers": {"req_id": rid}, "body": body}
-        if cmd == "aibot_event_callback":
-            task = (body.get("event") or {}).get("template_card_event", {}).get("task_id")
-            self._taps[rid] = (task, self.clock())
         if self._ws is None or not self._subscribed.is_set():
             self._held.append(frame)
         else:
-            await self._ws.send_str(json.dumps(frame, ensure_ascii=False))
+            await self._deliver(self._ws, frame)
         return rid
+
+    async def _deliver(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        """Send a callback; a tap's window opens as it goes."""
+        body = frame["body"]
+        if body.get("msgtype") == "event":
+            task = (body.get("event") or {}).get("template_card_event", {}).get("task_id")
+            self._taps[frame["headers"]["req_id"]] = (task, self.clock())
+        await ws.send_str(json.dumps(frame, ensure_ascii=False))
 
     # -- the connection ------------------------------------------------------------------------
 
@@ -304,7 +309,7 @@ class FakeWeCom:
             self._subscribed.set()
             held, self._held = self._held, []
             for callback in held:
-                await ws.send_str(json.dumps(callback, ensure_ascii=False))
+                await self._deliver(ws, callback)
             return None
         if cmd == "ping":
             self.pings += 1
