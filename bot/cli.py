@@ -86,7 +86,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.feishu.api import FeishuError
     from bot.feishu.runner import FeishuRunner
     from bot.services import build_services
-    from bot.web import replica_name, serve
+    from bot.web import Platform, replica_name, serve
     from bot.wecom.connection import Rejected
     from bot.wecom.runner import WeComRunner
     from content.worker import WORKER
@@ -100,7 +100,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     WORKER.start()  # the parsers' process imports them now, not during the first upload
     core = Core(services, FEATURES)
     application = build_application(services, core=core, with_updater=False) if telegram else None
-    platforms = []
+    platforms: list[Platform] = []
     if settings.feishu_enabled:
         platforms.append(FeishuRunner(core, settings, replica_name(settings)))
     if settings.wecom_enabled:

@@ -2,11 +2,12 @@
 
 The protocol is JSON frames `{"cmd", "headers": {"req_id"}, "body"}`: we subscribe with the bot
 id and secret (`aibot_subscribe`), keep the connection alive with `ping` every 30 s, receive
-`aibot_msg_callback` and `aibot_event_callback` frames, and send `aibot_respond_msg`,
-`aibot_respond_update_msg` (a template card replaced, within 5 s of its tap, under the tap's
+`aibot_msg_callback` and `aibot_event_callback` frames, and send `aibot_respond_update_msg` (a template card replaced, within 5 s of its tap, under the tap's
 req_id), `aibot_send_msg` (a push to a chat) and the three-step media upload
 (`aibot_upload_media_init` / `_chunk` / `_finish`). WeCom answers each frame we send with one
-carrying the same req_id and an `errcode`.
+carrying the same req_id and an `errcode`. Every message goes as a push, replies too:
+`aibot_respond_msg` answers one callback's req_id (made for streamed answers), while a push
+serves the scheduler's notices and a callback taken up after a restart alike.
 
 Why not the official SDK (wecom-aibot-python-sdk 1.0.2, WecomTeam): it is asyncio, but an
 answer's errcode reaches the caller only inside a RuntimeError's message (so the one retry policy
@@ -39,12 +40,12 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBE, PING = "aibot_subscribe", "ping"
 MESSAGE, EVENT = "aibot_msg_callback", "aibot_event_callback"
-RESPOND, UPDATE, SEND = "aibot_respond_msg", "aibot_respond_update_msg", "aibot_send_msg"
+UPDATE, SEND = "aibot_respond_update_msg", "aibot_send_msg"
 UPLOAD_INIT, UPLOAD_CHUNK, UPLOAD_FINISH = (
     "aibot_upload_media_init", "aibot_upload_media_chunk", "aibot_upload_media_finish")
 CALLBACKS = (MESSAGE, EVENT)
-ENDPOINTS = {SEND: "send_msg", RESPOND: "send_reply", UPDATE: "update_card"}
-"""The retry policy's names for our frames: a push or a reply is posted once (bot/http.py)."""
+ENDPOINTS = {SEND: "send_msg", UPDATE: "update_card"}
+"""The retry policy's names for our frames: a push is posted once (bot/http.py)."""
 
 HEARTBEAT_SECONDS = 30.0
 MISSED_PONGS = 2
