@@ -26,7 +26,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,7 +61,8 @@ UNREACHABLE_CODES = {93006, 93008, 600039, 846609}
 """WeCom's answers for a chat the bot is not in or a user it may not write to."""
 MENTION = re.compile(r'<a href="mention:([^"]+)">([^<]*)</a>')
 LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
-Download = Callable[[str], Awaitable[bytes]]
+FETCHED = 4
+"""Files kept after their name was read (the flow downloads them next)."""
 
 
 def as_markdown(text: str) -> str:
@@ -145,13 +148,12 @@ class WeComChannel:
     capabilities = Capabilities(member_list=False, admin_list=False, join_events=False,
                                 edit_interval=1.0, max_text=12000)
 
-    def __init__(self, connection: LongConnection, bot_id: str, download: Download, *,
+    def __init__(self, connection: LongConnection, bot_id: str, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """`download(url)`: the encrypted bytes at a callback's file URL."""
         self.connection = connection
         self.bot = Person(bot_id, "党建助手", None, True)
-        self._download = download
         self.clock = clock
+        self.fetched: OrderedDict[str, bytes] = OrderedDict()  # file ref -> its plain bytes
         self.cards: Remembered = Remembered()  # task id -> the card's plain text
         self.ours: Remembered = Remembered()  # plain text of our recent messages -> id
         self.taps: dict[str, list[tuple[str, float]]] = {}  # task id -> [(req_id, until)]
@@ -169,8 +171,25 @@ class WeComChannel:
         if len(self.taps) > 1000:
             self.taps = {k: v for k, v in self.taps.items() if v and v[-1][1] > now}
 
-    def to_event(self, frame: dict[str, Any]) -> Event | None:
-        """The neutral event of a callback frame, or None for kinds the flows do not take."""
+    async def to_event(self, frame: dict[str, Any]) -> Event | None:
+        """The neutral event of a callback frame, or None for kinds the flows do not take.
+        A file's name is not in the callback: it comes with the file, fetched here (and kept
+        for the flow's download) so the flows can judge the file by its name."""
+        event = self._event(frame)
+        if event is None or event.attachment is None or event.attachment.kind != "file":
+            return event
+        try:
+            data, name = await self._fetch(event.attachment.ref)
+        except Exception as exc:  # noqa: BLE001 - the flow's own download says what failed
+            log.warning("could not fetch the file of %s: %r", event.message_id, exc)
+            return replace(event, attachment=replace(event.attachment, name="文件"))
+        self.fetched[event.attachment.ref] = data
+        while len(self.fetched) > FETCHED:
+            self.fetched.popitem(last=False)
+        return replace(event, attachment=replace(event.attachment, name=name or "文件",
+                                                 size=len(data)))
+
+    def _event(self, frame: dict[str, Any]) -> Event | None:
         body = frame.get("body") or {}
         sender = str((body.get("from") or {}).get("userid", ""))
         if not sender:
@@ -201,11 +220,9 @@ class WeComChannel:
         elif kind in ("file", "image"):
             media = body.get(kind) or {}
             ref = json.dumps({"url": media.get("url", ""), "aeskey": media.get("aeskey", "")})
-            attachment = Attachment(
-                "file" if kind == "file" else "photo",
-                str(media.get("filename") or media.get("name") or
-                    ("upload" if kind == "file" else "image.png")),
-                media.get("size"), ref, str(media.get("md5") or body.get("msgid", "")))
+            attachment = Attachment("file" if kind == "file" else "photo",
+                                    "image.png" if kind == "image" else "", None, ref,
+                                    str(media.get("md5") or body.get("msgid", "")))
         if group:
             text = LEADING_MENTION.sub("", text, count=1)  # the @ that brought the message
         text = " ".join(text.split())
@@ -299,9 +316,17 @@ class WeComChannel:
             await self.send(chat, Content(caption))
 
     async def download(self, attachment: Attachment) -> bytes:
-        ref = json.loads(attachment.ref)
-        data = await self._download(ref["url"])
-        return decrypt(data, ref["aeskey"]) if ref.get("aeskey") else data
+        found = self.fetched.pop(attachment.ref, None)
+        if found is not None:
+            return found
+        data, _name = await self._fetch(attachment.ref)
+        return data
+
+    async def _fetch(self, ref: str) -> tuple[bytes, str | None]:
+        """A callback's file, decrypted, and its name."""
+        media = json.loads(ref)
+        data, name = await self.connection.download(media["url"])
+        return (decrypt(data, media["aeskey"]) if media.get("aeskey") else data), name
 
     async def is_admin(self, chat: str, user: str) -> bool:
         return False  # WeCom does not tell an AI bot who administers a group

@@ -34,7 +34,14 @@ from typing import Any
 import aiohttp
 from telegram.error import TimedOut
 
-from bot.http import ConnectionLost, NotSent, RateLimited, RetryPolicy
+from bot.http import (
+    CONNECT_SECONDS,
+    ConnectionLost,
+    NotSent,
+    RateLimited,
+    RetryPolicy,
+    ServerError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,7 @@ RATE_LIMIT_CODES = {45009, 45033, 846607}
 """WeCom's "API call over its frequency limit", "too many concurrent calls", and the AI bot's
 per-chat message limit: come back after a second."""
 RATE_LIMIT_PAUSE = 1.0
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_SECONDS, sock_read=30)
 FrameHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -169,6 +177,28 @@ class LongConnection:
                                               "base64_data": base64.b64encode(piece).decode()})
         finish = await self.request(UPLOAD_FINISH, {"upload_id": upload_id})
         return str((finish.get("body") or {})["media_id"])
+
+    async def download(self, url: str) -> tuple[bytes, str | None]:
+        """A callback's file as WeCom serves it (still encrypted) and the name its
+        Content-Disposition gives, under the retry policy (a read: repeated when transient)."""
+
+        async def once() -> tuple[bytes, str | None]:
+            try:
+                async with self.session.get(url, timeout=DOWNLOAD_TIMEOUT) as response:
+                    if response.status >= 500:
+                        raise ServerError(f"download: WeCom answered {response.status}")
+                    if response.status != 200:
+                        raise WeComError("download", response.status, response.reason or "")
+                    disposition = response.content_disposition
+                    return await response.read(), disposition and disposition.filename
+            except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+                raise NotSent(f"download: {type(exc).__name__}: {exc}") from exc
+            except TimeoutError as exc:
+                raise TimedOut(f"download: no answer in time: {exc!r}") from exc
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                raise ConnectionLost(f"download: {type(exc).__name__}: {exc}") from exc
+
+        return await self.policy.run("download", once)
 
     # --- the connection ------------------------------------------------------------------
 

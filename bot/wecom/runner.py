@@ -16,14 +16,10 @@ from aiohttp import web
 from bot.channels.wecom import WeComChannel
 from bot.config import Settings
 from bot.core import Core
-from bot.http import AiohttpRequest
 from bot.inbox import Inbox, event_key
 from bot.wecom.connection import LongConnection
 
 log = logging.getLogger(__name__)
-
-DOWNLOAD_CONNECTIONS = 4
-
 
 def frame_number(frame: dict[str, Any]) -> int:
     """The inbox's key of a callback: its msgid (WeCom's id of the message or event)."""
@@ -52,8 +48,7 @@ class WeComRunner:
         self.connection = LongConnection(settings.wecom_bot_id,
                                          settings.wecom_bot_secret.get_secret_value(),
                                          settings.wecom_ws_url, self.on_frame)
-        self.files = AiohttpRequest(DOWNLOAD_CONNECTIONS, self.connection.policy)
-        self.channel = WeComChannel(self.connection, settings.wecom_bot_id, self.files.retrieve)
+        self.channel = WeComChannel(self.connection, settings.wecom_bot_id)
         core.add_channel(self.channel)
         self.inbox: Inbox[dict[str, Any]] = Inbox(
             core.services.db, f"{worker}:wecom"[-64:], key=frame_number, decode=json.loads,
@@ -70,7 +65,6 @@ class WeComRunner:
     async def start(self) -> None:
         """Subscribed first (raises `Rejected` for wrong credentials), then the callbacks
         stored before a restart taken up: answering them needs the connection."""
-        await self.files.initialize()
         await self.connection.start()
         await self.inbox.start()
         log.info("WeCom running: bot=%s", self.channel.bot.id)
@@ -78,7 +72,6 @@ class WeComRunner:
     async def stop(self) -> None:
         await self.connection.stop()
         await self.inbox.stop()
-        await self.files.shutdown()
 
     async def on_frame(self, frame: dict[str, Any]) -> None:
         """Store a callback (a repeat is dropped); a tap opens its card's update window."""
@@ -92,6 +85,6 @@ class WeComRunner:
         await self.inbox.receive(frame, json.dumps(frame, ensure_ascii=False))
 
     async def _handle(self, frame: dict[str, Any]) -> None:
-        event = self.channel.to_event(frame)
+        event = await self.channel.to_event(frame)
         if event is not None:
             await self.core.handle(self.channel, event)

@@ -117,6 +117,24 @@ def test_members_ask_by_mentioning_the_bot(fake: FakeWeCom, bot: WeComBot) -> No
     assert "出处" in said(fake, BRANCH, "出处", since=before)
 
 
+def test_a_secretarys_file_joins_the_knowledge_base(fake: FakeWeCom, bot: WeComBot) -> None:
+    """A file sent privately: named by its download, decrypted, ingested into the branch."""
+    plan = "# 支部学习安排\n\n## 一、读书班\n\n每季度举办一次读书班，由支部书记主持。\n".encode()
+    fake.run(fake.push(fake.file_message(SECRETARY, SECRETARY, "学习安排.md", plan,
+                                         group=False)))
+    assert "支部文件" in said(fake, SECRETARY, "✅ 已加入知识库：")
+
+
+def test_stats_draw_a_chart_and_the_list_goes_privately(fake: FakeWeCom,
+                                                        bot: WeComBot) -> None:
+    """The chart is uploaded over the connection and pushed as an image."""
+    say(fake, BRANCH, SECRETARY, "/stats")
+    said(fake, SECRETARY, "未响应")
+    said(fake, BRANCH, "[image:stats.png]")
+    assert any(kind == "image" and data.startswith(b"\x89PNG")
+               for kind, _name, data in fake.media.values())
+
+
 def test_nothing_is_lost_or_doubled_across_a_kill(fake: FakeWeCom, bot: WeComBot) -> None:
     """Killed, the bot misses nothing: what WeCom delivers on the new connection is handled,
     and the tap's card is updated in its window."""

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -373,4 +374,4 @@ class FakeWeCom:
             return web.Response(status=404)
         name, data = found
         return web.Response(body=data, headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})

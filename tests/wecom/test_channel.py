@@ -13,7 +13,6 @@ from fakes.wecom import BOT_ID, NOT_IN_CHAT, SECRET, Card, FakeWeCom
 
 from bot.channels.base import Content, Unreachable
 from bot.channels.wecom import TAP_WINDOW, WeComChannel, decrypt, parts
-from bot.http import AiohttpRequest
 from bot.wecom.connection import SEND, UPDATE, LongConnection
 
 GROUP, MEMBER, OTHER = "wrgroup01", "lidangyuan", "zhangsan"
@@ -43,12 +42,9 @@ async def fake() -> AsyncIterator[FakeWeCom]:
 async def wired(fake: FakeWeCom) -> AsyncIterator[tuple[WeComChannel, Clock]]:
     clock = Clock()
     connection = LongConnection(BOT_ID, SECRET, fake.url, _noop)
-    files = AiohttpRequest(2)
-    await files.initialize()
     await asyncio.wait_for(connection.start(), WAIT)
-    yield WeComChannel(connection, BOT_ID, files.retrieve, clock=clock), clock
+    yield WeComChannel(connection, BOT_ID, clock=clock), clock
     await connection.stop()
-    await files.shutdown()
 
 
 def frame_of(body: dict[str, Any], req_id: str = "req-1") -> dict[str, Any]:
@@ -61,17 +57,17 @@ async def test_messages_become_neutral_events(fake: FakeWeCom,
     """A group text loses the @ that brought it and counts as a mention; a private one is
     keyed by the person; a command is recognised; voice comes as its transcript."""
     channel, _ = wired
-    group = channel.to_event(frame_of(fake.text_message(GROUP, MEMBER, "/checkin 3")))
+    group = await channel.to_event(frame_of(fake.text_message(GROUP, MEMBER, "/checkin 3")))
     assert group is not None and group.chat.kind == "group" and group.chat.id == GROUP
     assert (group.text, group.is_command, group.mentioned) == ("/checkin 3", True, True)
     assert group.sender.id == MEMBER and group.event_id == group.message_id != ""
-    private = channel.to_event(frame_of(fake.text_message(MEMBER, MEMBER, "党费怎么交",
+    private = await channel.to_event(frame_of(fake.text_message(MEMBER, MEMBER, "党费怎么交",
                                                           group=False)))
     assert private is not None and private.chat.kind == "private" and private.chat.id == MEMBER
     assert (private.text, private.is_command, private.mentioned) == ("党费怎么交", False, False)
     voice = fake.text_message(MEMBER, MEMBER, "", group=False)
     voice.update(msgtype="voice", voice={"content": "三会一课是什么"})
-    event = channel.to_event(frame_of(voice))
+    event = await channel.to_event(frame_of(voice))
     assert event is not None and event.text == "三会一课是什么"
 
 
@@ -85,7 +81,7 @@ async def test_a_card_tap_is_an_action_on_the_card(fake: FakeWeCom,
     assert card.keys() == {"签到": "att:in:7", "请假": "att:lv:7"}
     assert card.card["card_type"] == "button_interaction"
     assert card.card["main_title"]["title"] == "📢 主题党日"
-    event = channel.to_event(frame_of(fake.tap(card, MEMBER, "签到"), "tap-req"))
+    event = await channel.to_event(frame_of(fake.tap(card, MEMBER, "签到"), "tap-req"))
     assert event is not None and event.kind == "action" and event.action == "att:in:7"
     assert event.reply_to is not None and event.reply_to.message_id == sent.message_id
     assert event.reply_to.by_bot and "主题党日" in event.reply_to.text
@@ -122,7 +118,7 @@ async def test_a_refused_tap_is_told_privately_a_notice_is_not(
     channel, _ = wired
     card = Card(GROUP, "task1", {"main_title": {"title": "t"}, "button_list": [
         {"text": "签到", "key": "att:in:1"}]})
-    event = channel.to_event(frame_of(fake.tap(card, MEMBER, "签到")))
+    event = await channel.to_event(frame_of(fake.tap(card, MEMBER, "签到")))
     assert event is not None
     await channel.answer(event, "签到成功！")
     await channel.answer(event, "活动已结束，不能签到。", alert=True)
@@ -146,14 +142,18 @@ async def test_long_text_goes_in_pieces_and_mentions_notify(
     assert parts("x" * 9000, 4000) == ["x" * 4000, "x" * 4000, "x" * 1000]
 
 
-async def test_files_are_downloaded_and_decrypted(fake: FakeWeCom,
-                                                  wired: tuple[WeComChannel, Clock]) -> None:
-    """A file message's URL gives the file encrypted; the channel hands back the plain bytes."""
+async def test_files_are_named_downloaded_and_decrypted(
+        fake: FakeWeCom, wired: tuple[WeComChannel, Clock]) -> None:
+    """A file message's URL gives the file encrypted and its name: the event carries the name
+    (fetched once), the flow's download the plain bytes; a second download fetches again."""
     channel, _ = wired
     content = "第一党支部名册\n姓名,党小组\n".encode() * 50
-    event = channel.to_event(frame_of(fake.file_message(GROUP, MEMBER, "名册.csv", content)))
+    event = await channel.to_event(frame_of(fake.file_message(MEMBER, MEMBER, "名册.csv",
+                                                              content, group=False)))
     assert event is not None and event.attachment is not None
-    assert event.attachment.kind == "file"
+    assert (event.attachment.kind, event.attachment.name) == ("file", "名册.csv")
+    assert event.attachment.size == len(content)
+    assert await channel.download(event.attachment) == content
     assert await channel.download(event.attachment) == content
     with pytest.raises(ValueError):
         decrypt(b"0" * 32, "A" * 43)
