@@ -190,7 +190,8 @@ class LongConnection:
                     if response.status != 200:
                         raise WeComError("download", response.status, response.reason or "")
                     disposition = response.content_disposition
-                    return await response.read(), disposition and disposition.filename
+                    name = disposition.filename if disposition is not None else None
+                    return await response.read(), name
             except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
                 raise NotSent(f"download: {type(exc).__name__}: {exc}") from exc
             except TimeoutError as exc:
