@@ -103,6 +103,8 @@ class Inbox(Generic[Update]):
         self.on_recovered = on_recovered
         self.ready = False
         self._in_flight: set[int] = set()
+        self._idle = asyncio.Event()  # set while nothing is in flight
+        self._idle.set()
         self._unfinished: set[int] = set()  # handled, but the database refused the done mark
         self._keeper: asyncio.Task[None] | None = None
         self._recovered = False  # this replica's own updates from before a restart taken up
@@ -124,6 +126,12 @@ class Inbox(Generic[Update]):
             log.warning("could not take up the stored updates at start", exc_info=True)
         self.ready = True
         self._keeper = asyncio.create_task(self._keep(), name="webhook-inbox")
+
+    async def drain(self, seconds: float) -> None:
+        """Wait up to `seconds` for the updates in hand to be handled (before a platform's
+        connection closes under their replies)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), seconds)
 
     async def stop(self) -> None:
         """Stop renewing (call after the updates in hand are finished)."""
@@ -150,6 +158,7 @@ class Inbox(Generic[Update]):
 
     def _dispatch(self, update: Update) -> None:
         self._in_flight.add(self.key(update))
+        self._idle.clear()
         self.spawn(self._handle(update), update)
 
     async def _handle(self, update: Update) -> None:
@@ -157,6 +166,8 @@ class Inbox(Generic[Update]):
             await self.run(update)
         finally:
             self._in_flight.discard(self.key(update))
+            if not self._in_flight:
+                self._idle.set()
             await self._finishes.submit(self.key(update))
 
     async def _finish(self, update_ids: Sequence[int], status: str = "done") -> list[None]:

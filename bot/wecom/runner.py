@@ -21,6 +21,8 @@ from bot.wecom.connection import LongConnection
 
 log = logging.getLogger(__name__)
 
+STOP_SECONDS = 10.0
+
 def frame_number(frame: dict[str, Any]) -> int:
     """The inbox's key of a callback: its msgid (WeCom's id of the message or event)."""
     body = frame.get("body") or {}
@@ -70,6 +72,8 @@ class WeComRunner:
         log.info("WeCom running: bot=%s", self.channel.bot.id)
 
     async def stop(self) -> None:
+        """The callbacks in hand answered first: their replies need the connection."""
+        await self.inbox.drain(STOP_SECONDS)
         await self.connection.stop()
         await self.inbox.stop()
 
