@@ -99,6 +99,15 @@ def test_a_notice_is_a_card_its_taps_count_once_and_update_it(
     assert "已签到 4" not in fake.cards[card.task_id].text
 
 
+def test_leave_asks_the_reason_privately(fake: FakeWeCom, bot: WeComBot) -> None:
+    """[请假] has no toast to ask in: the member is asked in the private chat and answers
+    there."""
+    fake.run(fake.push(fake.tap(notice(fake), "qianwu", "请假")))
+    said(fake, "qianwu", "请直接回复请假原因")
+    say(fake, "qianwu", "qianwu", "出差在外", group=False)
+    assert "出差在外" in said(fake, "qianwu", "出差在外")
+
+
 def test_a_member_is_refused_politely_once_when_the_callback_comes_twice(
         fake: FakeWeCom, bot: WeComBot) -> None:
     before = len(fake.texts(BRANCH))
