@@ -5,9 +5,12 @@ once, a kill losing nothing and a rate limit waited out."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,11 +152,32 @@ def test_nothing_is_lost_or_doubled_across_a_kill(fake: FakeWeCom, bot: WeComBot
     and the tap's card is updated in its window."""
     card = notice(fake)
     bot.end(signal.SIGKILL)
+    fake.run(asyncio.wait_for(fake.until(lambda: not fake.connected), 10))
     fake.run(fake.push(fake.tap(card, MEMBER3, "签到")))  # held: no connection
     bot.start()
     wait_for(lambda: "已签到 4" in fake.cards[card.task_id].text,
              why=lambda: fake.cards[card.task_id].text + bot.log()[-2000:])
     assert "reconnecting" not in bot.log()  # a fresh process, a first connection
+
+
+def test_a_storm_of_taps_is_recorded_once_each_and_shown(fake: FakeWeCom,
+                                                          bot: WeComBot) -> None:
+    """Sixty members tap 签到 at once, each twice (WeCom repeating the callback): every tap
+    counted once, and the card ends showing all of them (updated in the last taps' window)."""
+    card = notice(fake)
+    before = int(re.search(r"已签到 (\d+)", fake.cards[card.task_id].text)[1])  # type: ignore[index]
+    taps = [fake.tap(card, f"storm{n:02d}", "签到") for n in range(60)]
+
+    async def storm() -> None:
+        ids = [await fake.push(tap) for tap in taps]
+        for tap, rid in zip(taps, ids, strict=True):
+            await fake.push(tap, req_id=rid)
+
+    started = time.monotonic()
+    fake.run(storm())
+    wait_for(lambda: f"已签到 {before + 60} " in fake.cards[card.task_id].text, 30,
+             lambda: fake.cards[card.task_id].text)
+    print(f"60 taps (and their repeats) shown on the card in {time.monotonic() - started:.2f} s")
 
 
 def test_a_rate_limit_is_waited_out_and_the_reply_sent_once(

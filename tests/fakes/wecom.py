@@ -190,12 +190,17 @@ class FakeWeCom:
     def of(self, cmd: str) -> list[Frame]:
         return [f for f in self.frames if f.cmd == cmd]
 
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
     async def subscribed(self) -> None:
         """Until a bot is connected and subscribed."""
         await self._subscribed.wait()
 
     async def until(self, condition: Callable[[], bool]) -> None:
-        """Until `condition()` holds, looked at after each frame the fake receives."""
+        """Until `condition()` holds, looked at after each frame the fake receives and when a
+        connection ends."""
         while not condition():
             self._activity.clear()
             await self._activity.wait()
@@ -248,8 +253,11 @@ class FakeWeCom:
         frame = {"cmd": cmd, "headers": {"req_id": rid}, "body": body}
         if self._ws is None or not self._subscribed.is_set():
             self._held.append(frame)
-        else:
+            return rid
+        try:
             await self._deliver(self._ws, frame)
+        except ConnectionError:  # the bot died, and the socket is not closed yet
+            self._held.append(frame)
         return rid
 
     async def _deliver(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
@@ -280,6 +288,7 @@ class FakeWeCom:
             if self._ws is ws:
                 self._ws = None
                 self._subscribed.clear()
+            self._activity.set()
         return ws
 
     async def _answer(self, ws: web.WebSocketResponse, frame: dict[str, Any]
