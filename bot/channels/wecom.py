@@ -132,6 +132,17 @@ def decrypt(data: bytes, aeskey: str) -> bytes:
     return plain[:-pad]
 
 
+def media_of(message: dict[str, Any]) -> Attachment:
+    """The file or image of a message (or of a quoted one): its encrypted URL and key. Its
+    name is not given: it comes with the download."""
+    kind = message.get("msgtype")
+    media = message.get(str(kind)) or {}
+    ref = json.dumps({"url": media.get("url", ""), "aeskey": media.get("aeskey", "")})
+    return Attachment("file" if kind == "file" else "photo",
+                      "image.png" if kind == "image" else "", None, ref,
+                      str(media.get("md5") or message.get("msgid", "")))
+
+
 def _at(seconds: Any) -> datetime:
     try:
         value = int(seconds)
@@ -176,18 +187,29 @@ class WeComChannel:
         A file's name is not in the callback: it comes with the file, fetched here (and kept
         for the flow's download) so the flows can judge the file by its name."""
         event = self._event(frame)
-        if event is None or event.attachment is None or event.attachment.kind != "file":
-            return event
+        if event is None:
+            return None
+        if event.attachment is not None:
+            event = replace(event, attachment=await self._named(event.attachment))
+        replied = event.reply_to
+        if replied is not None and replied.attachment is not None:
+            event = replace(event, reply_to=replace(
+                replied, attachment=await self._named(replied.attachment)))
+        return event
+
+    async def _named(self, attachment: Attachment) -> Attachment:
+        """A file with the name and size its download gives (the bytes kept a while)."""
+        if attachment.kind != "file":
+            return attachment
         try:
-            data, name = await self._fetch(event.attachment.ref)
+            data, name = await self._fetch(attachment.ref)
         except Exception as exc:  # noqa: BLE001 - the flow's own download says what failed
-            log.warning("could not fetch the file of %s: %r", event.message_id, exc)
-            return replace(event, attachment=replace(event.attachment, name="文件"))
-        self.fetched[event.attachment.ref] = data
+            log.warning("could not fetch a file to read its name: %r", exc)
+            return replace(attachment, name="文件")
+        self.fetched[attachment.ref] = data
         while len(self.fetched) > FETCHED:
             self.fetched.popitem(last=False)
-        return replace(event, attachment=replace(event.attachment, name=name or "文件",
-                                                 size=len(data)))
+        return replace(attachment, name=name or "文件", size=len(data))
 
     def _event(self, frame: dict[str, Any]) -> Event | None:
         body = frame.get("body") or {}
@@ -218,11 +240,7 @@ class WeComChannel:
                             for item in (body.get("mixed") or {}).get("msg_item", [])
                             if item.get("msgtype") == "text")
         elif kind in ("file", "image"):
-            media = body.get(kind) or {}
-            ref = json.dumps({"url": media.get("url", ""), "aeskey": media.get("aeskey", "")})
-            attachment = Attachment("file" if kind == "file" else "photo",
-                                    "image.png" if kind == "image" else "", None, ref,
-                                    str(media.get("md5") or body.get("msgid", "")))
+            attachment = media_of(body)
         if group:
             text = LEADING_MENTION.sub("", text, count=1)  # the @ that brought the message
         text = " ".join(text.split())
@@ -233,14 +251,16 @@ class WeComChannel:
                      **common)
 
     def _quoted(self, quote: Any) -> Replied | None:
-        """The message a member quoted: ours when its text is one of our recent messages."""
+        """The message a member quoted: ours when its text is one of our recent messages; a
+        quoted file (`/roster 导入` quoting the 名册) as its attachment."""
         if not isinstance(quote, dict):
             return None
         text = str((quote.get("text") or {}).get("content", ""))
         ours = self.ours.get(text.strip())
         if ours is not None:
             return Replied(ours, self.bot, True, text)
-        return Replied(str(quote.get("msgid", "")), None, False, text)
+        attachment = media_of(quote) if quote.get("msgtype") in ("file", "image") else None
+        return Replied(str(quote.get("msgid", "")), None, False, text, attachment)
 
     # --- operations ----------------------------------------------------------------------
 

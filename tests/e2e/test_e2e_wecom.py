@@ -137,6 +137,19 @@ def test_a_secretarys_file_joins_the_knowledge_base(fake: FakeWeCom, bot: WeComB
     assert "支部文件" in said(fake, SECRETARY, "✅ 已加入知识库：")
 
 
+def test_the_roster_is_imported_by_quoting_the_file(fake: FakeWeCom, bot: WeComBot) -> None:
+    """A WeCom file has no caption: the secretary quotes it with /roster 导入."""
+    roster = "姓名,党小组\n王书记,第一党小组\n李党员,第一党小组\n张三,第二党小组\n".encode()
+    file = fake.file_message(SECRETARY, SECRETARY, "名册.csv", roster, group=False)
+    fake.run(fake.push(file))
+    before = len(fake.texts(SECRETARY))
+    say(fake, SECRETARY, SECRETARY, "/roster 导入", group=False)  # quoting nothing
+    said(fake, SECRETARY, "请回复名册文件", since=before)
+    fake.run(fake.push(fake.text_message(SECRETARY, SECRETARY, "/roster 导入", group=False,
+                                         quote=file)))
+    assert "共 3 人" in said(fake, SECRETARY, "✅ 名册已导入", since=before)
+
+
 def test_stats_draw_a_chart_and_the_list_goes_privately(fake: FakeWeCom,
                                                         bot: WeComBot) -> None:
     """The chart is uploaded over the connection and pushed as an image."""

@@ -217,12 +217,16 @@ class FakeWeCom:
             self.groups.add(chat)
         return body
 
-    def text_message(self, chat: str, sender: str, text: str, *,
-                     group: bool = True) -> dict[str, Any]:
-        """A member's text: in a group it reaches the bot only @mentioned, the @ first."""
+    def text_message(self, chat: str, sender: str, text: str, *, group: bool = True,
+                     quote: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A member's text: in a group it reaches the bot only @mentioned, the @ first;
+        `quote`: the message it quotes (its body)."""
         body = self._body(chat, sender, group)
         body["msgtype"] = "text"
         body["text"] = {"content": f"@党建助手 {text}" if group else text}
+        if quote is not None:
+            kind = quote["msgtype"]
+            body["quote"] = {"msgtype": kind, kind: quote[kind]}
         return body
 
     def file_message(self, chat: str, sender: str, name: str, content: bytes, *,
