@@ -225,8 +225,7 @@ class LongConnection:
             await self.sleep(pause)
 
     async def _connect_once(self) -> None:
-        async with self.session.ws_connect(self.url, heartbeat=None, autoping=True,
-                                           timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+        async with self.session.ws_connect(self.url, heartbeat=None, autoping=True) as ws:
             self._ws = ws
             try:
                 await self._subscribe(ws)
