@@ -280,6 +280,7 @@ class WeComChannel:
                                              "markdown": {"content": piece}}, chat)
             message_id = str((answer.get("body") or {}).get("msgid")
                              or (answer.get("headers") or {}).get("req_id", ""))
+            self.ours.put(piece.strip(), message_id)  # as a quote of it may give it
         self.ours.put(as_plain(content.text).strip(), message_id)
         return Sent(message_id)
 
@@ -326,10 +327,7 @@ class WeComChannel:
 
     async def _send_media(self, chat: str, kind: str, filename: str, data: bytes,
                           caption: str) -> None:
-        try:
-            media_id = await self.connection.upload(kind, filename, data)
-        except HttpUncertain as exc:
-            raise SendUncertain(str(exc)) from exc
+        media_id = await self.connection.upload(kind, filename, data)  # repeatable
         await self._call(SEND, {"chatid": chat, "msgtype": kind, kind: {"media_id": media_id}},
                          chat)
         if caption:
