@@ -166,3 +166,21 @@ async def test_images_are_uploaded_then_pushed(fake: FakeWeCom,
     await channel.send_image(GROUP, b"\x89PNG" + bytes(2000), filename="stats.png",
                              caption="本月统计")
     assert fake.texts(GROUP) == ["[image:stats.png]", "本月统计"]
+
+
+async def test_a_quote_of_our_message_replies_to_the_bot(
+        fake: FakeWeCom, wired: tuple[WeComChannel, Clock]) -> None:
+    """WeCom's quote carries the quoted text only: ours is recognised by it, another's is
+    a member's message."""
+    channel, _ = wired
+    sent = await channel.send(GROUP, Content("请回复本消息说明请假原因。"))
+    ours = fake.text_message(GROUP, MEMBER, "出差", quote={
+        "msgtype": "text", "text": {"content": fake.texts(GROUP)[-1]}})
+    event = await channel.to_event(frame_of(ours))
+    assert event is not None and event.reply_to is not None
+    assert event.reply_to.by_bot and event.reply_to.message_id == sent.message_id
+    theirs = fake.text_message(GROUP, MEMBER, "同意", quote={
+        "msgtype": "text", "text": {"content": "明天开会"}})
+    event = await channel.to_event(frame_of(theirs))
+    assert event is not None and event.reply_to is not None and not event.reply_to.by_bot
+    assert event.reply_to.text == "明天开会"
