@@ -22,6 +22,9 @@ from bot.wecom.connection import LongConnection
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 10.0
+OPEN_MODE = ("WeCom names no group admins to an AI bot, and in open mode (DANGJIAN_ADMINS empty) "
+             "nobody can /grant: WeCom branches have no secretaries. Set DANGJIAN_ADMINS "
+             "(wecom:userid).")
 
 def frame_number(frame: dict[str, Any]) -> int:
     """The inbox's key of a callback: its msgid (WeCom's id of the message or event)."""
@@ -70,6 +73,8 @@ class WeComRunner:
         await self.connection.start()
         await self.inbox.start()
         log.info("WeCom running: bot=%s", self.channel.bot.id)
+        if self.core.services.settings.open_mode:
+            log.warning(OPEN_MODE)
 
     async def stop(self) -> None:
         """The callbacks in hand answered first: their replies need the connection."""
