@@ -12,6 +12,7 @@ from recording import RecordingChannel, Talk
 from sqlmodel import select
 
 from bot.app import FEATURES
+from bot.channels.base import Capabilities
 from bot.config import Settings
 from bot.core import NOT_REACHABLE, Core
 from bot.services import build_services
@@ -96,3 +97,16 @@ async def test_a_full_width_command_is_the_command(world) -> None:
     _, channel, talk = world
     [help_text] = texts(await talk.say("／help", user=ADMIN))
     assert "/checkin" in help_text
+
+
+async def test_help_says_where_roles_are_kept_only_where_the_platform_gives_none(world) -> None:
+    """/help adds the /bind and /grant line on a platform that names no group admins (WeCom),
+    and not on one that does."""
+    core, channel, talk = world
+    [usual] = texts(await talk.say("/help", user=ADMIN))
+    assert "/grant 成员 授予" not in usual
+    channel.capabilities = Capabilities(member_list=False, admin_list=False, join_events=False)
+    [stored] = texts(await talk.say("/help", user=ADMIN))
+    assert stored.startswith(usual.split("\n")[0])
+    assert "党支部由组织管理员在群内发送 /bind 支部名称 登记" in stored
+    assert "支部书记由组织管理员或支部书记用 /grant 成员 授予" in stored
