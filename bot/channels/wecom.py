@@ -47,6 +47,7 @@ from bot.channels.base import (
     Sent,
     Unreachable,
 )
+from bot.http import RateLimited
 from bot.http import SendUncertain as HttpUncertain
 from bot.wecom.connection import SEND, UPDATE, LongConnection, WeComError
 
@@ -294,9 +295,14 @@ class WeComChannel:
             return
         request_id, _ = open_taps[-1]
         self.taps[message_id] = open_taps[:-1]
-        await self._call(UPDATE, {"response_type": "update_template_card",
-                                  "template_card": template_card(content, message_id)},
-                         chat, request_id=request_id)
+        try:
+            await self._call(UPDATE, {"response_type": "update_template_card",
+                                      "template_card": template_card(content, message_id)},
+                             chat, request_id=request_id)
+        except (WeComError, RateLimited) as exc:  # the window closed on WeCom's side first
+            log.warning("card %s in %s left as is: WeCom refused the update (%s)", message_id,
+                        chat, exc)
+            return
         self._remember(message_id, content)
 
     async def clear_buttons(self, chat: str, message_id: str) -> None:

@@ -89,8 +89,8 @@ def req_id(prefix: str) -> str:
 class LongConnection:
     """One AI bot's connection, opened again whenever it drops, until `stop()`.
 
-    `on_frame(frame)` is awaited for every callback frame, in order of arrival; it should only
-    store the frame (the runner's inbox) and return."""
+    `on_frame(frame)` runs for every callback frame, each started in order of arrival without
+    waiting for the one before; it should only store the frame (the runner's inbox)."""
 
     def __init__(self, bot_id: str, secret: str, url: str, on_frame: FrameHandler, *,
                  policy: RetryPolicy | None = None, heartbeat: float = HEARTBEAT_SECONDS,
@@ -111,6 +111,7 @@ class LongConnection:
         self._task: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
         self._missed = 0  # pings unanswered
+        self._taking: set[asyncio.Task[None]] = set()  # callbacks being stored
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -277,10 +278,9 @@ class LongConnection:
                 log.warning("WeCom sent a frame that is not JSON: %r", message.data[:200])
                 continue
             if frame.get("cmd") in CALLBACKS:
-                try:
-                    await self.on_frame(frame)
-                except Exception:  # not stored: WeCom's next delivery, if any, is handled
-                    log.exception("could not take WeCom callback %s", frame.get("headers"))
+                task = asyncio.create_task(self._take(frame))  # started in order of arrival
+                self._taking.add(task)
+                task.add_done_callback(self._taking.discard)
                 continue
             rid = str((frame.get("headers") or {}).get("req_id", ""))
             if rid.startswith(PING):
@@ -289,6 +289,14 @@ class LongConnection:
             waiting = self._waiting.get(rid)
             if waiting is not None and not waiting.done():
                 waiting.set_result(frame)
+
+    async def _take(self, frame: dict[str, Any]) -> None:
+        """One callback to `on_frame`, beside the others: the socket is read on at once (a
+        tap's 5 s start when WeCom sends it) and a storm's callbacks are stored together."""
+        try:
+            await self.on_frame(frame)
+        except Exception:  # not stored: WeCom's next delivery, if any, is handled
+            log.exception("could not take WeCom callback %s", frame.get("headers"))
 
     def _settle_first(self, error: Exception | None = None) -> None:
         if self._first is not None and not self._first.done():

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from fakes.wecom import BOT_ID, NOT_IN_CHAT, SECRET, Card, FakeWeCom
+from fakes.wecom import BOT_ID, NOT_IN_CHAT, SECRET, WINDOW_CLOSED, Card, FakeWeCom
 
 from bot.channels.base import Content, Unreachable
 from bot.channels.wecom import TAP_WINDOW, WeComChannel, decrypt, parts
@@ -109,6 +109,12 @@ async def test_a_card_is_replaced_only_within_its_taps_window(
     clock.now += TAP_WINDOW + 0.1
     await channel.edit(GROUP, sent.message_id, Content.of("📢 党课\n已签到 2"))
     assert len(fake.of(UPDATE)) == 1 and "已签到 1" in fake.cards[sent.message_id].text
+    rid = await fake.push(fake.tap(card, OTHER, "签到"))
+    channel.tapped(sent.message_id, rid)
+    fake.fail(WINDOW_CLOSED)  # WeCom's window closed before ours: the card stays
+    await channel.edit(GROUP, sent.message_id, Content.of("📢 党课\n已签到 2"))
+    assert fake.of(UPDATE)[-1].errcode == WINDOW_CLOSED
+    assert "已签到 1" in fake.cards[sent.message_id].text
 
 
 async def test_a_refused_tap_is_told_privately_a_notice_is_not(

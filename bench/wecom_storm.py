@@ -1,0 +1,124 @@
+"""The tap storm on WeCom beside Telegram, in the same run: the real `dangjian run` against each
+fake (Telegram's Bot API by long polling; WeCom's AI bot long connection), one notice in one
+branch, N members tapping 签到 on it as fast as the fake takes them, each tap delivered twice on
+WeCom (WeCom repeating a callback). Measured: from the first tap until every tap is recorded
+(attendance rows in the bot's database), and that each is recorded once.
+
+    python bench/wecom_storm.py [--taps 300]
+
+Issue 15's target: WeCom's time ≤ 1.2 × Telegram's, every tap recorded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
+
+from botproc import BotProcess, PlatformBot, wait_for  # noqa: E402
+from fake_bot_api import FakeBotApi  # noqa: E402
+from fakes.wecom import Card, FakeWeCom  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+GROUP, SECRETARY = -1001, 501
+ADMIN, BRANCH = "admin01", "wrbranch01"
+
+
+def recorded(database_url: str) -> tuple[int, int]:
+    """(attendance rows, distinct activity-member pairs)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows, pairs = connection.execute(text(
+                "SELECT COUNT(*), (SELECT COUNT(*) FROM (SELECT DISTINCT activity_id, user_id "
+                "FROM attendance) p) FROM attendance")).one()
+            return int(rows), int(pairs)
+    finally:
+        engine.dispose()
+
+
+def until_recorded(database_url: str, expected: int, timeout: float = 300) -> None:
+    wait_for(lambda: recorded(database_url)[0] >= expected, timeout)
+
+
+def telegram(folder: Path, taps: int) -> float:
+    with FakeBotApi() as api:
+        api.set_admin(GROUP, SECRETARY)
+        url = f"sqlite:///{folder / 'telegram.db'}"
+        bot = BotProcess(api, folder, database_url=url, branches=[GROUP]).start()
+        try:
+            mark = api.mark()
+            api.send("/remind 现在 主题党日", user_id=SECRETARY, chat_id=GROUP)
+            post = api.wait_for(lambda c: c.method == "sendMessage" and bool(c.buttons),
+                                since=mark, timeout=30)
+            base = recorded(url)[0]
+            started = time.monotonic()
+            for member in range(taps):
+                api.tap(post, "签到", user_id=20_000 + member)
+            until_recorded(url, base + taps)
+            took = time.monotonic() - started
+            rows, pairs = recorded(url)
+            print(f"  telegram: {taps} taps recorded in {took:.2f} s "
+                  f"({taps / took:.0f} taps/s); rows {rows}, distinct {pairs}")
+            return took
+        finally:
+            bot.stop()
+
+
+def wecom(folder: Path, taps: int) -> float:
+    fake = FakeWeCom()
+    with fake.in_thread():
+        bot = PlatformBot({**fake.env(), "DANGJIAN_ADMINS": f"wecom:{ADMIN}"}, folder,
+                          "wecom").start()
+        url = bot.env["DATABASE_URL"]
+        try:
+            fake.run(fake.push(fake.text_message(BRANCH, ADMIN, "/bind 第一党支部")))
+            wait_for(lambda: any("已登记" in t for t in fake.texts(BRANCH)))
+            fake.run(fake.push(fake.text_message(BRANCH, ADMIN, "/remind 现在 主题党日")))
+            card: Card = wait_for(lambda: next((m for m in fake.sent.get(BRANCH, [])
+                                                if isinstance(m, Card)), None))
+            base = recorded(url)[0]
+            bodies = [fake.tap(card, f"m{member:04d}", "签到") for member in range(taps)]
+
+            async def storm() -> None:
+                for body in bodies:
+                    rid = await fake.push(body)
+                    await fake.push(body, req_id=rid)  # delivered twice
+
+            started = time.monotonic()
+            fake.run(storm())
+            until_recorded(url, base + taps)
+            took = time.monotonic() - started
+            rows, pairs = recorded(url)
+            wait_for(lambda: re.search(rf"已签到 {base + taps}\b",
+                                       fake.cards[card.task_id].text), 30)
+            print(f"  wecom:    {taps} taps (each delivered twice) recorded in {took:.2f} s "
+                  f"({taps / took:.0f} taps/s); rows {rows}, distinct {pairs}; "
+                  f"card shows them all")
+            return took
+        finally:
+            bot.end()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--taps", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "telegram").mkdir()
+        (folder / "wecom").mkdir()
+        print(f"== tap storm: {args.taps} members tap 签到 on one notice ==", flush=True)
+        base = telegram(folder / "telegram", args.taps)
+        took = wecom(folder / "wecom", args.taps)
+        print(f"  wecom / telegram: {took / base:.2f} (target ≤ 1.2)")
+
+
+if __name__ == "__main__":
+    main()
