@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot, Update
@@ -78,8 +78,11 @@ class PerUserOrder(BaseUpdateProcessor):
     nobody else.
     """
 
-    def __init__(self, max_running: int) -> None:
+    def __init__(self, max_running: int,
+                 key: Callable[[object], object] = sender_of) -> None:
+        """`key(update)`: whose order it keeps (another platform's runner gives its own)."""
         super().__init__(max_concurrent_updates=WAITING_LIMIT)
+        self.key = key
         self.max_running = max_running
         self._running = asyncio.Semaphore(max_running)
         self._last: dict[object, asyncio.Future[None]] = {}
@@ -93,7 +96,7 @@ class PerUserOrder(BaseUpdateProcessor):
         self._running = asyncio.Semaphore(max_running)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = sender_of(update)
+        key = self.key(update)
         before = self._last.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._last[key] = mine

@@ -6,6 +6,7 @@ dropped), and a tap's card replaced within its 5 s window.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,11 +18,14 @@ from bot.channels.wecom import WeComChannel
 from bot.config import Settings
 from bot.core import Core
 from bot.inbox import Inbox, event_key
+from bot.ordering import PerUserOrder
 from bot.wecom.connection import LongConnection
 
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 10.0
+RUNNING = 16
+"""Callbacks handled at once (DANGJIAN_CONCURRENT_UPDATES when set), each member's in order."""
 OPEN_MODE = ("WeCom names no group admins to an AI bot, and in open mode (DANGJIAN_ADMINS empty) "
              "nobody can /grant: WeCom branches have no secretaries. Set DANGJIAN_ADMINS "
              "(wecom:userid).")
@@ -31,6 +35,13 @@ def frame_number(frame: dict[str, Any]) -> int:
     body = frame.get("body") or {}
     return event_key("wecom", str(body.get("msgid")
                                   or (frame.get("headers") or {}).get("req_id", "")))
+
+
+def sender_of(frame: object) -> object:
+    """Whose order a callback keeps: its sender's (a leave reason after its [请假] tap)."""
+    body = (frame.get("body") or {}) if isinstance(frame, dict) else {}
+    user = (body.get("from") or {}).get("userid")
+    return ("wecom", str(user)) if user else object()
 
 
 def tap_of(frame: dict[str, Any]) -> tuple[str, str] | None:
@@ -55,9 +66,11 @@ class WeComRunner:
                                          settings.wecom_ws_url, self.on_frame)
         self.channel = WeComChannel(self.connection, settings.wecom_bot_id)
         core.add_channel(self.channel)
+        self.order = PerUserOrder(settings.concurrent_updates or RUNNING, key=sender_of)
         self.inbox: Inbox[dict[str, Any]] = Inbox(
             core.services.db, f"{worker}:wecom"[-64:], key=frame_number, decode=json.loads,
-            run=self._handle)
+            run=self._handle, spawn=lambda coroutine, frame: asyncio.create_task(
+                self.order.do_process_update(frame, coroutine)))
 
     @property
     def routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:
