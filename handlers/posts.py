@@ -98,11 +98,15 @@ class LiveCounts:
         self._waiting: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # waiting or editing; held against GC
 
-    def changed(self, key: tuple[str, int], edit: Callable[[], Awaitable[None]]) -> None:
+    def changed(self, key: tuple[str, int], edit: Callable[[], Awaitable[None]],
+                interval: float | None = None) -> None:
+        """`interval`: the post's platform's own, in place of the default (a WeCom card can be
+        replaced only within 5 s of a tap: a 3 s wait could miss the last one)."""
         if key in self._waiting:
             return
         self._forget_old()
-        delay = max(0.0, self._last.get(key, -math.inf) + self.interval - self._clock())
+        gap = self.interval if interval is None else interval
+        delay = max(0.0, self._last.get(key, -math.inf) + gap - self._clock())
         task = self._waiting[key] = asyncio.create_task(self._later(key, delay, edit))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -133,8 +137,9 @@ def live_counts(core: Core) -> LiveCounts:
     return core.state.setdefault("live_counts", LiveCounts())
 
 
-def refresh(core: Core, model: Kept, record_id: int) -> None:
-    """Show a record's new counts on its post, within the edit rate limit."""
+def refresh(core: Core, model: Kept, record_id: int, interval: float | None = None) -> None:
+    """Show a record's new counts on its post, within the edit rate limit (`interval`: the
+    post's platform's, when known)."""
     async def edit() -> None:
         post = await _render(core.services, model, record_id)
         if post.message_id is None or post.chat_id is None:
@@ -144,12 +149,12 @@ def refresh(core: Core, model: Kept, record_id: int) -> None:
         except (Unreachable, SendUncertain) as exc:
             log.warning("could not update post %s of %s: %s", post.message_id, post.chat_id, exc)
 
-    live_counts(core).changed((model.__name__, record_id), edit)
+    live_counts(core).changed((model.__name__, record_id), edit, interval)
 
 
 async def tell(flow: Flow, model: Kept, outcome: Outcome) -> None:
     """Tell the member what their act did (a notice for a tap, a reply to a command) and show
     the new counts on the post."""
     await flow.tell(outcome.text)
-    if outcome.changed:
-        refresh(flow.core, model, outcome.record_id)
+    if outcome.changed:  # the post is in this chat, on this platform
+        refresh(flow.core, model, outcome.record_id, flow.channel.capabilities.edit_interval)

@@ -58,3 +58,25 @@ async def test_drain_on_stop_gives_up_on_edits_that_cannot_go_out() -> None:
         await draining
     assert cancelled.is_set()  # the held-back edit was cancelled with it
     await counts.drain()  # nothing is left to wait for
+
+
+async def test_a_platforms_own_interval_replaces_the_default() -> None:
+    """A post on a platform with a shorter interval (WeCom: a card is replaced only within 5 s
+    of a tap) gets its trailing edit that much sooner."""
+    time = ManualTime()
+    start = time.now
+    counts = LiveCounts(interval=3.0, clock=time.clock, sleep=time.sleep)
+    edits: list[float] = []
+
+    async def edit() -> None:
+        edits.append(time.now)
+
+    counts.changed(("Activity", 1), edit, 1.0)
+    await until(lambda: len(edits) == 1)
+    time.advance(0.5)
+    counts.changed(("Activity", 1), edit, 1.0)
+    await until(lambda: time.sleeping)
+    assert time.sleeping == [start + 1.0]
+    time.advance(0.5)
+    await counts.drain()
+    assert edits == [start, start + 1.0]
