@@ -4,7 +4,7 @@ branch, N members tapping 签到 on it as fast as the fake takes them (with --re
 delivered twice on WeCom, as WeCom may repeat a callback). Measured: from the first tap until every tap is recorded
 (attendance rows in the bot's database), and that each is recorded once.
 
-    python bench/wecom_storm.py [--taps 300] [--repeat]
+    python bench/wecom_storm.py [--taps 300] [--rounds 3] [--webhook] [--repeat]
 
 Issue 15's target: WeCom's time ≤ 1.2 × Telegram's, every tap recorded once.
 """
@@ -49,11 +49,12 @@ def until_recorded(database_url: str, expected: int, timeout: float = 300) -> No
     wait_for(lambda: recorded(database_url)[0] >= expected, timeout)
 
 
-def telegram(folder: Path, taps: int) -> float:
+def telegram(folder: Path, taps: int, webhook: bool) -> float:
     with FakeBotApi() as api:
         api.set_admin(GROUP, SECRETARY)
         url = f"sqlite:///{folder / 'telegram.db'}"
-        bot = BotProcess(api, folder, database_url=url, branches=[GROUP]).start()
+        bot = BotProcess(api, folder, database_url=url, branches=[GROUP],
+                         webhook_secret="storm-secret" if webhook else None).start()
         try:
             mark = api.mark()
             api.send("/remind 现在 主题党日", user_id=SECRETARY, chat_id=GROUP)
@@ -66,7 +67,8 @@ def telegram(folder: Path, taps: int) -> float:
             until_recorded(url, base + taps)
             took = time.monotonic() - started
             rows, pairs = recorded(url)
-            print(f"  telegram: {taps} taps recorded in {took:.2f} s "
+            mode = "webhook" if webhook else "long polling"
+            print(f"  telegram ({mode}): {taps} taps recorded in {took:.2f} s "
                   f"({taps / took:.0f} taps/s); rows {rows}, distinct {pairs}")
             return took
         finally:
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument("--taps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3,
                         help="Telegram then WeCom, this many times: medians compared")
+    parser.add_argument("--webhook", action="store_true",
+                        help="Telegram in webhook mode (its updates stored first, as WeCom's)")
     parser.add_argument("--repeat", action="store_true",
                         help="WeCom delivers every tap twice (each must count once)")
     args = parser.parse_args()
@@ -127,7 +131,7 @@ def main() -> None:
             folder = Path(tmp)
             (folder / "telegram").mkdir()
             (folder / "wecom").mkdir()
-            times["telegram"].append(telegram(folder / "telegram", args.taps))
+            times["telegram"].append(telegram(folder / "telegram", args.taps, args.webhook))
             times["wecom"].append(wecom(folder / "wecom", args.taps, args.repeat))
     base, took = (statistics.median(times[name]) for name in ("telegram", "wecom"))
     print(f"  medians: telegram {base:.2f} s, wecom {took:.2f} s; "

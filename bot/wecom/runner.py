@@ -6,7 +6,6 @@ dropped), and a tap's card replaced within its 5 s window.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -69,8 +68,7 @@ class WeComRunner:
         self.order = PerUserOrder(settings.concurrent_updates or RUNNING, key=sender_of)
         self.inbox: Inbox[dict[str, Any]] = Inbox(
             core.services.db, f"{worker}:wecom"[-64:], key=frame_number, decode=json.loads,
-            run=self._handle, spawn=lambda coroutine, frame: asyncio.create_task(
-                self.order.do_process_update(frame, coroutine)))
+            run=lambda frame: self.order.do_process_update(frame, self._handle(frame)))
 
     @property
     def routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:
