@@ -11,7 +11,8 @@ from typing import Any
 from fakes.wecom import Card, FakeWeCom
 
 from bot.inbox import Inbox
-from bot.wecom.runner import frame_number, tap_of
+from bot.ordering import PerUserOrder
+from bot.wecom.runner import frame_number, sender_of, tap_of
 from storage.db import Database
 
 
@@ -50,3 +51,31 @@ async def test_drain_waits_for_the_callbacks_in_hand(sqlite_db: Database) -> Non
     gate.set()
     await inbox.drain(10)
     assert handled == [body["msgid"]]
+
+
+async def test_a_members_callbacks_are_handled_in_order_others_beside_them() -> None:
+    """A leave reason waits for its [请假] tap: one member's callbacks run one after another,
+    another member's do not wait for them."""
+    fake = FakeWeCom()
+    order = PerUserOrder(4, key=sender_of)
+    first_gate, other_done, log = asyncio.Event(), asyncio.Event(), []
+
+    async def handle(name: str, gate: asyncio.Event | None = None) -> None:
+        if gate is not None:
+            await gate.wait()
+        log.append(name)
+        if name == "other":
+            other_done.set()
+
+    tap = frame(fake.text_message("grp", "u1", "[请假]"), "a")
+    reason = frame(fake.text_message("u1", "u1", "出差", group=False), "b")
+    other = frame(fake.text_message("grp", "u2", "/checkin"), "c")
+    assert sender_of(tap) == sender_of(reason) != sender_of(other)
+    running = [asyncio.create_task(order.do_process_update(tap, handle("tap", first_gate))),
+               asyncio.create_task(order.do_process_update(reason, handle("reason"))),
+               asyncio.create_task(order.do_process_update(other, handle("other")))]
+    await asyncio.wait_for(other_done.wait(), 10)
+    assert log == ["other"]  # the reason waits for the tap; the other member does not
+    first_gate.set()
+    await asyncio.gather(*running)
+    assert log == ["other", "tap", "reason"]
