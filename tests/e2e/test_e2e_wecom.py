@@ -6,11 +6,13 @@ once, a kill losing nothing and a rate limit waited out."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +58,12 @@ def said(fake: FakeWeCom, chat: str, words: str, since: int = 0) -> str:
 
 def notice(fake: FakeWeCom) -> Card:
     return next(m for m in fake.sent[BRANCH] if isinstance(m, Card) and "主题党日" in m.text)
+
+
+def test_readiness_names_wecom(fake: FakeWeCom, bot: WeComBot) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{bot.port}/readyz", timeout=5) as answer:
+        assert json.load(answer)["platforms"] == {"wecom": "running"}
+    assert fake.subscriptions == 1 and "WeCom long connection open and subscribed" in bot.log()
 
 
 def test_help_in_private_says_how_roles_are_kept(fake: FakeWeCom, bot: WeComBot) -> None:
