@@ -200,8 +200,11 @@ def test_members_ask_by_mentioning_the_bot(platform: Platform, bot: FeishuBot) -
 def test_stats_draw_a_chart_and_the_list_goes_privately(platform: Platform,
                                                         bot: FeishuBot) -> None:
     fake = platform.fake
+    before = len(platform.texts(BRANCH))
     say(platform, bot, BRANCH, SECRETARY, "/stats")
     platform.said(SECRETARY, "未响应")
+    # 应到 is the group's member list (three people), not who happened to speak
+    assert "应到 3" in platform.said(BRANCH, "应到", since=before)
     wait_for(lambda: any(m.msg_type == "image" for m in fake.sent(BRANCH)))
     assert fake.images
 
