@@ -300,7 +300,9 @@ def part_feishu(folder: Path, seconds: float, telegram: float | None, kill: bool
                     bot.start()
                 killer = threading.Thread(target=kill_and_restart)
                 killer.start()
-            results = platform.run(_deliver_storm(bot.callback, bodies, seconds))
+            started = time.monotonic()
+            results = platform.run(_deliver_storm(bot.callback, bodies, seconds), timeout=600)
+            show("storm delivered in", f"{time.monotonic() - started:.1f} s")
             if killer is not None:
                 killer.join()
             first = min(r[1] for r in results)

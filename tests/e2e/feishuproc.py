@@ -59,7 +59,7 @@ class FeishuBot:
     def end(self, signum: int = signal.SIGTERM) -> int:
         assert self.process is not None
         self.process.send_signal(signum)
-        code = self.process.wait(20)
+        code = self.process.wait(60)
         self.process = None
         return code
 
@@ -84,9 +84,9 @@ class Platform:
     def __init__(self, fake: FakeFeishu, loop: asyncio.AbstractEventLoop) -> None:
         self.fake, self.loop = fake, loop
 
-    def run(self, coroutine: Any) -> Any:
+    def run(self, coroutine: Any, timeout: float = 30.0) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return future.result(30)
+        return future.result(timeout)
 
     def texts(self, to: str) -> list[str]:
         return [message_text(m) for m in self.fake.sent(to)]
