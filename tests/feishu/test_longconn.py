@@ -44,6 +44,8 @@ async def test_events_pushed_over_the_long_connection_reach_our_loop(fake: FakeF
         ack = await asyncio.wait_for(fake.push(message), WAIT)
         assert ack["code"] == 200 and not ack.get("data")
         assert received.get_nowait() == message  # acknowledged once handled
+        ack = await asyncio.wait_for(fake.push(message, parts=3), WAIT)  # a large event
+        assert ack["code"] == 200 and received.get_nowait() == message
 
         tap = fake.card_action("om_1", GROUP, MEMBER, {"action": "att:in", "id": 7})
         ack = await asyncio.wait_for(fake.push(tap), WAIT)
