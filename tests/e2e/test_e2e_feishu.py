@@ -5,114 +5,19 @@ flows are the same ones Telegram's tests drive."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import free_port
 from fakes.feishu import FakeFeishu
+from feishuproc import ADMIN, FeishuBot, Platform, buttons, message_text, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-ADMIN, SECRETARY, MEMBER, STRANGER = "ou_admin01", "ou_sec01", "ou_member01", "ou_stranger01"
+SECRETARY, MEMBER, STRANGER = "ou_sec01", "ou_member01", "ou_stranger01"
 BRANCH, OTHER = "oc_branch01", "oc_other01"
-
-
-class FeishuBot:
-    """`python -m bot.cli run` with only Feishu configured."""
-
-    def __init__(self, fake: FakeFeishu, workdir: Path, *, mode: str) -> None:
-        self.fake, self.workdir, self.port = fake, workdir, free_port()
-        self.log_path = workdir / f"bot-{mode}.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items()
-               if not k.startswith(("TELEGRAM_", "WEBHOOK_", "FEISHU_"))},
-            **fake.env(), "FEISHU_MODE": mode, "PORT": str(self.port),
-            "DATABASE_URL": f"sqlite:///{workdir / 'feishu.db'}",
-            "DANGJIAN_ADMINS": f"feishu:{ADMIN}", "PYTHONUNBUFFERED": "1"}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def callback(self) -> str:
-        return f"http://127.0.0.1:{self.port}/feishu/events"
-
-    def start(self) -> FeishuBot:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"],
-                                            env=self.env, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        wait_for(self.ready, 40, lambda: self.log()[-3000:])
-        return self
-
-    def ready(self) -> bool:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def end(self, signum: int = signal.SIGTERM) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        code = self.process.wait(20)
-        self.process = None
-        return code
-
-    def log(self) -> str:
-        return self.log_path.read_text("utf-8", errors="replace")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
-             why: Callable[[], str] = lambda: "") -> Any:
-    """Until `condition()` holds (another process answers when it answers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s {why()}")
-
-
-class Platform:
-    """The fake on a thread of its own, driven from the (synchronous) tests."""
-
-    def __init__(self, fake: FakeFeishu, loop: asyncio.AbstractEventLoop) -> None:
-        self.fake, self.loop = fake, loop
-
-    def run(self, coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return future.result(30)
-
-    def texts(self, to: str) -> list[str]:
-        return [message_text(m) for m in self.fake.sent(to)]
-
-    def said(self, to: str, words: str, since: int = 0) -> str:
-        return wait_for(lambda: next((t for t in self.texts(to)[since:] if words in t), None),
-                        why=lambda: f"{words!r} to {to}; sent: {self.texts(to)[-5:]}")
-
-
-def message_text(message: Any) -> str:
-    content = message.content
-    if isinstance(content, dict) and "elements" in content:
-        return "\n".join(e.get("text", {}).get("content", "") for e in content["elements"]
-                         if e.get("tag") == "div")
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    return str(content)
-
-
-def buttons(message: Any) -> dict[str, str]:
-    return {b["text"]["content"]: b["value"]["v"] for e in message.content.get("elements", [])
-            if e.get("tag") == "action" for b in e["actions"]}
-
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[Platform]:
@@ -147,8 +52,6 @@ def test_the_callback_answers_feishus_challenge_and_refuses_a_forged_body(
         platform: Platform, bot: FeishuBot) -> None:
     status, answer = deliver(platform, bot, platform.fake.url_verification())
     assert status == 200 and "challenge" in answer
-    import urllib.request
-
     forged = urllib.request.Request(bot.callback, data=b'{"encrypt": "AAAA"}', method="POST",
                                     headers={"X-Lark-Request-Timestamp": "1",
                                              "X-Lark-Request-Nonce": "n",

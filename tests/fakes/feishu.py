@@ -64,6 +64,7 @@ class Call:
     status: int = 200
     code: int = 0
     client_port: int = 0  # the caller's side of the connection: one per connection
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
