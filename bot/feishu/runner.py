@@ -55,7 +55,7 @@ class FeishuRunner:
             core.services.db, f"{worker}:feishu"[-64:], key=event_number, decode=json.loads,
             run=self._handle)
         self.connection = (LongConnection(settings.feishu_app_id, secret, settings.feishu_domain,
-                                          self.on_event, answer_within=ANSWER_WITHIN)
+                                          self.on_event)
                            if settings.feishu_mode == "ws" else None)
 
     @property
