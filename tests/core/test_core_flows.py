@@ -12,13 +12,13 @@ from recording import RecordingChannel, Talk
 from sqlmodel import select
 
 from bot.app import FEATURES
+from bot.channels.base import Person
 from bot.config import Settings
 from bot.core import NOT_REACHABLE, Core
 from bot.services import build_services
 from bot.services.identities import OUTSIDE_TELEGRAM
 from bot.services.organization import UNREGISTERED
 from handlers.posts import live_counts
-from bot.channels.base import Person
 from storage.models import Attendance, BranchMembership, Identity
 
 ADMIN, SECRETARY, MEMBER, GROUP = "ou_admin", "ou_sec", "ou_member", "oc_branch"
