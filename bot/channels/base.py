@@ -11,6 +11,7 @@ Text is the small markup every adapter renders: HTML-escaped text with `<b>`, `<
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,6 +113,11 @@ class Content:
     def of(text: str, buttons: Sequence[Sequence[tuple[str, str]]] = ()) -> Content:
         return Content(text, tuple(tuple(Button(label, value) for label, value in row)
                                    for row in buttons))
+
+    @staticmethod
+    def plain(text: str, buttons: Sequence[Sequence[tuple[str, str]]] = ()) -> Content:
+        """Plain text (a post's), escaped into the markup."""
+        return Content.of(html.escape(text, quote=False), buttons)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,12 @@ ANSWER_WITHIN = 2.5
 
 
 def event_number(event: dict[str, Any]) -> int:
-    """The inbox's key of a Feishu event: a 63-bit number from its event id, negative so it
-    never meets a Telegram update id in the same table."""
-    event_id = str((event.get("header") or {}).get("event_id", ""))
-    digest = hashlib.sha256(f"feishu:{event_id}".encode()).digest()
+    """The inbox's key of a Feishu event: a 63-bit number from its message id (a message
+    Feishu sends again, under whatever event id) or else its event id, negative so it never
+    meets a Telegram update id in the same table."""
+    message = ((event.get("event") or {}).get("message") or {}).get("message_id")
+    key = message or str((event.get("header") or {}).get("event_id", ""))
+    digest = hashlib.sha256(f"feishu:{key}".encode()).digest()
     return -(int.from_bytes(digest[:8], "big") >> 1) - 1
 
 
