@@ -86,5 +86,9 @@ class DingTalkRunner:
     async def _handle(self, record: dict[str, Any]) -> None:
         event = self.channel.to_event(str(record.get("topic", "")), record.get("data") or {},
                                       str(record.get("key", "")))
-        if event is not None:
-            await self.core.handle(self.channel, event)
+        if event is None:
+            return
+        if event.kind == "message" and event.chat.kind == "group":
+            # the message carried the sender's isAdmin flag: newer than the core's cached answer
+            self.core.forget_admin(self.channel.platform, event.chat.id, event.sender.id)
+        await self.core.handle(self.channel, event)

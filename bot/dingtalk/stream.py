@@ -68,10 +68,13 @@ class StreamClient(dingtalk_stream.DingTalkStreamClient):
     """One app's Stream connection for robot messages and card taps, run by `start()` until
     cancelled."""
 
-    def __init__(self, api: DingTalkApi, store: Store) -> None:
+    def __init__(self, api: DingTalkApi, store: Store, *,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        """`sleep`: how the pause before a reconnect is waited (tests pass their own)."""
         super().__init__(dingtalk_stream.Credential(api.client_id, api.client_secret),
                          logger=log)
         self.api = api
+        self.sleep = sleep
         self.connected = False
         self.reconnects = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -105,7 +108,7 @@ class StreamClient(dingtalk_stream.DingTalkStreamClient):
             failures += 1
             self.reconnects += 1
             log.warning("DingTalk Stream: reconnecting (attempt %d) in %.1f s", failures, pause)
-            await asyncio.sleep(pause)
+            await self.sleep(pause)
 
     async def _read(self, ws: Any) -> None:
         keepalive = asyncio.create_task(self.keepalive(ws))
