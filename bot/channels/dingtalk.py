@@ -39,6 +39,7 @@ from bot.channels.base import (
 )
 from bot.channels.feishu import Remembered
 from bot.dingtalk.api import DingTalkApi, DingTalkError, file_type
+from bot.http import RateLimited
 from bot.http import SendUncertain as HttpUncertain
 
 log = logging.getLogger(__name__)
@@ -231,13 +232,14 @@ class DingTalkChannel:
             await self.edit(chat, message_id, Content(html.escape(text, quote=False)))
 
     async def answer(self, event: Event, text: str = "", *, alert: bool = False) -> None:
-        """A tap has no toast on DingTalk: its answer goes to the member privately (or not at
-        all when they cannot be reached: the card's counts show the tap too)."""
+        """A tap has no toast on DingTalk: its answer goes to the member privately, or not at
+        all when that fails (unreachable, rate-limited: the card's counts show the tap too, and
+        a failed answer must not become a second failure to tell)."""
         if not text or event.kind != "action":
             return
         try:
             await self.send(event.sender.id, Content(html.escape(text, quote=False)))
-        except (Unreachable, SendUncertain) as exc:
+        except (Unreachable, SendUncertain, RateLimited, DingTalkError) as exc:
             log.info("the answer to a tap by %s was not delivered: %s", event.sender.id, exc)
 
     async def send_image(self, chat: str, data: bytes, *, filename: str, caption: str = "",

@@ -124,7 +124,15 @@ async def test_a_taps_answer_goes_privately(fake: FakeDingTalk,
     assert [card_text(m) for m in fake.sent(MEMBER)] == ["签到成功！"]
     fake.staff = {SECRETARY}  # the member cannot be reached: the card's counts still show it
     await channel.answer(event, "您已签到")
+    fake.staff = set()
+    fake.rate_limit(10)  # rate-limited past the policy's waits: given up, not raised
+    channel.api.policy.sleep = _at_once
+    await channel.answer(event, "您已签到")
     assert len(fake.sent(MEMBER)) == 1
+
+
+async def _at_once(seconds: float) -> None:
+    return None
 
 
 async def test_a_person_outside_the_organization_is_unreachable(

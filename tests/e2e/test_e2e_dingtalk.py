@@ -222,3 +222,13 @@ def test_a_dropped_connection_is_reconnected_and_shown(platform: Platform,
     before = len(platform.texts(MEMBER))
     platform.say(MEMBER, "/help", chat=None)
     platform.said(MEMBER, "党建助手", since=before)
+
+
+def test_a_global_admins_file_joins_the_knowledge_base(platform: Platform,
+                                                       bot: DingTalkBot) -> None:
+    """A robot file message is fetched by its downloadCode and ingested."""
+    fake = platform.fake
+    text = "第一条 支部每季度至少召开一次组织生活会，开展批评和自我批评。\n".encode()
+    platform.push(fake.file_message(ADMIN, "组织生活会制度.txt", text))
+    assert "组织文件" in platform.said(ADMIN, "已加入知识库")
+    assert fake.calls_to("POST", "/v1.0/robot/messageFiles/download")
