@@ -76,7 +76,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         )
         return 2
     # Quiet the libraries that log as they load, before the imports below.
-    for name in ("alembic", "jieba"):
+    for name in ("alembic", "jieba", "httpx"):  # httpx: a line per Feishu or DingTalk call
         logging.getLogger(name).setLevel(logging.WARNING)
     from telegram.error import InvalidToken
 

@@ -190,11 +190,19 @@ def test_stats_draw_a_chart_and_the_list_goes_privately(platform: Platform,
     assert kind == "image" and data.startswith(b"\x89PNG")
 
 
-def test_nothing_is_lost_across_a_kill(platform: Platform, bot: DingTalkBot) -> None:
+def test_nothing_acknowledged_is_lost_across_a_kill(platform: Platform,
+                                                    bot: DingTalkBot) -> None:
+    """Messages acknowledged just before a SIGKILL are answered after the restart (stored
+    first, taken up again), and a card posted before it still takes taps."""
     fake = platform.fake
     card = platform.notice()
+    people = [f"burst{n:02d}" for n in range(12)]
+    for person in people:
+        platform.push(fake.robot_message(None, person, "/help"))
     bot.end(signal.SIGKILL)
     bot.start()
+    for person in people:
+        platform.said(person, "党建助手")
     platform.push(fake.tap(card.message_id, MEMBER2, card_buttons(card)["签到"]), CARD_TOPIC)
     platform.said(MEMBER2, "签到成功")
     wait_for(lambda: "已签到 3" in card_text(card), why=lambda: card_text(card))
@@ -232,3 +240,13 @@ def test_a_global_admins_file_joins_the_knowledge_base(platform: Platform,
     platform.push(fake.file_message(ADMIN, "组织生活会制度.txt", text))
     assert "组织文件" in platform.said(ADMIN, "已加入知识库")
     assert fake.calls_to("POST", "/v1.0/robot/messageFiles/download")
+
+
+def test_wrong_credentials_stop_the_start_with_one_line(platform: Platform,
+                                                        tmp_path: Path) -> None:
+    process = DingTalkBot(platform.fake, tmp_path)
+    env = {**process.env, "DINGTALK_CLIENT_SECRET": "wrong"}
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "钉钉拒绝了应用凭证" in done.stderr and "Traceback" not in done.stderr

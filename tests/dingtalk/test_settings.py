@@ -1,0 +1,48 @@
+"""The DINGTALK_* settings of DESIGN.md's configuration table, and `dangjian run`'s word when
+no platform is configured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import Settings
+
+DINGTALK = ("DINGTALK_CLIENT_ID", "DINGTALK_CLIENT_SECRET", "DINGTALK_ROBOT_CODE",
+            "DINGTALK_API_BASE_URL", "DINGTALK_OAPI_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in DINGTALK:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_dingtalk_defaults_to_off_and_the_real_hosts() -> None:
+    settings = Settings(_env_file=None)
+    assert not settings.dingtalk_enabled and settings.dingtalk_robot_code is None
+    assert settings.dingtalk_api_base_url == "https://api.dingtalk.com"
+    assert settings.dingtalk_oapi_base_url == "https://oapi.dingtalk.com"
+
+
+def test_dingtalk_is_enabled_by_the_client_id_and_secret_together(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DINGTALK_CLIENT_ID", "dingabc")
+    assert not Settings(_env_file=None).dingtalk_enabled
+    monkeypatch.setenv("DINGTALK_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("DINGTALK_API_BASE_URL", "http://127.0.0.1:9")
+    settings = Settings(_env_file=None)
+    assert settings.dingtalk_enabled and settings.dingtalk_api_base_url == "http://127.0.0.1:9"
+    assert "s3cret" not in repr(settings)
+
+
+def test_run_without_any_platform_names_dingtalk_too(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in ("TELEGRAM_BOT_TOKEN", "FEISHU_APP_ID", "FEISHU_APP_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run"]) == 2
+    assert "DINGTALK_CLIENT_ID 与 DINGTALK_CLIENT_SECRET" in capsys.readouterr().err
