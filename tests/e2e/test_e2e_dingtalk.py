@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -250,3 +251,30 @@ def test_wrong_credentials_stop_the_start_with_one_line(platform: Platform,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "钉钉拒绝了应用凭证" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_tap_storm_is_recorded_once_per_member(platform: Platform, bot: DingTalkBot) -> None:
+    """200 members tap 签到 at once, every frame delivered twice: 200 check-ins, one answer
+    each, and the card ends showing them all (and the secretary, who hosts it)."""
+    fake = platform.fake
+    platform.say(SECRETARY, "/remind 现在 支部大会", is_admin=True)
+    card = wait_for(lambda: next((m for m in fake.sent(BRANCH)
+                                  if m.kind == "card" and "支部大会" in card_text(m)), None))
+    button = card_buttons(card)["签到"]
+    people = [f"storm{n:03d}" for n in range(200)]
+
+    async def storm() -> list[dict[str, Any]]:
+        taps = [(fake.tap(card.message_id, person, button), f"storm-frame-{person}")
+                for person in people]
+        return await asyncio.gather(*(fake.push(CARD_TOPIC, tap, frame)
+                                      for tap, frame in taps + taps))
+
+    started = time.monotonic()
+    acks = platform.run(storm())
+    assert all(ack["code"] == 200 for ack in acks)
+    wait_for(lambda: "已签到 201" in card_text(card), 60, lambda: card_text(card)[-80:])
+    for person in people:
+        wait_for(lambda person=person: platform.texts(person))
+    print(f"\n200 taps (400 frames) over Stream: all counted on the card in "
+          f"{time.monotonic() - started:.2f} s")
+    assert all(platform.texts(person) == ["签到成功！"] for person in people)

@@ -80,7 +80,7 @@ class FakeDingTalk:
         self._rate_limited = 0
         self._ws: web.WebSocketResponse | None = None
         self._ws_connected = asyncio.Event()
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._tickets: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -351,9 +351,11 @@ class FakeDingTalk:
                 ack = json.loads(msg.data)
                 frame_id = (ack.get("headers") or {}).get("messageId", "")
                 self.acks[frame_id] = ack
-                future = self._waiting.pop(frame_id, None)
-                if future is not None and not future.done():
-                    future.set_result(ack)
+                waiting = self._waiting.get(frame_id) or []
+                if waiting:  # a frame delivered twice is acknowledged twice
+                    future = waiting.pop(0)
+                    if not future.done():
+                        future.set_result(ack)
         finally:
             if self._ws is ws:
                 self._ws = None
@@ -371,7 +373,7 @@ class FakeDingTalk:
         assert self._ws is not None
         frame_id = frame_id or uuid.uuid4().hex
         ack: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[frame_id] = ack
+        self._waiting.setdefault(frame_id, []).append(ack)
         await self._ws.send_str(json.dumps({
             "specVersion": "1.0", "type": "CALLBACK",
             "headers": {"appId": CLIENT_ID, "connectionId": uuid.uuid4().hex,
