@@ -174,6 +174,17 @@ def test_a_member_is_refused_politely(platform: Platform, bot: DingTalkBot) -> N
     assert "仅限本支部书记" in platform.said(BRANCH, "仅限", since=before)
 
 
+def test_a_member_made_group_admin_is_a_secretary_from_their_next_message(
+        platform: Platform, bot: DingTalkBot) -> None:
+    """The isAdmin flag of each message decides, not an answer cached from before."""
+    before = len(platform.texts(BRANCH))
+    platform.say("sec02", "/remind 现在 廉政党课")
+    assert "仅限本支部书记" in platform.said(BRANCH, "仅限", since=before)
+    platform.say("sec02", "/remind 现在 廉政党课", is_admin=True)
+    wait_for(lambda: any(m.kind == "card" and "廉政党课" in card_text(m)
+                         for m in platform.fake.sent(BRANCH)))
+
+
 def test_members_ask_by_mentioning_the_bot(platform: Platform, bot: DingTalkBot) -> None:
     before = len(platform.texts(BRANCH))
     platform.say(MEMBER, "廉政党课怎么安排")
