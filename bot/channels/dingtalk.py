@@ -32,12 +32,12 @@ from bot.channels.base import (
     Event,
     Person,
     Place,
+    Remembered,
     Replied,
     SendUncertain,
     Sent,
     Unreachable,
 )
-from bot.channels.feishu import Remembered
 from bot.dingtalk.api import DingTalkApi, DingTalkError, file_type
 from bot.http import RateLimited
 from bot.http import SendUncertain as HttpUncertain
@@ -162,7 +162,7 @@ class DingTalkChannel:
         group = str(data.get("conversationType")) == "2"
         chat = str(data.get("conversationId") or "")
         if group:
-            self.admin.put(f"{chat}\n{sender}", bool(data.get("isAdmin")))
+            self.admin.put((chat, sender), bool(data.get("isAdmin")))
         kind = data.get("msgtype")
         content = data.get("content") or {}
         text, attachment = "", None
@@ -262,14 +262,14 @@ class DingTalkChannel:
 
     async def is_admin(self, chat: str, user: str) -> bool:
         """The isAdmin flag of the person's last message in the group (False if none seen)."""
-        return bool(self.admin.get(f"{chat}\n{user}", False))
+        return bool(self.admin.get((chat, user), False))
 
     async def admins(self, chat: str) -> list[Person]:
         """The group's admins the bot has seen post there: DingTalk lists them nowhere else
         for a robot."""
-        found = [key.split("\n", 1)[1] for key, flag in self.admin.items()
-                 if flag and key.startswith(chat + "\n")]
-        return [Person(user, self.names.get(user, "")) for user in sorted(found)]
+        found = sorted(user for (group, user), flag in self.admin.items()
+                       if flag and group == chat)
+        return [Person(user, self.names.get(user, "")) for user in found]
 
     async def members(self, chat: str) -> list[Person] | None:
         """None: a robot cannot list an ordinary group's members (应到 comes from the 名册)."""
