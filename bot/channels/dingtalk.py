@@ -38,7 +38,7 @@ from bot.channels.base import (
     Sent,
     Unreachable,
 )
-from bot.dingtalk.api import DingTalkApi, DingTalkError, file_type
+from bot.dingtalk.api import DingTalkApi, DingTalkError, file_type, is_group
 from bot.http import RateLimited
 from bot.http import SendUncertain as HttpUncertain
 
@@ -192,7 +192,7 @@ class DingTalkChannel:
         value = tapped(data.get("content"))
         if not user or chat is None or value is None:
             return None
-        place = Place(chat, "group") if chat.startswith("cid") else Place(user, "private")
+        place = Place(chat, "group") if is_group(chat) else Place(user, "private")
         return Event(platform=PLATFORM, kind="action", chat=place,
                      sender=Person(user, self.names.get(user, "")), at=datetime.now(UTC),
                      event_id=key, message_id=card, action=value, action_ref=key,
@@ -221,7 +221,7 @@ class DingTalkChannel:
         anew."""
         if chat_of_card(message_id) is None:
             log.info("DingTalk cannot edit robot message %s: posting the new text", message_id)
-            await self.send(chat, Content(content.text, (), content.title))
+            await self.send(chat, content)
             return
         await self._call(self.api.update_card(message_id, card(content)))
         self.ours.put(message_id, as_text(content.text))
