@@ -168,6 +168,10 @@ class DingTalkChannel:
         text, attachment = "", None
         if kind == "text":
             text = " ".join(str((data.get("text") or {}).get("content", "")).split())
+        elif kind == "richText" and isinstance(content, dict):  # text with pictures: its text
+            text = " ".join(" ".join(str(part.get("text", "")) for part in
+                                     content.get("richText") or [] if isinstance(part, dict)
+                                     ).split())
         elif kind == "file" and isinstance(content, dict):
             attachment = Attachment("file", str(content.get("fileName") or "upload.txt"), None,
                                     str(content.get("downloadCode", "")),
@@ -183,7 +187,7 @@ class DingTalkChannel:
                      at=_at(data.get("createAt")), event_id=message_id, message_id=message_id,
                      text=text, is_command=text.startswith("/"),
                      mentioned=group and bool(data.get("isInAtList")), attachment=attachment,
-                     has_other_content=kind not in ("text", "file", "picture"))
+                     has_other_content=not text and attachment is None)
 
     def _tap(self, data: dict[str, Any], key: str) -> Event | None:
         user = str(data.get("userId") or "")

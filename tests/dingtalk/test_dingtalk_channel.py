@@ -69,6 +69,12 @@ def test_files_pictures_and_other_kinds(fake: FakeDingTalk, channel: DingTalkCha
     assert picture.attachment.kind == "photo" and picture.attachment.ref == "dc1"
     voice = channel.to_event(MESSAGE_TOPIC, fake.robot_message(None, MEMBER, msgtype="audio"))
     assert voice is not None and voice.has_other_content
+    mixed = channel.to_event(MESSAGE_TOPIC, fake.robot_message(
+        None, MEMBER, msgtype="richText", content={"richText": [
+            {"text": "这张照片里的"}, {"downloadCode": "dc2", "type": "picture"},
+            {"text": "会议怎么记录"}]}))
+    assert mixed is not None and mixed.text == "这张照片里的 会议怎么记录"
+    assert not mixed.has_other_content
 
 
 async def test_is_admin_is_the_flag_of_the_persons_last_message_in_that_group(

@@ -110,7 +110,20 @@ async def test_a_dropped_connection_is_shown_and_connected_again(
     assert not client.connected and pauses.taken == [PAUSES[0]]
     assert "reconnecting (attempt 1)" in caplog.text
     pauses.go.set()
-    await asyncio.wait_for(fake.connected(), 10)
+    await asyncio.wait_for(fake.opened(2), 10)
     data = fake.robot_message(None, "staff1", "/help")
     assert (await fake.push(MESSAGE_TOPIC, data))["code"] == 200
     assert client.connected and client.reconnects == 1 and fake.connections == 2
+
+
+async def test_pings_are_answered_and_a_disconnect_is_connected_again(
+        fake: FakeDingTalk, running: tuple[StreamClient, Store, Pauses]) -> None:
+    """DingTalk's SYSTEM frames: a ping gets its data back; `disconnect` (before a gateway
+    restarts) closes the connection, and a new one is opened."""
+    client, _, pauses = running
+    ack = await fake.system("ping", {"opaque": "x1"})
+    assert ack is not None and ack["code"] == 200 and json.loads(ack["data"]) == {"opaque": "x1"}
+    await fake.system("disconnect")
+    await asyncio.wait_for(pauses.called.wait(), 10)
+    pauses.go.set()
+    await asyncio.wait_for(fake.opened(2), 10)

@@ -236,7 +236,7 @@ def test_a_dropped_connection_is_reconnected_and_shown(platform: Platform,
     fake = platform.fake
     connections = fake.connections
     platform.run(fake.drop_connection())
-    wait_for(lambda: fake.connections > connections, 20)
+    platform.run(asyncio.wait_for(fake.opened(connections + 1), 20))
     wait_for(bot.ready, 20)
     assert "DingTalk Stream: reconnecting (attempt 1)" in bot.log()
     before = len(platform.texts(MEMBER))

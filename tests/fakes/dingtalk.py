@@ -80,6 +80,7 @@ class FakeDingTalk:
         self._rate_limited = 0
         self._ws: web.WebSocketResponse | None = None
         self._ws_connected = asyncio.Event()
+        self._opened: asyncio.Condition | None = None
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._tickets: set[str] = set()
         self._runner: web.AppRunner | None = None
@@ -344,6 +345,8 @@ class FakeDingTalk:
         self._ws = ws
         self.connections += 1
         self._ws_connected.set()
+        async with self._condition():
+            self._condition().notify_all()
         try:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
@@ -366,6 +369,16 @@ class FakeDingTalk:
         """Until a Stream connection is open."""
         await self._ws_connected.wait()
 
+    async def opened(self, count: int) -> None:
+        """Until `count` Stream connections have been opened in all."""
+        async with self._condition():
+            await self._condition().wait_for(lambda: self.connections >= count)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._opened is None:  # made on the fake's own loop
+            self._opened = asyncio.Condition()
+        return self._opened
+
     async def push(self, topic: str, data: dict[str, Any], frame_id: str = "") -> dict[str, Any]:
         """Send a CALLBACK frame and wait for the client's acknowledgement (its `code`, and
         `data` as JSON text); `frame_id`: the frame's messageId (the same on a redelivery)."""
@@ -381,6 +394,23 @@ class FakeDingTalk:
                         "time": str(int(time.time() * 1000)), "topic": topic},
             "data": json.dumps(data, ensure_ascii=False)}, ensure_ascii=False))
         return await ack
+
+    async def system(self, topic: str, data: dict[str, Any] | None = None
+                     ) -> dict[str, Any] | None:
+        """A SYSTEM frame: `ping` (the client's acknowledgement returned) or `disconnect`
+        (DingTalk asking the client to connect anew; nothing returned)."""
+        await self.connected()
+        assert self._ws is not None
+        frame_id = uuid.uuid4().hex
+        ack: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if topic == "ping":
+            self._waiting.setdefault(frame_id, []).append(ack)
+        await self._ws.send_str(json.dumps({
+            "specVersion": "1.0", "type": "SYSTEM",
+            "headers": {"contentType": "application/json", "messageId": frame_id,
+                        "time": str(int(time.time() * 1000)), "topic": topic},
+            "data": json.dumps(data or {})}))
+        return await ack if topic == "ping" else None
 
     # -- what members do -----------------------------------------------------------------------
 
