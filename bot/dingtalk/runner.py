@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.channels.dingtalk import DingTalkChannel
 from bot.config import Settings
 from bot.core import Core
+from bot.dingtalk import stream_client
 from bot.dingtalk.api import DingTalkApi
 from bot.inbox import Inbox, event_key
 
@@ -35,11 +36,7 @@ class DingTalkRunner:
 
     def __init__(self, core: Core, settings: Settings, worker: str) -> None:
         assert settings.dingtalk_client_id and settings.dingtalk_client_secret
-        from bot.dingtalk.stream import use_endpoint
-
-        use_endpoint(settings.dingtalk_api_base_url)
-        from bot.dingtalk.stream import StreamClient  # after use_endpoint: see its docstring
-
+        client = stream_client(settings.dingtalk_api_base_url)  # the SDK, on our API host
         self.core = core
         self.api = DingTalkApi(settings.dingtalk_client_id,
                                settings.dingtalk_client_secret.get_secret_value(),
@@ -51,7 +48,7 @@ class DingTalkRunner:
         self.inbox: Inbox[dict[str, Any]] = Inbox(
             core.services.db, f"{worker}:dingtalk"[-64:], key=callback_number,
             decode=json.loads, run=self._handle)
-        self.stream = StreamClient(self.api, self.on_callback)
+        self.stream = client(self.api, self.on_callback)
         self._task: asyncio.Task[None] | None = None
 
     @property

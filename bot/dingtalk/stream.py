@@ -10,8 +10,7 @@ to 30 s), and `connected` says whether a connection is open now (the runner's `r
 /readyz shows). Frames are read, routed to the handlers and acknowledged by the SDK's own
 `route_message`; each frame in a task of its own, as the SDK does.
 
-Import this module only after `use_endpoint()`: the SDK reads its API host from the environment
-once, when it is imported.
+Import it through `bot.dingtalk.stream_client()`, which sets the SDK's API host first.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote_plus
@@ -36,11 +34,6 @@ log = logging.getLogger(__name__)
 
 Store = Callable[[str, dict[str, Any], str], Awaitable[bool]]
 """(topic, data, key) -> whether it was new; raises when it could not be stored."""
-
-
-def use_endpoint(api_base_url: str) -> None:
-    """Point the SDK at our API host (it reads DINGTALK_OPENAPI_ENDPOINT at import)."""
-    os.environ["DINGTALK_OPENAPI_ENDPOINT"] = api_base_url.rstrip("/")
 
 
 class Stored(dingtalk_stream.CallbackHandler):

@@ -3,6 +3,8 @@ no platform is configured."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,20 @@ def test_run_without_any_platform_names_dingtalk_too(
         monkeypatch.delenv(name, raising=False)
     assert main(["run"]) == 2
     assert "DINGTALK_CLIENT_ID 与 DINGTALK_CLIENT_SECRET" in capsys.readouterr().err
+
+
+def test_the_sdk_is_imported_on_our_api_host() -> None:
+    """dingtalk-stream reads DINGTALK_OPENAPI_ENDPOINT once, at import: `stream_client` sets it
+    from DINGTALK_API_BASE_URL first (a fresh interpreter, as `dangjian run` starts)."""
+    probe = ("import os, sys\n"
+             "os.environ.pop('DINGTALK_OPENAPI_ENDPOINT', None)\n"
+             "import bot.cli, bot.dingtalk.runner\n"
+             "assert 'dingtalk_stream' not in sys.modules\n"
+             "from bot.dingtalk import stream_client\n"
+             "stream_client('http://127.0.0.1:9/')\n"
+             "import dingtalk_stream.stream as s\n"
+             "print(s.DingTalkStreamClient.OPEN_CONNECTION_API)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "http://127.0.0.1:9/v1.0/gateway/connections/open"
