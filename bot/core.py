@@ -359,6 +359,10 @@ class Core:
     def forget_admins(self) -> None:
         self._admins.clear()
 
+    def forget_admin(self, platform: str, chat: str, user: str) -> None:
+        """Drop one cached answer: the platform has just said it anew (DingTalk's isAdmin)."""
+        self._admins.pop((platform, chat, user), None)
+
     async def remember_once(self, actor: Actor) -> None:
         """Store the member and chat when first seen or renamed (not on every event: it was
         40% of a tap's work), never failing a request while the database is down."""

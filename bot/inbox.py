@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
@@ -37,6 +38,13 @@ MOST_ATTEMPTS = 3
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Update = TypeVar("Update")
+
+
+def event_key(platform: str, event_id: str) -> int:
+    """The inbox's key of another platform's event: a 63-bit number from its id, negative so it
+    never meets a Telegram update id in the same table."""
+    digest = hashlib.sha256(f"{platform}:{event_id}".encode()).digest()
+    return -(int.from_bytes(digest[:8], "big") >> 1) - 1
 
 
 class Gathered(Generic[Item, Result]):

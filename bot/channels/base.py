@@ -12,12 +12,14 @@ Text is the small markup every adapter renders: HTML-escaped text with `<b>`, `<
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 ChatKind = Literal["private", "group"]
+REMEMBERED = 5000
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,17 @@ class Capabilities:
     edit_interval: float = 3.0
     """Seconds between two edits of one message that the platform tolerates in a burst."""
     max_text: int = 4096
+
+
+class Remembered(OrderedDict[Hashable, Any]):
+    """A bounded map, for what an adapter remembers of what its platform does not carry: the
+    oldest entries go first."""
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > REMEMBERED:
+            self.popitem(last=False)
 
 
 class Unreachable(Exception):

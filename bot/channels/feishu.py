@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from bot.channels.base import (
     Event,
     Person,
     Place,
+    Remembered,
     Replied,
     SendUncertain,
     Sent,
@@ -37,23 +37,12 @@ from bot.http import SendUncertain as HttpUncertain
 log = logging.getLogger(__name__)
 
 PLATFORM = "feishu"
-REMEMBERED = 5000
 NAMES_FOR_SECONDS = 600.0
 ADMINS_FOR_SECONDS = 300.0
 MENTION = re.compile(r'<a href="mention:([^"]+)">([^<]*)</a>')
 UNREACHABLE_CODES = {230002, 230006, 230013, 230027, 232011, 99992361, 230001}
 """Feishu's answers for a chat the bot is not in or may not write to, a user who never used the
 app, a message that is gone."""
-
-
-class Remembered(OrderedDict[str, Any]):
-    """A bounded map: the oldest entries go first."""
-
-    def put(self, key: str, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > REMEMBERED:
-            self.popitem(last=False)
 
 
 def as_text(text: str) -> str:

@@ -7,7 +7,6 @@ takes them over), and a tap's answer goes back as the callback's toast.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from bot.core import Core
 from bot.feishu.api import FeishuApi
 from bot.feishu.events import Rejected, challenge_answer, decode_callback, event_type
 from bot.feishu.longconn import CARD_ACTION, LongConnection
-from bot.inbox import Inbox
+from bot.inbox import Inbox, event_key
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +30,10 @@ ANSWER_WITHIN = 2.5
 
 
 def event_number(event: dict[str, Any]) -> int:
-    """The inbox's key of a Feishu event: a 63-bit number from its message id (a message
-    Feishu sends again, under whatever event id) or else its event id, negative so it never
-    meets a Telegram update id in the same table."""
+    """The inbox's key of a Feishu event: from its message id (a message Feishu sends again,
+    under whatever event id) or else its event id."""
     message = ((event.get("event") or {}).get("message") or {}).get("message_id")
-    key = message or str((event.get("header") or {}).get("event_id", ""))
-    digest = hashlib.sha256(f"feishu:{key}".encode()).digest()
-    return -(int.from_bytes(digest[:8], "big") >> 1) - 1
+    return event_key("feishu", message or str((event.get("header") or {}).get("event_id", "")))
 
 
 class FeishuRunner:

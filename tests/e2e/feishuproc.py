@@ -8,14 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from botproc import free_port
+from botproc import free_port, wait_for
 from fakes.feishu import FakeFeishu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,17 +63,6 @@ class FeishuBot:
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
-             why: Callable[[], str] = lambda: "") -> Any:
-    """Until `condition()` holds (another process answers when it answers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s {why()}")
 
 
 class Platform:
