@@ -19,6 +19,10 @@
   outage     PostgreSQL cut off for 20 s through a TCP proxy this script controls: questions
              answered meanwhile, writes answered with 稍后重试, accepted again after recovery.
   broadcast  a reminder to 300 groups, SIGKILL in the middle, restart: nobody gets it twice.
+  feishu     the load part's storm (webhook mode, one activity a group) on Telegram, then the
+             same 5,000 taps as Feishu card actions POSTed to the bot's callback, then again
+             with a SIGKILL halfway: time against Telegram's (target <= 1.2 x), taps recorded
+             once, card patches within Feishu's limit.
 
 PostgreSQL parts use a fresh database (created and dropped) on --postgres or TEST_DATABASE_URL,
 default postgresql+psycopg://postgres@127.0.0.1:5432/test; they are skipped when unreachable.
@@ -32,6 +36,7 @@ import contextlib
 import os
 import random
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -172,13 +177,14 @@ def show(label: str, value: object) -> None:
 
 def part_load(database_url: str, backend: str, folder: Path, activities: int,
               rtt: float, seconds: float, webhook: bool, replicas: int = 1,
-              code: Path | None = None) -> None:
+              code: Path | None = None) -> float:
     """5,000 taps by 500 members of 50 groups over `seconds`: with one activity per group each
     member taps it ten times (recorded once); with ten, each member taps each once. `rtt`:
     seconds each Bot API call takes, as the way to Telegram's servers would. `webhook`: the
     fake delivers the taps to the bot's webhook instead of the bot polling for them; with
     several `replicas` it delivers to each in turn, as the load balancer in front would.
-    `code`: run the bot from this checkout instead of this one."""
+    `code`: run the bot from this checkout instead of this one. Returns the seconds from the
+    first tap until every tap was answered."""
     mode = "webhook" if webhook or replicas > 1 else "long polling"
     if replicas > 1:
         mode += f" to {replicas} replicas"
@@ -222,7 +228,8 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
             show("taps answered", f"{len(storm.ids & answers.keys())} / {len(storm.ids)}")
             show("answers", dict(texts))
             show("attendance rows / distinct pairs", f"{rows} / {distinct}")
-            show("all handled after the first tap", f"{last - storm.enqueued[storm.taps[0]['callback_query']['id']]:.1f} s")
+            handled = last - storm.enqueued[storm.taps[0]["callback_query"]["id"]]
+            show("all handled after the first tap", f"{handled:.1f} s")
             show("throughput", f"{len(answers) / max(last - min(storm.enqueued.values()), 1e-9):.0f} taps/s")
             show("bot CPU per tap (all its work / taps)", f"{cpu / len(storm.taps) * 1000:.2f} ms")
             if replicas > 1:
@@ -244,6 +251,126 @@ def part_load(database_url: str, backend: str, folder: Path, activities: int,
         finally:
             for bot in bots:
                 bot.stop()
+    return handled
+
+
+def part_feishu(folder: Path, seconds: float, telegram: float | None, kill: bool) -> None:
+    """The same storm through Feishu: 500 members of 50 groups tap 签到 on their group's card
+    5,000 times (each ten times) over `seconds`, each tap POSTed to the bot's callback as
+    Feishu signs and encrypts it, many at once. Every tap must be recorded once and answered
+    with its toast, the cards patched within Feishu's 5 updates a second per message. With
+    `kill`, the bot is SIGKILLed halfway and started again; taps that found it dead are
+    delivered again, as Feishu does, until answered."""
+    print(f"\n== Feishu storm (callback mode{', SIGKILL halfway' if kill else ''}): 500 users in "
+          f"50 groups, 5,000 card taps in ~{seconds:.0f} s, load average "
+          f"{os.getloadavg()[0]:.1f} ==", flush=True)
+    from fakes.feishu import FakeFeishu
+    from feishuproc import ADMIN, FeishuBot, Platform, buttons, message_text
+
+    fake = FakeFeishu()
+    groups = [f"oc_load{g:03d}" for g in range(50)]
+    with fake.in_thread():
+        platform = Platform(fake, fake._loop)  # type: ignore[arg-type]
+        for g, chat in enumerate(groups):
+            fake.add_chat(chat, f"ou_sec{g:03d}", members=[(f"ou_sec{g:03d}", f"书记{g}")] + [
+                (f"ou_m{g:03d}_{i}", f"党员{g}-{i}") for i in range(10)], name=f"支部{g}")
+        bot = FeishuBot(fake, folder, mode="webhook").start()
+        try:
+            for chat in groups:
+                platform.run(fake.deliver(bot.callback, fake.bot_added(chat, ADMIN, chat)))
+            for g, chat in enumerate(groups):
+                platform.run(fake.deliver(bot.callback, fake.message_event(
+                    chat, f"ou_sec{g:03d}", "/remind 现在 主题党日 第1次学习", mention_bot=True)))
+            deadline = time.monotonic() + 120
+            cards: dict[str, Any] = {}
+            while len(cards) < len(groups) and time.monotonic() < deadline:
+                cards = {m.chat_id: m for m in fake.sent() if "主题党日" in message_text(m)
+                         and buttons(m)}
+                time.sleep(0.2)
+            plan = [fake.card_action(cards[chat].message_id, chat, f"ou_m{g:03d}_{i}",
+                                     {"v": buttons(cards[chat])["签到"]})
+                    for g, chat in enumerate(groups) for i in range(10) for _ in range(10)]
+            random.Random(7).shuffle(plan)
+            bodies = [fake.signed(event) for event in plan]
+            killer = None
+            if kill:
+                def kill_and_restart() -> None:
+                    time.sleep(seconds / 2)
+                    bot.end(signal.SIGKILL)
+                    bot.start()
+                killer = threading.Thread(target=kill_and_restart)
+                killer.start()
+            started = time.monotonic()
+            results = platform.run(_deliver_storm(bot.callback, bodies, seconds), timeout=600)
+            show("storm delivered in", f"{time.monotonic() - started:.1f} s")
+            if killer is not None:
+                killer.join()
+            first = min(r[1] for r in results)
+            handled = max(r[2] for r in results) - first
+            toasts = Counter(r[0] for r in results)
+            time.sleep(4)  # the trailing count edits
+            ((rows, distinct),) = _sqlite(bot, "SELECT COUNT(*), COUNT(DISTINCT activity_id "
+                                               "|| '-' || user_id) FROM attendance")
+            patches = [c for c in fake.calls if c.method == "PATCH"]
+            per_second = Counter((c.path, int(c.at)) for c in patches)
+            show("taps delivered / answered with a toast", f"{len(results)} / "
+                 f"{sum(n for text, n in toasts.items() if text)}")
+            show("toasts", dict(toasts))
+            show("deliveries repeated (bot down)", sum(r[3] for r in results))
+            show("attendance rows / distinct pairs", f"{rows} / {distinct}")
+            show("all handled after the first tap", f"{handled:.1f} s")
+            if telegram:
+                show("against Telegram's (same run)", f"{handled / telegram:.2f} x "
+                     f"(Telegram {telegram:.1f} s; target <= 1.2 x)")
+            show("card patches / refused by the 5-a-second limit",
+                 f"{len(patches)} / {sum(c.code == 230020 for c in patches)}")
+            show("most patches of one card in one second", max(per_second.values(), default=0))
+            show("cards showing the full count",
+                 sum("已签到 11" in message_text(fake.messages[cards[c].message_id])
+                     for c in groups))
+        finally:
+            if bot.process is not None:
+                bot.end()
+
+
+async def _deliver_storm(url: str, bodies: list[tuple[bytes, dict[str, str]]],
+                         seconds: float) -> list[tuple[str, float, float, int]]:
+    """POST each (body, headers) at its turn over `seconds`, all in flight at once; one that
+    meets no bot is delivered again a moment later. (toast, sent at, answered at, repeats)."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
+        async def one(n: int, body: bytes, headers: dict[str, str]) -> tuple[str, float, float,
+                                                                               int]:
+            await asyncio.sleep(max(0.0, started + seconds * n / len(bodies) - loop.time()))
+            sent, repeats = time.monotonic(), 0
+            while True:
+                try:
+                    async with session.post(url, data=body, headers=headers) as response:
+                        if response.status == 200:
+                            answer = await response.json()
+                            return ((answer.get("toast") or {}).get("content", ""), sent,
+                                    time.monotonic(), repeats)
+                except aiohttp.ClientError:
+                    pass
+                repeats += 1
+                await asyncio.sleep(0.5)
+
+        started = loop.time()
+        return await asyncio.gather(*(one(n, body, headers)
+                                      for n, (body, headers) in enumerate(bodies)))
+
+
+def _sqlite(bot: Any, sql: str) -> list[tuple[Any, ...]]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(bot.env["DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
 def part_faults(folder: Path) -> None:
@@ -528,7 +655,8 @@ def postgres_database(base: str) -> Iterator[str | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["load", "faults", "outage", "broadcast", "all"],
+    parser.add_argument("--part", choices=["load", "faults", "outage", "broadcast", "feishu",
+                                           "all"],
                         default="all")
     parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL",
                                                              DEFAULT_POSTGRES))
@@ -547,7 +675,8 @@ def main() -> None:
                         help="before each load run, the same run with the bot of this checkout")
     args = parser.parse_args()
     os.environ["TEST_DATABASE_URL"] = args.postgres
-    parts = {"load", "faults", "outage", "broadcast"} if args.part == "all" else {args.part}
+    parts = ({"load", "faults", "outage", "broadcast", "feishu"} if args.part == "all"
+             else {args.part})
     with tempfile.TemporaryDirectory(prefix="dangjian-load-") as tmp:
         folder = Path(tmp)
         if "load" in parts:
@@ -568,6 +697,14 @@ def main() -> None:
                         part_load(url, "PostgreSQL", folder / f"pg{activities}-{n}",
                                   activities, args.rtt / 1000, args.seconds, args.webhook,
                                   args.replicas, code=code)
+        if "feishu" in parts:
+            (folder / "telegram-storm").mkdir()
+            telegram = part_load(f"sqlite:///{folder / 'telegram-storm' / 'load.db'}", "SQLite",
+                                 folder / "telegram-storm", 1, args.rtt / 1000, args.seconds,
+                                 webhook=True)
+            for kill in (False, True):
+                (folder / f"feishu-{kill}").mkdir()
+                part_feishu(folder / f"feishu-{kill}", args.seconds, telegram, kill)
         if "faults" in parts:
             (folder / "faults").mkdir()
             part_faults(folder / "faults")

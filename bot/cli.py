@@ -20,7 +20,7 @@ from content.ingest import PlansDirError
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dangjian", description="党建助手")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="在已配置的各平台运行机器人（Telegram、飞书、企业微信）")
+    commands.add_parser("run", help="在已配置的各平台运行机器人（Telegram、飞书、钉钉、企业微信）")
     chat = commands.add_parser("chat", help="离线终端对话，无需 token")
     chat.add_argument("--user", type=int, default=10001, help="初始用户 id")
     ask = commands.add_parser("ask", help="回答问题；不给问题时逐行读取标准输入")
@@ -65,24 +65,28 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     """The bot, on every platform configured."""
     telegram = bool(settings.telegram_bot_token
                     and settings.telegram_bot_token.get_secret_value())
-    if not telegram and not settings.feishu_enabled and not settings.wecom_enabled:
+    if not (telegram or settings.feishu_enabled or settings.dingtalk_enabled
+            or settings.wecom_enabled):
         print(
             "未配置任何平台：请设置 TELEGRAM_BOT_TOKEN，或 FEISHU_APP_ID 与 FEISHU_APP_SECRET，"
+            "或 DINGTALK_CLIENT_ID 与 DINGTALK_CLIENT_SECRET，"
             "或 WECOM_BOT_ID 与 WECOM_BOT_SECRET（企业微信智能机器人）；"
             "离线体验请用 `dangjian chat`。"
             " (No platform configured: set TELEGRAM_BOT_TOKEN, FEISHU_APP_ID and"
-            " FEISHU_APP_SECRET, or WECOM_BOT_ID and WECOM_BOT_SECRET; try `dangjian chat`"
-            " offline.)",
+            " FEISHU_APP_SECRET, DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET, or WECOM_BOT_ID"
+            " and WECOM_BOT_SECRET; try `dangjian chat` offline.)",
             file=sys.stderr,
         )
         return 2
     # Quiet the libraries that log as they load, before the imports below.
-    for name in ("alembic", "jieba"):
+    for name in ("alembic", "jieba", "httpx"):  # httpx: a line per Feishu or DingTalk call
         logging.getLogger(name).setLevel(logging.WARNING)
     from telegram.error import InvalidToken
 
     from bot.app import FEATURES, build_application
     from bot.core import Core
+    from bot.dingtalk.api import DingTalkError
+    from bot.dingtalk.runner import DingTalkRunner
     from bot.feishu.api import FeishuError
     from bot.feishu.runner import FeishuRunner
     from bot.services import build_services
@@ -103,6 +107,8 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     platforms: list[Platform] = []
     if settings.feishu_enabled:
         platforms.append(FeishuRunner(core, settings, replica_name(settings)))
+    if settings.dingtalk_enabled:
+        platforms.append(DingTalkRunner(core, settings, replica_name(settings)))
     if settings.wecom_enabled:
         platforms.append(WeComRunner(core, settings, replica_name(settings)))
     log.info("platforms: %s", ", ".join(
@@ -121,6 +127,11 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     except FeishuError as error:
         print(f"飞书拒绝了应用凭证或请求（{error}），请核对 FEISHU_APP_ID、FEISHU_APP_SECRET。"
               " (Feishu refused the app's credentials.)", file=sys.stderr)
+        return 2
+    except DingTalkError as error:
+        print(f"钉钉拒绝了应用凭证或请求（{error}），请核对 DINGTALK_CLIENT_ID、"
+              "DINGTALK_CLIENT_SECRET。 (DingTalk refused the app's credentials.)",
+              file=sys.stderr)
         return 2
     except Rejected as error:
         print(f"企业微信拒绝了智能机器人的凭证（{error}），请核对 WECOM_BOT_ID、WECOM_BOT_SECRET。"

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     feishu_mode: Literal["ws", "webhook"] = Field(default="ws", alias="FEISHU_MODE")
     """`ws`: events over the long connection (no public URL); `webhook`: POSTed to
     /feishu/events on PORT."""
+    dingtalk_client_id: str | None = Field(default=None, alias="DINGTALK_CLIENT_ID")
+    dingtalk_client_secret: SecretStr | None = Field(default=None, alias="DINGTALK_CLIENT_SECRET")
+    dingtalk_robot_code: str | None = Field(default=None, alias="DINGTALK_ROBOT_CODE")
+    """The robot's code for the robot APIs; unset, the client id (an app's own robot)."""
+    dingtalk_api_base_url: str = Field(default="https://api.dingtalk.com",
+                                       alias="DINGTALK_API_BASE_URL")
+    """The new API and the Stream gateway (a local fake in tests)."""
+    dingtalk_oapi_base_url: str = Field(default="https://oapi.dingtalk.com",
+                                        alias="DINGTALK_OAPI_BASE_URL")
+    """The old API, for media upload."""
     wecom_bot_id: str | None = Field(default=None, alias="WECOM_BOT_ID")
     wecom_bot_secret: SecretStr | None = Field(default=None, alias="WECOM_BOT_SECRET")
     wecom_ws_url: str = Field(default="wss://openws.work.weixin.qq.com", alias="WECOM_WS_URL")
@@ -70,6 +80,11 @@ class Settings(BaseSettings):
     def feishu_enabled(self) -> bool:
         """Feishu runs when both the app id and its secret are set."""
         return bool(self.feishu_app_id and self.feishu_app_secret)
+
+    @property
+    def dingtalk_enabled(self) -> bool:
+        """DingTalk runs when both the client id and its secret are set."""
+        return bool(self.dingtalk_client_id and self.dingtalk_client_secret)
 
     @property
     def wecom_enabled(self) -> bool:

@@ -33,6 +33,7 @@ from bot.channels.base import (
 from bot.services import Services, UserError
 from bot.services.identities import TELEGRAM, external_of, is_telegram, number_of
 from bot.services.people import Actor, remember
+from storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class Flow:
             if self.in_group:
                 is_admin = await self.core.is_admin(self.channel, event.chat.id, event.sender.id)
             self._actor = Actor(
-                user_id=self.user_id, name=event.sender.name or event.sender.id,
+                user_id=self.user_id, name=event.sender.name or await self._stored_name(),
                 username=event.sender.username, chat_id=self.chat_id,
                 chat_type="supergroup" if self.in_group else "private",
                 chat_title=event.chat.title, is_chat_admin=is_admin,
@@ -163,6 +164,12 @@ class Flow:
             )
             await self.core.remember_once(self._actor)
         return self._actor
+
+    async def _stored_name(self) -> str:
+        """The name we keep for the acting user, for platforms whose events carry none (a
+        Feishu private message): never overwritten with a bare id."""
+        member = await self.services.db.run(lambda session: session.get(Member, self.user_id))
+        return member.display_name if member and member.display_name else self.event.sender.id
 
     async def number(self, external: str, *, group: bool = False) -> int:
         """Our number for another id of this platform (a replied-to member, say)."""
@@ -351,6 +358,10 @@ class Core:
 
     def forget_admins(self) -> None:
         self._admins.clear()
+
+    def forget_admin(self, platform: str, chat: str, user: str) -> None:
+        """Drop one cached answer: the platform has just said it anew (DingTalk's isAdmin)."""
+        self._admins.pop((platform, chat, user), None)
 
     async def remember_once(self, actor: Actor) -> None:
         """Store the member and chat when first seen or renamed (not on every event: it was

@@ -30,8 +30,8 @@ from sqlalchemy import select as columns
 from sqlalchemy import text, update
 from sqlmodel import Session, col
 
+from bot.channels.base import Content, Unreachable
 from bot.channels.base import SendUncertain as ChannelUncertain
-from bot.channels.base import Unreachable
 from bot.services.posts import Post
 from bot.services.reminders import (
     GRACE,
@@ -89,11 +89,9 @@ class CoreSender:
         self._pace = Pacer(rate)
 
     async def send(self, chat_id: int, post: Post) -> int:
-        from handlers.posts import content
-
         await self._pace.turn()
         try:
-            sent = await self.core.send(chat_id, content(post))
+            sent = await self.core.send(chat_id, Content.plain(post.text, post.buttons))
         except Unreachable as exc:
             raise ChatUnreachable(str(exc)) from exc
         except ChannelUncertain as exc:  # it may have arrived: never repeated

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.channels.base import Content, SendUncertain, Unreachable
-from bot.core import Core, Flow, escape
+from bot.core import Core, Flow
 from bot.services import attendance, study
 from bot.services.localtime import zone
 from bot.services.posts import Outcome, Post, attach_message
@@ -38,11 +38,6 @@ def local_zone(services: Services) -> ZoneInfo:
     return zone(services.settings.timezone)
 
 
-def content(post: Post) -> Content:
-    """A post as every platform renders it: its text (plain, so escaped) and its buttons."""
-    return Content.of(escape(post.text), post.buttons)
-
-
 async def _render(services: Services, model: Kept, record_id: int) -> Post:
     """The post of a record as it is now. Read without a transaction and without blocking the
     event loop on a database server: live counts render posts often."""
@@ -60,7 +55,7 @@ async def publish(core: Core, model: Kept, record_id: int) -> int:
     Returns our number of the message."""
     post = await _render(core.services, model, record_id)
     assert post.chat_id is not None, "activities and tasks belong to a group"
-    sent = await core.send(post.chat_id, content(post))
+    sent = await core.send(post.chat_id, Content.plain(post.text, post.buttons))
     number = await core.message_number(post.chat_id, sent.message_id)
     await core.services.db.run(lambda session: attach_message(session, model, record_id, number))
     return number
@@ -145,7 +140,7 @@ def refresh(core: Core, model: Kept, record_id: int, interval: float | None = No
         if post.message_id is None or post.chat_id is None:
             return
         try:
-            await core.edit(post.chat_id, post.message_id, content(post))
+            await core.edit(post.chat_id, post.message_id, Content.plain(post.text, post.buttons))
         except (Unreachable, SendUncertain) as exc:
             log.warning("could not update post %s of %s: %s", post.message_id, post.chat_id, exc)
 

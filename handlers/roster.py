@@ -1,6 +1,8 @@
 """Keeps each branch's roster (its 应到), with members' names, from what its group shows: who
-speaks, taps a button, joins or leaves. Runs before every other flow and never stops them; each
-member is written once per process, so the check-in path itself does not pay for it."""
+speaks, taps a button, joins or leaves, and, where the platform lists a group's members
+(Feishu), that list, read again every ten minutes. Runs before every other flow and never stops
+them; each member is written once per process, so the check-in path itself does not pay for
+it."""
 
 from __future__ import annotations
 
@@ -16,8 +18,13 @@ from bot.services.people import name_member
 
 log = logging.getLogger(__name__)
 
+LIST_EVERY = 600.0
+"""Seconds between two readings of a group's member list."""
+
 
 async def on_group_update(flow: Flow) -> None:
+    if flow.channel.capabilities.member_list:
+        await _match_member_list(flow)
     event = flow.event
     seen: set[tuple[int, int]] = flow.core.state.setdefault("roster_seen", set())
     people: list[tuple[int, Person]] = []
@@ -48,6 +55,33 @@ async def on_group_update(flow: Flow) -> None:
     seen.update((chat_id, user_id) for user_id, _ in people)
     if gone_id is not None:
         seen.discard((chat_id, gone_id))
+
+
+async def _match_member_list(flow: Flow) -> None:
+    read: dict[int, float] = flow.core.state.setdefault("member_lists", {})
+    if flow.core.clock() - read.get(flow.chat_id, -1e9) < LIST_EVERY:
+        return
+    read[flow.chat_id] = flow.core.clock()
+    try:
+        listed = await flow.channel.members(flow.event.chat.id)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must not fail the member's request
+        log.warning("could not read the members of chat %s: %r", flow.chat_id, exc)
+        return
+    if listed is None:
+        return
+    people = [(await flow.number(person.id), person) for person in listed if not person.is_bot]
+    chat_id, at = flow.chat_id, flow.services.clock()
+
+    def record(session: Session) -> None:
+        for user_id, person in people:
+            name_member(session, user_id, person.name, person.username)
+        roster.match_list(session, chat_id, [user_id for user_id, _ in people], at)
+
+    try:
+        await flow.services.db.run(record)
+    except OperationalError:
+        log.warning("member list of chat %s not stored while the database is down", chat_id)
+        read.pop(chat_id, None)
 
 
 def _in_group(event: Event) -> bool:

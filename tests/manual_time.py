@@ -49,3 +49,16 @@ async def until(condition: object, *, turns: int = 1000) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError(f"not reached within {turns} turns of the event loop")
+
+
+class Pauses:
+    """A retry policy's pauses, recorded instead of waited; each moves `time` on when given."""
+
+    def __init__(self, time: ManualTime | None = None) -> None:
+        self.taken: list[float] = []
+        self.time = time
+
+    async def __call__(self, seconds: float) -> None:
+        self.taken.append(seconds)
+        if self.time is not None:
+            self.time.now += seconds

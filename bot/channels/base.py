@@ -11,8 +11,9 @@ Text is the small markup every adapter renders: HTML-escaped text with `<b>`, `<
 
 from __future__ import annotations
 
+import html
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -115,6 +116,11 @@ class Content:
         return Content(text, tuple(tuple(Button(label, value) for label, value in row)
                                    for row in buttons))
 
+    @staticmethod
+    def plain(text: str, buttons: Sequence[Sequence[tuple[str, str]]] = ()) -> Content:
+        """Plain text (a post's), escaped into the markup."""
+        return Content.of(html.escape(text, quote=False), buttons)
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -130,6 +136,17 @@ class Capabilities:
     edit_interval: float = 3.0
     """Seconds between two edits of one message that the platform tolerates in a burst."""
     max_text: int = 4096
+
+
+class Remembered(OrderedDict[Hashable, Any]):
+    """A bounded map, for what an adapter remembers of what its platform does not carry: the
+    oldest entries go first."""
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > REMEMBERED:
+            self.popitem(last=False)
 
 
 class Unreachable(Exception):
@@ -174,13 +191,3 @@ class Channel(Protocol):
     async def admins(self, chat: str) -> list[Person]: ...
 
     async def members(self, chat: str) -> list[Person] | None: ...
-
-
-class Remembered(OrderedDict[str, Any]):
-    """A bounded map: the oldest entries go first."""
-
-    def put(self, key: str, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > REMEMBERED:
-            self.popitem(last=False)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "feishu"
 NAMES_FOR_SECONDS = 600.0
+ADMINS_FOR_SECONDS = 300.0
 MENTION = re.compile(r'<a href="mention:([^"]+)">([^<]*)</a>')
 UNREACHABLE_CODES = {230002, 230006, 230013, 230027, 232011, 99992361, 230001}
 """Feishu's answers for a chat the bot is not in or may not write to, a user who never used the
@@ -95,12 +96,14 @@ class FeishuChannel:
         self.bot = Person("", "党建助手", None, True)
         self.clock = clock
         self.private: Remembered = Remembered()  # chat id -> the person's open_id
+        self.modes: Remembered = Remembered()  # chat id -> p2p or group
         self.names: Remembered = Remembered()  # open_id -> name
         self._names_of: dict[str, float] = {}  # chat id -> when its members were read
         self.ours: Remembered = Remembered()  # message id -> its text (the bot's own)
         self.texts: Remembered = Remembered()  # message id -> text (members' messages)
         self.asked: Remembered = Remembered()  # the bot's message id -> what it answered
         self.toasts: dict[str, asyncio.Future[tuple[str, bool]]] = {}
+        self.admins_of: dict[str, tuple[float, set[str]]] = {}
 
     async def start(self) -> None:
         info = await self.api.bot_info()
@@ -216,13 +219,14 @@ class FeishuChannel:
     async def _is_private(self, chat_id: str, operator: str) -> bool:
         if chat_id in self.private:
             return True
-        try:
-            mode = await self.api.chat_mode(chat_id)
-        except (FeishuError, HttpUncertain):
-            return False
-        if mode == "p2p":
+        if chat_id not in self.modes:
+            try:
+                self.modes.put(chat_id, await self.api.chat_mode(chat_id))
+            except (FeishuError, HttpUncertain):
+                return False
+        if self.modes[chat_id] == "p2p":
             self.private.put(chat_id, operator)
-        return mode == "p2p"
+        return self.modes[chat_id] == "p2p"
 
     async def _learn_names(self, chat_id: str) -> None:
         """Members' names from the chat's list, read at most every ten minutes."""
@@ -290,11 +294,20 @@ class FeishuChannel:
         return await self._call(self.api.download(message_id, key, kind))
 
     async def is_admin(self, chat: str, user: str) -> bool:
-        return user in await self._call(self.api.chat_owner_and_managers(chat))
+        return user in await self._admins(chat)
 
     async def admins(self, chat: str) -> list[Person]:
-        found = await self._call(self.api.chat_owner_and_managers(chat))
-        return [Person(open_id, self.names.get(open_id, "")) for open_id in sorted(found)]
+        return [Person(open_id, self.names.get(open_id, ""))
+                for open_id in sorted(await self._admins(chat))]
+
+    async def _admins(self, chat: str) -> set[str]:
+        """A group's owner and managers, asked once per chat every five minutes (not once per
+        member: a storm of first taps would be a storm of chat reads)."""
+        read = self.admins_of.get(chat)
+        if read is None or self.clock() - read[0] >= ADMINS_FOR_SECONDS:
+            read = self.admins_of[chat] = (
+                self.clock(), await self._call(self.api.chat_owner_and_managers(chat)))
+        return read[1]
 
     async def members(self, chat: str) -> list[Person] | None:
         found = await self._call(self.api.chat_members(chat))

@@ -1,5 +1,6 @@
 """Events over Feishu's long connection (FEISHU_MODE=ws): lark-oapi's `ws.Client` on a thread
-of its own, each event handed to our loop as the same dict the HTTP callback gives.
+of its own, each event handed to our loop as the same dict the HTTP callback gives, and
+acknowledged with what our handler returns once it has returned.
 
 Why a thread, and a loop put in the module's place: `ws.Client.start()` blocks for ever, and
 it runs on `lark_oapi.ws.client.loop`, which the module takes at import with
@@ -8,23 +9,39 @@ from any thread then fails ("This event loop is already running"). So the thread
 of its own, sets it there, and builds the client on it (its cache starts a task on the current
 loop when built).
 
-An event's answer: card actions (`card.action.trigger`) get what `on_event` returns (a toast
-or a card, within `answer_within` seconds; the SDK sends it back in its acknowledgement, which
-it writes only after the handler returns, so taps are answered one after another); every other
-event is acknowledged at once and handled on our loop.
+Why its data frames are handled here (`_Client`): the SDK calls its event handler
+synchronously and writes the acknowledgement after it. A handler that waits for our loop (to
+store the event before it is acknowledged, or for a tap's toast) would hold up the client's
+loop, and every frame behind it, for that long: a burst of taps would be answered one at a
+time. Here each frame's handling awaits our loop, and frames are handled side by side.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import lark_oapi as lark
 import lark_oapi.ws.client as lark_ws
+from lark_oapi.core.json import JSON
+from lark_oapi.ws.const import (
+    HEADER_BIZ_RT,
+    HEADER_MESSAGE_ID,
+    HEADER_SEQ,
+    HEADER_SUM,
+    HEADER_TYPE,
+)
+from lark_oapi.ws.enum import MessageType
+from lark_oapi.ws.model import Response
+from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+from websockets.exceptions import ConnectionClosed
 
 from bot.feishu.events import event_type
 
@@ -38,20 +55,22 @@ EventHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 class LongConnection:
     """One app's long connection, run on a daemon thread until `stop()`."""
 
-    def __init__(self, app_id: str, app_secret: str, domain: str, on_event: EventHandler, *,
-                 answer_within: float = 2.5) -> None:
-        """`on_event(event)`: a coroutine run on the loop that calls `start()`; what it returns
-        for a card action is Feishu's answer to the tap (e.g. `{"toast": {...}}`)."""
+    def __init__(self, app_id: str, app_secret: str, domain: str,
+                 on_event: EventHandler) -> None:
+        """`on_event(event)`: a coroutine run on the loop that calls `start()`; the event is
+        acknowledged when it returns, with what it returns (a card action's answer, e.g.
+        `{"toast": {...}}`, which Feishu wants within 3 s), or as failed (Feishu delivers it
+        again) when it raises."""
         self.app_id, self.app_secret, self.domain = app_id, app_secret, domain.rstrip("/")
         self.on_event = on_event
-        self.answer_within = answer_within
         self.error: BaseException | None = None
         """Why the client gave up (rejected credentials), when it did."""
         self._main: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: Any = None
+        self._client: _Client | None = None
         self._thread: threading.Thread | None = None
         self._built = threading.Event()
+        self._stopping = False
         self.ended = threading.Event()
         """Set when the thread ends (stopped, or the client gave up)."""
 
@@ -69,6 +88,7 @@ class LongConnection:
         if loop is None or client is None or self.ended.is_set():
             return
         client._auto_reconnect = False
+        self._stopping = True
         with _quiet(lark.logger):  # the receive loop reports the close as an error
             await asyncio.wait_for(asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(client._disconnect(), loop)), STOP_SECONDS)
@@ -78,11 +98,12 @@ class LongConnection:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        loop.set_exception_handler(self._unhandled)
         lark_ws.loop = loop  # see the module docstring
         self._loop = loop
         try:
-            self._client = lark.ws.Client(self.app_id, self.app_secret, event_handler=self,
-                                          domain=self.domain, log_level=lark.LogLevel.WARNING)
+            self._client = _Client(self._handle, self.app_id, self.app_secret,
+                                   domain=self.domain, log_level=lark.LogLevel.WARNING)
         finally:
             self._built.set()
         try:
@@ -100,27 +121,61 @@ class LongConnection:
             loop.close()
             self.ended.set()
 
-    def _do_without_validation(self, payload: bytes) -> Any:
-        """Called by `ws.Client` on its thread for every event frame (in place of lark-oapi's
-        dispatcher): the event to our loop; a card action's answer back."""
+    def _unhandled(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Failures of the client's own tasks, which nothing awaits: its receive loop ends with
+        the connection's close when we stop it; anything else is reported in one line."""
+        error = context.get("exception")
+        if self._stopping and isinstance(error, ConnectionClosed):
+            return
+        log.warning("Feishu long connection: %s: %r", context.get("message"), error)
+
+    async def _handle(self, payload: bytes) -> dict[str, Any] | None:
+        """One event, on the client's loop: handled on ours, its answer back."""
         event = json.loads(payload)
         assert self._main is not None
-        future = asyncio.run_coroutine_threadsafe(self._handled(event), self._main)
-        if event_type(event) != CARD_ACTION:
-            return None
         try:
-            return future.result(self.answer_within)
-        except TimeoutError:
-            log.warning("a card action took over %.1f s: answered without a toast",
-                        self.answer_within)
-            return None
+            return await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(self.on_event(event), self._main))
+        except Exception as exc:
+            log.warning("Feishu event %s (%s) not handled: %s: %s",
+                        (event.get("header") or {}).get("event_id"), event_type(event),
+                        type(exc).__name__, exc)
+            raise
 
-    async def _handled(self, event: dict[str, Any]) -> dict[str, Any] | None:
+
+class _Client(lark_ws.Client):
+    """lark-oapi's long-connection client, its data frames handled without blocking its loop
+    (see the module docstring); the rest (connecting, pings, reconnecting) is the SDK's."""
+
+    def __init__(self, handle: Callable[[bytes], Awaitable[Any]], *args: Any,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handle = handle
+
+    async def _handle_data_frame(self, frame: Frame) -> None:
+        """As the SDK's, but the handler awaited: the payload (put together when it came in
+        parts), and the acknowledgement written back on the same frame."""
+        headers = {header.key: header.value for header in frame.headers}
+        payload = frame.payload
+        if int(headers.get(HEADER_SUM, "1")) > 1:
+            payload = self._combine(headers[HEADER_MESSAGE_ID], int(headers[HEADER_SUM]),
+                                    int(headers[HEADER_SEQ]), payload)
+            if payload is None:
+                return
+        if headers.get(HEADER_TYPE) != MessageType.EVENT.value:
+            return  # the SDK does not acknowledge other kinds either
+        started = time.monotonic()
+        response = Response(code=HTTPStatus.OK)
         try:
-            return await self.on_event(event)
-        except Exception:
-            log.exception("Feishu event %s failed", (event.get("header") or {}).get("event_id"))
-            return None
+            result = await self._handle(payload)
+            if result is not None:
+                response.data = base64.b64encode(JSON.marshal(result).encode())
+        except Exception:  # reported by the handler; failed, so Feishu delivers it again
+            response = Response(code=HTTPStatus.INTERNAL_SERVER_ERROR)
+        header = frame.headers.add()
+        header.key, header.value = HEADER_BIZ_RT, str(int((time.monotonic() - started) * 1000))
+        frame.payload = JSON.marshal(response).encode()
+        await self._write_message(frame.SerializeToString())
 
 
 class _quiet:

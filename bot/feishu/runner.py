@@ -30,8 +30,10 @@ ANSWER_WITHIN = 2.5
 
 
 def event_number(event: dict[str, Any]) -> int:
-    """The inbox's key of a Feishu event, from its event id."""
-    return event_key("feishu", str((event.get("header") or {}).get("event_id", "")))
+    """The inbox's key of a Feishu event: from its message id (a message Feishu sends again,
+    under whatever event id) or else its event id."""
+    message = ((event.get("event") or {}).get("message") or {}).get("message_id")
+    return event_key("feishu", message or str((event.get("header") or {}).get("event_id", "")))
 
 
 class FeishuRunner:
@@ -51,7 +53,7 @@ class FeishuRunner:
             core.services.db, f"{worker}:feishu"[-64:], key=event_number, decode=json.loads,
             run=self._handle)
         self.connection = (LongConnection(settings.feishu_app_id, secret, settings.feishu_domain,
-                                          self.on_event, answer_within=ANSWER_WITHIN)
+                                          self.on_event)
                            if settings.feishu_mode == "ws" else None)
 
     @property

@@ -119,6 +119,20 @@ def leave(session: Session, chat_id: int, user_id: int, at: datetime) -> None:
         session.add(stay)
 
 
+def match_list(session: Session, chat_id: int, user_ids: Iterable[int], at: datetime) -> None:
+    """The platform listed the group's members (Feishu does): each is on the roster from `at`
+    unless already, and whoever is on it but not listed has left."""
+    listed = set(user_ids)
+    for user_id in listed:
+        join(session, chat_id, user_id, at)
+    stays = session.exec(select(BranchMembership).where(
+        BranchMembership.chat_id == chat_id, _OPEN)).all()
+    for stay in stays:
+        if stay.user_id not in listed:
+            stay.left_at = max(at, stay.joined_at)
+            session.add(stay)
+
+
 def branches_of(session: Session, user_id: int) -> list[int]:
     """The branches a member currently belongs to."""
     rows = session.exec(

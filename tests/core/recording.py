@@ -45,6 +45,8 @@ class RecordingChannel:
     """Private chats that cannot be written to (never opened the bot)."""
     files: dict[str, bytes] = field(default_factory=dict)
     messages: dict[str, Content] = field(default_factory=dict)
+    listed: dict[str, list[Person]] = field(default_factory=dict)
+    """Groups whose member list the platform gives."""
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, chat: str, content: Content, *, reply_to: str | None = None,
@@ -88,7 +90,7 @@ class RecordingChannel:
         return [Person(user) for user in sorted(self.admins_of.get(chat, set()))]
 
     async def members(self, chat: str) -> list[Person] | None:
-        return None
+        return self.listed.get(chat)
 
     def sent(self, chat: str | None = None) -> list[Op]:
         return [op for op in self.ops if op.name == "send" and chat in (None, op.chat)]

@@ -12,14 +12,14 @@ from recording import RecordingChannel, Talk
 from sqlmodel import select
 
 from bot.app import FEATURES
-from bot.channels.base import Capabilities
+from bot.channels.base import Capabilities, Person
 from bot.config import Settings
 from bot.core import NOT_REACHABLE, Core
 from bot.services import build_services
 from bot.services.identities import OUTSIDE_TELEGRAM
 from bot.services.organization import UNREGISTERED
 from handlers.posts import live_counts
-from storage.models import Attendance, Identity
+from storage.models import Attendance, BranchMembership, Identity
 
 ADMIN, SECRETARY, MEMBER, GROUP = "ou_admin", "ou_sec", "ou_member", "oc_branch"
 
@@ -97,6 +97,28 @@ async def test_a_full_width_command_is_the_command(world) -> None:
     _, channel, talk = world
     [help_text] = texts(await talk.say("／help", user=ADMIN))
     assert "/checkin" in help_text
+
+
+async def test_where_the_platform_lists_members_that_list_is_the_roster(world) -> None:
+    core, channel, talk = world
+    now = [0.0]
+    core.clock = lambda: now[0]
+    channel.listed[GROUP] = [Person(SECRETARY, "王书记"), Person(MEMBER, "李党员"),
+                             Person("ou_c", "张党员"), Person("bot_1", "党建助手", is_bot=True)]
+    await talk.say("/bind 第一支部", user=ADMIN, chat=GROUP)
+
+    def open_stays() -> int:
+        with core.services.db.session() as session:
+            return len(session.exec(select(BranchMembership).where(
+                BranchMembership.left_at == None)).all())  # noqa: E711
+
+    assert open_stays() == 4  # the three listed, and the admin who spoke
+    channel.listed[GROUP] = channel.listed[GROUP][:2]
+    await talk.say("/help", user=MEMBER, chat=GROUP)
+    assert open_stays() == 4  # read again only after ten minutes
+    now[0] += 601
+    await talk.say("/help", user=MEMBER, chat=GROUP)
+    assert open_stays() == 2  # 张党员 left, and the admin the list never named
 
 
 async def test_help_says_where_roles_are_kept_only_where_the_platform_gives_none(world) -> None:

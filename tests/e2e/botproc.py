@@ -28,6 +28,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
+             why: Callable[[], str] = lambda: "") -> Any:
+    """Until `condition()` holds (another process answers when it answers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s {why()}")
+
+
 class BotProcess:
     """One `python -m bot.cli run` with its own PORT and log file; start, kill, restart."""
 
@@ -172,17 +183,6 @@ class BotProcess:
                 pass
             time.sleep(0.1)
         raise TimeoutError("/readyz never answered 200")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
-             why: Callable[[], str] = lambda: "") -> Any:
-    """Until `condition()` holds (another process answers when it answers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s {why()}")
 
 
 class PlatformBot:

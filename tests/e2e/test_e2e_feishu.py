@@ -6,65 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import PlatformBot, wait_for
 from fakes.feishu import FakeFeishu
+from feishuproc import ADMIN, FeishuBot, Platform, buttons, message_text, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-ADMIN, SECRETARY, MEMBER, STRANGER = "ou_admin01", "ou_sec01", "ou_member01", "ou_stranger01"
+SECRETARY, MEMBER, STRANGER = "ou_sec01", "ou_member01", "ou_stranger01"
 BRANCH, OTHER = "oc_branch01", "oc_other01"
-
-
-class FeishuBot(PlatformBot):
-    """`python -m bot.cli run` with only Feishu configured."""
-
-    def __init__(self, fake: FakeFeishu, workdir: Path, *, mode: str) -> None:
-        super().__init__({**fake.env(), "FEISHU_MODE": mode,
-                          "DANGJIAN_ADMINS": f"feishu:{ADMIN}"}, workdir, mode)
-        self.fake = fake
-
-    @property
-    def callback(self) -> str:
-        return f"http://127.0.0.1:{self.port}/feishu/events"
-
-
-class Platform:
-    """The fake on a thread of its own, driven from the (synchronous) tests."""
-
-    def __init__(self, fake: FakeFeishu, loop: asyncio.AbstractEventLoop) -> None:
-        self.fake, self.loop = fake, loop
-
-    def run(self, coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return future.result(30)
-
-    def texts(self, to: str) -> list[str]:
-        return [message_text(m) for m in self.fake.sent(to)]
-
-    def said(self, to: str, words: str, since: int = 0) -> str:
-        return wait_for(lambda: next((t for t in self.texts(to)[since:] if words in t), None),
-                        why=lambda: f"{words!r} to {to}; sent: {self.texts(to)[-5:]}")
-
-
-def message_text(message: Any) -> str:
-    content = message.content
-    if isinstance(content, dict) and "elements" in content:
-        return "\n".join(e.get("text", {}).get("content", "") for e in content["elements"]
-                         if e.get("tag") == "div")
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    return str(content)
-
-
-def buttons(message: Any) -> dict[str, str]:
-    return {b["text"]["content"]: b["value"]["v"] for e in message.content.get("elements", [])
-            if e.get("tag") == "action" for b in e["actions"]}
-
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[Platform]:
@@ -99,8 +52,6 @@ def test_the_callback_answers_feishus_challenge_and_refuses_a_forged_body(
         platform: Platform, bot: FeishuBot) -> None:
     status, answer = deliver(platform, bot, platform.fake.url_verification())
     assert status == 200 and "challenge" in answer
-    import urllib.request
-
     forged = urllib.request.Request(bot.callback, data=b'{"encrypt": "AAAA"}', method="POST",
                                     headers={"X-Lark-Request-Timestamp": "1",
                                              "X-Lark-Request-Nonce": "n",
@@ -152,8 +103,11 @@ def test_members_ask_by_mentioning_the_bot(platform: Platform, bot: FeishuBot) -
 def test_stats_draw_a_chart_and_the_list_goes_privately(platform: Platform,
                                                         bot: FeishuBot) -> None:
     fake = platform.fake
+    before = len(platform.texts(BRANCH))
     say(platform, bot, BRANCH, SECRETARY, "/stats")
     platform.said(SECRETARY, "未响应")
+    # 应到 is the group's member list (three people), not who happened to speak
+    assert "应到 3" in platform.said(BRANCH, "应到", since=before)
     wait_for(lambda: any(m.msg_type == "image" for m in fake.sent(BRANCH)))
     assert fake.images
 
@@ -195,3 +149,65 @@ def test_the_long_connection_serves_the_same_flows(platform: Platform,
         platform.said(ADMIN, "/checkin", since=before)
     finally:
         assert process.end() == 0
+
+
+def test_a_secretary_adds_a_plan_by_sending_it_privately(platform: Platform,
+                                                         bot: FeishuBot) -> None:
+    plan = "2031年要点\n一、学习\n1.读书班。每季度举办一次读书班。\n".encode()
+    before = len(platform.texts(SECRETARY))
+    event = platform.fake.file_event("oc_p2p_sec01", SECRETARY, "读书计划.txt", plan)
+    assert deliver(platform, bot, event)[0] == 200
+    assert "已加入知识库" in platform.said(SECRETARY, "知识库", since=before)
+    before = len(platform.texts(BRANCH))
+    say(platform, bot, BRANCH, MEMBER, "读书班多久办一次")
+    assert "每季度举办一次读书班" in platform.said(BRANCH, "读书班", since=before)
+
+
+def test_a_study_task_and_a_leave_with_its_reason(platform: Platform, bot: FeishuBot) -> None:
+    fake = platform.fake
+    say(platform, bot, BRANCH, SECRETARY, "/task 学习党章 12月31日前")
+    platform.said(BRANCH, "学习党章")
+    task = next(m for m in fake.sent(BRANCH) if "已学习" in buttons(m))
+    tap = fake.card_action(task.message_id, BRANCH, MEMBER, {"v": buttons(task)["已学习"]})
+    assert "学习" in deliver(platform, bot, tap)[1]["toast"]["content"]
+
+    say(platform, bot, BRANCH, SECRETARY, "/remind 明天下午3点 支委会")
+    platform.said(BRANCH, "支委会")
+    meeting = next(m for m in fake.sent(BRANCH) if "支委会" in message_text(m) and buttons(m))
+    leave = fake.card_action(meeting.message_id, BRANCH, MEMBER, {"v": buttons(meeting)["请假"]})
+    assert "私聊" in deliver(platform, bot, leave)[1]["toast"]["content"]
+    platform.said(MEMBER, "请直接回复请假原因")
+    before = len(platform.texts(MEMBER))
+    say(platform, bot, "oc_p2p_member01", MEMBER, "出差在外", group=False)
+    assert "请假" in platform.said(MEMBER, "请假", since=before)
+
+
+@pytest.mark.parametrize(("sender", "text", "expected"), [
+    (SECRETARY, "/duties", "工作职责"),
+    (SECRETARY, "/schedule 每周一 08:30 学习党章", "已设置"),
+    (SECRETARY, "/reminders", "定时提醒"),
+    (SECRETARY, "/activities", "主题党日"),
+    (MEMBER, "/me", "李党员"),
+    (MEMBER, "/docs", "知识库文件"),
+    (MEMBER, "/roster", "名册"),
+    (MEMBER, "/checkin 99", "活动"),
+    (MEMBER, "/chekin", "/checkin"),
+    (SECRETARY, "/grant", "用法"),
+    (SECRETARY, "/remind 2月30日 15:00 党课", "2月30日"),
+])
+def test_each_command_answers_in_chinese(platform: Platform, bot: FeishuBot, sender: str,
+                                         text: str, expected: str) -> None:
+    before = len(platform.texts(BRANCH))
+    say(platform, bot, BRANCH, sender, text)
+    assert expected in platform.said(BRANCH, expected, since=before)
+
+
+def test_the_admin_lists_branches_privately_and_unbinds(platform: Platform,
+                                                        bot: FeishuBot) -> None:
+    before = len(platform.texts(ADMIN))
+    say(platform, bot, "oc_p2p_admin", ADMIN, "/branches", group=False)
+    assert "第一党支部群" in platform.said(ADMIN, "已登记的党支部（", since=before)
+    say(platform, bot, OTHER, ADMIN, "/bind 第二支部")
+    platform.said(OTHER, "已登记为党支部：第二支部")
+    say(platform, bot, OTHER, ADMIN, "/unbind")
+    platform.said(OTHER, "已注销党支部「第二支部」")

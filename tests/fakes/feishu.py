@@ -64,6 +64,7 @@ class Call:
     status: int = 200
     code: int = 0
     client_port: int = 0  # the caller's side of the connection: one per connection
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -630,17 +631,21 @@ class FakeFeishu:
         """Until a long connection is open."""
         await self._ws_connected.wait()
 
-    async def push(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send an event over the long connection and wait for the client's acknowledgement:
-        {"code": 200, "data": what the handler answered (a card action's response)} or a 500."""
+    async def push(self, payload: dict[str, Any], parts: int = 1) -> dict[str, Any]:
+        """Send an event over the long connection (in `parts` frames, as Feishu splits a large
+        one) and wait for the client's acknowledgement: {"code": 200, "data": what the handler
+        answered (a card action's response)} or a 500."""
         await self.connected()
         assert self._ws is not None
         message_id = uuid.uuid4().hex
         ack: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[message_id] = ack
-        await self._ws.send_bytes(_frame(1, 7, {
-            "type": "event", "message_id": message_id, "trace_id": uuid.uuid4().hex,
-            "sum": "1", "seq": "0"}, json.dumps(payload, ensure_ascii=False).encode()))
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        size = -(-len(data) // parts)
+        for seq in range(parts):
+            await self._ws.send_bytes(_frame(1, 7, {
+                "type": "event", "message_id": message_id, "trace_id": uuid.uuid4().hex,
+                "sum": str(parts), "seq": str(seq)}, data[seq * size:(seq + 1) * size]))
         return await ack
 
 

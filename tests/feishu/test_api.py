@@ -12,26 +12,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fakes.feishu import APP_ID, APP_SECRET, BOT_NAME, BOT_OPEN_ID, FakeFeishu
-from manual_time import ManualTime
+from manual_time import ManualTime, Pauses
 
 from bot.feishu.api import FeishuApi, FeishuError
 from bot.http import PAUSES, RATE_LIMIT_WAITS, RateLimited, RetryPolicy
 
 GROUP = "oc_group0001"
 OWNER, MANAGER, MEMBER = "ou_owner", "ou_manager", "ou_member"
-
-
-class Pauses:
-    """The policy's pauses, recorded instead of waited; each moves `time` on when given."""
-
-    def __init__(self, time: ManualTime | None = None) -> None:
-        self.taken: list[float] = []
-        self.time = time
-
-    async def __call__(self, seconds: float) -> None:
-        self.taken.append(seconds)
-        if self.time is not None:
-            self.time.now += seconds
 
 
 @pytest.fixture
