@@ -81,6 +81,16 @@ class Rejected(WeComError):
     """The subscription was refused: wrong bot id or secret. Not retried."""
 
 
+class Displaced(Exception):
+    """WeCom gave this bot's connection to a newer one (`disconnected_event`)."""
+
+
+def displaced(frame: dict[str, Any]) -> bool:
+    """Whether WeCom says a newer connection took this one's place."""
+    event = (frame.get("body") or {}).get("event") or {}
+    return frame.get("cmd") == EVENT and event.get("eventtype") == "disconnected_event"
+
+
 def req_id(prefix: str) -> str:
     """A new request id, unique enough to correlate the answer (the SDK's shape)."""
     return f"{prefix}_{int(time.time() * 1000)}_{os.urandom(4).hex()}"
@@ -103,7 +113,8 @@ class LongConnection:
         self.subscribed = asyncio.Event()
         """Set while a connection is open and subscribed (readiness)."""
         self.error: Exception | None = None
-        """Why the connection gave up (its credentials refused), when it did."""
+        """Why the connection gave up (its credentials refused, or another connection took
+        its place), when it did."""
         self.reconnects = 0
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -210,6 +221,8 @@ class LongConnection:
             try:
                 await self._connect_once()
                 failures = 0
+                if isinstance(self.error, Displaced):
+                    return  # taking it back would only displace the other in turn
             except Rejected as exc:
                 self.error = exc
                 log.error("WeCom refused the AI bot's credentials: %s", exc)
@@ -277,6 +290,12 @@ class LongConnection:
             except ValueError:
                 log.warning("WeCom sent a frame that is not JSON: %r", message.data[:200])
                 continue
+            if displaced(frame):
+                self.error = Displaced("another connection took this bot's place")
+                log.error("WeCom moved this AI bot to another connection (another process with "
+                          "the same WECOM_BOT_ID): this process no longer serves WeCom")
+                await ws.close()
+                return
             if frame.get("cmd") in CALLBACKS:
                 task = asyncio.create_task(self._take(frame))  # started in order of arrival
                 self._taking.add(task)

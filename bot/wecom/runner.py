@@ -95,10 +95,6 @@ class WeComRunner:
 
     async def on_frame(self, frame: dict[str, Any]) -> None:
         """Store a callback (a repeat is dropped); a tap opens its card's update window."""
-        event = (frame.get("body") or {}).get("event") or {}
-        if event.get("eventtype") == "disconnected_event":
-            log.warning("WeCom says another connection took this bot's place")
-            return
         tap = tap_of(frame)
         if tap is not None:
             self.channel.tapped(*tap)

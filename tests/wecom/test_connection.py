@@ -15,6 +15,7 @@ from bot.http import RetryPolicy
 from bot.wecom.connection import (
     CHUNK_BYTES,
     SEND,
+    Displaced,
     LongConnection,
     Rejected,
     WeComError,
@@ -137,3 +138,18 @@ async def test_media_is_uploaded_in_chunks(fake: FakeWeCom) -> None:
     assert fake.media[media_id] == ("file", "台账.xlsx", data)
     assert len(fake.of("aibot_upload_media_chunk")) == 3
     await connection.stop()
+
+
+async def test_a_second_connection_takes_the_bot_and_the_first_lets_it(fake: FakeWeCom) -> None:
+    """WeCom keeps one connection per bot: the displaced one says so and does not take it back
+    (which would only displace the other in turn); the newer one goes on."""
+    first = LongConnection(BOT_ID, SECRET, fake.url, _noop)
+    await asyncio.wait_for(first.start(), WAIT)
+    second = LongConnection(BOT_ID, SECRET, fake.url, _noop)
+    await asyncio.wait_for(second.start(), WAIT)
+    assert first._task is not None
+    await asyncio.wait_for(first._task, WAIT)  # it ended: no reconnecting
+    assert isinstance(first.error, Displaced) and not first.subscribed.is_set()
+    assert second.subscribed.is_set() and fake.subscriptions == 2
+    await first.stop()
+    await second.stop()
