@@ -313,9 +313,10 @@ class FakeWeCom:
                 return answer(BAD_SECRET)
             if self._ws is not None and self._ws is not ws:  # the newer connection wins
                 old = self._ws
-                await old.send_str(json.dumps({"cmd": "aibot_event_callback", "headers": {
-                    "req_id": "disconnected"}, "body": {"msgtype": "event", "event": {
-                        "eventtype": "disconnected_event"}}}))
+                with contextlib.suppress(ConnectionError):  # the old one may be dead already
+                    await old.send_str(json.dumps({"cmd": "aibot_event_callback", "headers": {
+                        "req_id": "disconnected"}, "body": {"msgtype": "event", "event": {
+                            "eventtype": "disconnected_event"}}}))
                 await old.close()
             self._ws = ws
             self.subscriptions += 1
