@@ -29,6 +29,7 @@ OPEN_MODE = ("WeCom names no group admins to an AI bot, and in open mode (DANGJI
              "nobody can /grant: WeCom branches have no secretaries. Set DANGJIAN_ADMINS "
              "(wecom:userid).")
 
+
 def frame_number(frame: dict[str, Any]) -> int:
     """The inbox's key of a callback: its msgid (WeCom's id of the message or event)."""
     body = frame.get("body") or {}
