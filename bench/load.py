@@ -270,7 +270,7 @@ def part_feishu(folder: Path, seconds: float, telegram: float | None, kill: bool
     fake = FakeFeishu()
     groups = [f"oc_load{g:03d}" for g in range(50)]
     with fake.in_thread():
-        platform = Platform(fake, fake._loop)  # type: ignore[arg-type]
+        platform = Platform(fake)
         for g, chat in enumerate(groups):
             fake.add_chat(chat, f"ou_sec{g:03d}", members=[(f"ou_sec{g:03d}", f"书记{g}")] + [
                 (f"ou_m{g:03d}_{i}", f"党员{g}-{i}") for i in range(10)], name=f"支部{g}")

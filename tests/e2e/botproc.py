@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from fake_bot_api import FakeBotApi
 from sqlalchemy import create_engine, text
@@ -37,6 +37,13 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
             return found
         time.sleep(0.05)
     raise AssertionError(f"not within {timeout} s {why()}")
+
+
+def said(texts: Callable[[str], list[str]], to: str, words: str, since: int = 0) -> str:
+    """The first message to `to` (after its first `since`) holding `words`, once it is there:
+    `texts(to)` reads what a fake platform was sent."""
+    return wait_for(lambda: next((t for t in texts(to)[since:] if words in t), None),
+                    why=lambda: f"{words!r} to {to}; sent: {texts(to)[-5:]}")
 
 
 class BotProcess:
@@ -194,12 +201,12 @@ class PlatformBot:
         self.log_path = workdir / f"bot-{name}.log"
         self.env = {
             **{k: v for k, v in os.environ.items()
-               if not k.startswith(("TELEGRAM_", "WEBHOOK_", "FEISHU_", "WECOM_"))},
+               if not k.startswith(("TELEGRAM_", "WEBHOOK_", "FEISHU_", "DINGTALK_", "WECOM_"))},
             "PORT": str(self.port), "DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}",
             "PYTHONUNBUFFERED": "1", **env}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> PlatformBot:
+    def start(self) -> Self:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"],
                                             env=self.env, cwd=ROOT, stdout=log,
@@ -217,7 +224,7 @@ class PlatformBot:
     def end(self, signum: int = signal.SIGTERM) -> int:
         assert self.process is not None
         self.process.send_signal(signum)
-        code = self.process.wait(20)
+        code = self.process.wait(60)
         self.process = None
         return code
 

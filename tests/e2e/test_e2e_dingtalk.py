@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import free_port, wait_for
+from botproc import PlatformBot, said, wait_for
 from fakes.dingtalk import CARD_TOPIC, MESSAGE_TOPIC, FakeDingTalk, card_buttons, card_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,32 +25,14 @@ ADMIN, SECRETARY, MEMBER, MEMBER2 = "admin01", "sec01", "member01", "member02"
 BRANCH = "cidBranch01+abc=="
 
 
-class DingTalkBot:
+class DingTalkBot(PlatformBot):
     """`python -m bot.cli run` with only DingTalk configured."""
 
     def __init__(self, fake: FakeDingTalk, workdir: Path) -> None:
-        self.fake, self.workdir, self.port = fake, workdir, free_port()
-        self.log_path = workdir / "bot.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items()
-               if not k.startswith(("TELEGRAM_", "WEBHOOK_", "FEISHU_", "DINGTALK_"))},
-            **fake.env(), "PORT": str(self.port),
-            "DATABASE_URL": f"sqlite:///{workdir / 'dingtalk.db'}",
-            "DANGJIAN_ADMINS": f"dingtalk:{ADMIN}", "PYTHONUNBUFFERED": "1"}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> DingTalkBot:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"],
-                                            env=self.env, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        wait_for(self.ready, 40, lambda: self.log()[-3000:])
-        return self
+        super().__init__({**fake.env(), "DANGJIAN_ADMINS": f"dingtalk:{ADMIN}"}, workdir,
+                         "dingtalk")
 
     def readyz(self) -> dict[str, Any] | None:
-        import urllib.error
-        import urllib.request
-
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
                 return json.loads(r.read())
@@ -63,33 +45,19 @@ class DingTalkBot:
         answer = self.readyz()
         return answer is not None and answer["status"] == "ready"
 
-    def end(self, signum: int = signal.SIGTERM) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        code = self.process.wait(20)
-        self.process = None
-        return code
-
-    def log(self) -> str:
-        return self.log_path.read_text("utf-8", errors="replace")
-
 
 class Platform:
     """The fake on a thread of its own, driven from the (synchronous) tests."""
 
-    def __init__(self, fake: FakeDingTalk, loop: asyncio.AbstractEventLoop) -> None:
-        self.fake, self.loop = fake, loop
-
-    def run(self, coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return future.result(30)
+    def __init__(self, fake: FakeDingTalk) -> None:
+        self.fake = fake
+        self.run = fake.run
 
     def texts(self, to: str) -> list[str]:
         return [card_text(m) for m in self.fake.sent(to)]
 
     def said(self, to: str, words: str, since: int = 0) -> str:
-        return wait_for(lambda: next((t for t in self.texts(to)[since:] if words in t), None),
-                        why=lambda: f"{words!r} to {to}; sent: {self.texts(to)[-5:]}")
+        return said(self.texts, to, words, since)
 
     def push(self, data: dict[str, Any], topic: str = MESSAGE_TOPIC,
              frame_id: str = "") -> dict[str, Any]:
@@ -113,7 +81,7 @@ class Platform:
 def platform() -> Iterator[Platform]:
     fake = FakeDingTalk()
     with fake.in_thread():
-        yield Platform(fake, fake._loop)  # type: ignore[arg-type]
+        yield Platform(fake)
 
 
 @pytest.fixture(scope="module")

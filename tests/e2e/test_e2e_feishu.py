@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botproc import wait_for
 from fakes.feishu import FakeFeishu
-from feishuproc import ADMIN, FeishuBot, Platform, buttons, message_text, wait_for
+from feishuproc import ADMIN, FeishuBot, Platform, buttons, message_text
 
 SECRETARY, MEMBER, STRANGER = "ou_sec01", "ou_member01", "ou_stranger01"
 BRANCH, OTHER = "oc_branch01", "oc_other01"
@@ -26,7 +27,7 @@ def platform() -> Iterator[Platform]:
         fake.add_chat(BRANCH, SECRETARY, members=[(SECRETARY, "王书记"), (MEMBER, "李党员"),
                                                   ("ou_member02", "张党员")], name="第一党支部群")
         fake.add_chat(OTHER, STRANGER, name="别的群")
-        yield Platform(fake, fake._loop)  # type: ignore[arg-type]
+        yield Platform(fake)
 
 
 @pytest.fixture(scope="module")

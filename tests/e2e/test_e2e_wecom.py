@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from botproc import ROOT, PlatformBot, wait_for
+from botproc import said as sent_to
 from fakes.wecom import RATE_LIMITED, Card, FakeWeCom
 
 ADMIN, SECRETARY, MEMBER, MEMBER2, MEMBER3 = ("admin01", "wangshuji", "lidangyuan", "zhangsan",
@@ -52,8 +53,7 @@ def say(fake: FakeWeCom, chat: str, sender: str, text: str, *, group: bool = Tru
 
 
 def said(fake: FakeWeCom, chat: str, words: str, since: int = 0) -> str:
-    return wait_for(lambda: next((t for t in fake.texts(chat)[since:] if words in t), None),
-                    why=lambda: f"{words!r} to {chat}; sent: {fake.texts(chat)[-5:]}")
+    return sent_to(fake.texts, chat, words, since)
 
 
 def notice(fake: FakeWeCom) -> Card:

@@ -19,18 +19,17 @@ of its own (`with FakeDingTalk().in_thread() as fake:`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from fakes.server import FakeServer
 
 CLIENT_ID = "dingfakeclient"
 CLIENT_SECRET = "fake-client-secret"
@@ -63,10 +62,13 @@ class Message:
     updates: list[dict[str, Any]] = field(default_factory=list)
 
 
-class FakeDingTalk:
+class FakeDingTalk(FakeServer):
     """The fake platform; `calls` records every request, `messages` what the bot posted."""
 
+    name = "fake-dingtalk"
+
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
         self.media: dict[str, tuple[str, str, bytes]] = {}  # media_id -> (type, name, content)
@@ -78,20 +80,12 @@ class FakeDingTalk:
         self.connections = 0
         self._ids = itertools.count(1)
         self._rate_limited = 0
-        self._ws: web.WebSocketResponse | None = None
         self._ws_connected = asyncio.Event()
         self._opened: asyncio.Condition | None = None
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._tickets: set[str] = set()
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
 
     # -- set-up --------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
         """The settings that point a bot at this fake (both API hosts are this server)."""
@@ -99,9 +93,10 @@ class FakeDingTalk:
                 "DINGTALK_ROBOT_CODE": ROBOT_CODE, "DINGTALK_API_BASE_URL": self.url,
                 "DINGTALK_OAPI_BASE_URL": self.url}
 
-    async def start(self) -> FakeDingTalk:
-        self._loop = asyncio.get_running_loop()
+    def on_start(self) -> None:
         self._ws_connected = asyncio.Event()
+
+    def routes(self) -> web.Application:
         app = web.Application(client_max_size=30 * 1024 * 1024)
         app.router.add_post("/v1.0/oauth2/accessToken", self._token)
         app.router.add_post("/v1.0/gateway/connections/open", self._open)
@@ -113,39 +108,7 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/robot/messageFiles/download", self._download_url)
         app.router.add_get("/files/{code}", self._file)
         app.router.add_post("/media/upload", self._upload)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeDingTalk:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @contextlib.contextmanager
-    def in_thread(self) -> Iterator[FakeDingTalk]:
-        """Serve on a thread and loop of its own until the block ends."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-dingtalk", daemon=True)
-        thread.start()
-        asyncio.run_coroutine_threadsafe(self.start(), loop).result(10)
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.close(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
+        return app
 
     # -- switches ------------------------------------------------------------------------------
 

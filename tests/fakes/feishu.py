@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import itertools
 import json
 import os
-import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +37,8 @@ import aiohttp
 from aiohttp import web
 from Crypto.Cipher import AES
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
+from fakes.server import FakeServer
 
 APP_ID = "cli_fake_app"
 APP_SECRET = "fake-app-secret"
@@ -102,8 +102,10 @@ def signature(timestamp: str, nonce: str, body: bytes, key: str = ENCRYPT_KEY) -
     return hashlib.sha256((timestamp + nonce + key).encode() + body).hexdigest()
 
 
-class FakeFeishu:
+class FakeFeishu(FakeServer):
     """The fake platform; `calls` records every request, `messages` what the bot posted."""
+
+    name = "fake-feishu"
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic,
                  encrypt_key: str | None = ENCRYPT_KEY,
@@ -112,6 +114,7 @@ class FakeFeishu:
         """`clock`: what the per-message update limit counts on; `encrypt_key`: None for
         plain (unencrypted, unsigned) event delivery; `ws_config`: the long connection's
         ClientConfig (reconnect and ping timing) handed to the client."""
+        super().__init__()
         self.clock = clock
         self.encrypt_key = encrypt_key
         self.verification_token = verification_token
@@ -130,21 +133,13 @@ class FakeFeishu:
         self._updates: dict[str, deque[float]] = defaultdict(deque)
         self._rate_limited: list[float] = []  # reset seconds of the coming 429s
         self._faults: list[int] = []  # the coming IM calls' faults: a 5xx status, or 0 = drop
-        self._runner: web.AppRunner | None = None
-        self.port = 0
         # the long connection
-        self._ws: web.WebSocketResponse | None = None
         self._ws_connected = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.pings = 0
         self.ws_connections = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- set-up --------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
         """The settings that point a bot at this fake."""
@@ -161,9 +156,10 @@ class FakeFeishu:
         self.chats[chat_id] = chat
         return chat
 
-    async def start(self) -> FakeFeishu:
-        self._loop = asyncio.get_running_loop()
+    def on_start(self) -> None:
         self._ws_connected = asyncio.Event()
+
+    def routes(self) -> web.Application:
         app = web.Application(client_max_size=30 * 1024 * 1024, middlewares=[self._fault])
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
         app.router.add_get("/open-apis/bot/v3/info", self._bot_info)
@@ -178,39 +174,7 @@ class FakeFeishu:
         app.router.add_get("/open-apis/im/v1/chats/{chat_id}/members", self._members)
         app.router.add_post("/callback/ws/endpoint", self._ws_endpoint)
         app.router.add_get("/ws", self._ws_session)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeFeishu:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @contextlib.contextmanager
-    def in_thread(self) -> Iterator[FakeFeishu]:
-        """Serve on a thread and loop of its own until the block ends."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-feishu", daemon=True)
-        thread.start()
-        asyncio.run_coroutine_threadsafe(self.start(), loop).result(10)
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.close(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
+        return app
 
     # -- switches ------------------------------------------------------------------------------
 

@@ -25,9 +25,8 @@ import hashlib
 import itertools
 import json
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +34,8 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 from Crypto.Cipher import AES
+
+from fakes.server import FakeServer
 
 BOT_ID = "aib_fake_bot"
 SECRET = "fake-bot-secret"
@@ -79,13 +80,16 @@ def encrypt(data: bytes, aeskey: str) -> bytes:
     return AES.new(key, AES.MODE_CBC, iv=key[:16]).encrypt(data + bytes([pad]) * pad)
 
 
-class FakeWeCom:
+class FakeWeCom(FakeServer):
     """The fake platform: `frames` records what the bot sent, `sent[chat]` its messages
     (markdown text, or a `Card`), `cards` every card by task id as updated."""
+
+    name = "fake-wecom"
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic,
                  reachable: set[str] | None = None) -> None:
         """`reachable`: the users a push may go to privately (None: everyone)."""
+        super().__init__()
         self.clock = clock
         self.reachable = reachable
         self.frames: list[Frame] = []
@@ -102,12 +106,8 @@ class FakeWeCom:
         self._uploads: dict[str, dict[str, Any]] = {}
         self._errors: list[int] = []
         self._held: list[dict[str, Any]] = []
-        self._ws: web.WebSocketResponse | None = None
         self._subscribed = asyncio.Event()
         self._activity = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -119,51 +119,15 @@ class FakeWeCom:
         """The settings that point a bot at this fake."""
         return {"WECOM_BOT_ID": BOT_ID, "WECOM_BOT_SECRET": SECRET, "WECOM_WS_URL": self.url}
 
-    async def start(self) -> FakeWeCom:
-        self._loop = asyncio.get_running_loop()
+    def on_start(self) -> None:
         self._subscribed = asyncio.Event()
         self._activity = asyncio.Event()
+
+    def routes(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/ws", self._session)
         app.router.add_get("/files/{file_id}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeWeCom:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @contextlib.contextmanager
-    def in_thread(self) -> Iterator[FakeWeCom]:
-        """Serve on a thread and loop of its own until the block ends."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-wecom", daemon=True)
-        thread.start()
-        asyncio.run_coroutine_threadsafe(self.start(), loop).result(10)
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.close(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-
-    def run(self, coroutine: Any) -> Any:
-        """Run a coroutine on the fake's loop (from a test's thread)."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(30)
+        return app
 
     # -- switches ------------------------------------------------------------------------------
 

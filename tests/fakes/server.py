@@ -1,0 +1,78 @@
+"""What every fake platform shares: an aiohttp server on 127.0.0.1 (a random port), served on
+the loop of whoever starts it (`async with Fake() as fake:`) or on a thread and loop of its own
+(`with Fake().in_thread() as fake:`) for synchronous tests and bot processes, and the one
+WebSocket a bot keeps open to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any, Self
+
+from aiohttp import web
+
+
+class FakeServer:
+    """A subclass gives its routes (`routes`) and what it resets on each start (`on_start`)."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ws: web.WebSocketResponse | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def routes(self) -> web.Application:
+        raise NotImplementedError
+
+    def on_start(self) -> None:
+        """Events and state bound to the loop the fake now runs on."""
+
+    async def start(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        self.on_start()
+        self._runner = web.AppRunner(self.routes(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @contextlib.contextmanager
+    def in_thread(self) -> Iterator[Self]:
+        """Serve on a thread and loop of its own until the block ends."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
+        thread.start()
+        asyncio.run_coroutine_threadsafe(self.start(), loop).result(10)
+        try:
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.close(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
+
+    def run(self, coroutine: Any, timeout: float = 30.0) -> Any:
+        """Run a coroutine on the fake's loop (from a test's thread)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
