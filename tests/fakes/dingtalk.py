@@ -80,7 +80,6 @@ class FakeDingTalk(FakeServer):
         self.connections = 0
         self._ids = itertools.count(1)
         self._rate_limited = 0
-        self._ws_connected = asyncio.Event()
         self._opened: asyncio.Condition | None = None
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._tickets: set[str] = set()
@@ -92,9 +91,6 @@ class FakeDingTalk(FakeServer):
         return {"DINGTALK_CLIENT_ID": CLIENT_ID, "DINGTALK_CLIENT_SECRET": CLIENT_SECRET,
                 "DINGTALK_ROBOT_CODE": ROBOT_CODE, "DINGTALK_API_BASE_URL": self.url,
                 "DINGTALK_OAPI_BASE_URL": self.url}
-
-    def on_start(self) -> None:
-        self._ws_connected = asyncio.Event()
 
     def routes(self) -> web.Application:
         app = web.Application(client_max_size=30 * 1024 * 1024)
@@ -327,10 +323,6 @@ class FakeDingTalk(FakeServer):
                 self._ws = None
                 self._ws_connected.clear()
         return ws
-
-    async def connected(self) -> None:
-        """Until a Stream connection is open."""
-        await self._ws_connected.wait()
 
     async def opened(self, count: int) -> None:
         """Until `count` Stream connections have been opened in all."""

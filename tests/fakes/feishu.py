@@ -134,7 +134,6 @@ class FakeFeishu(FakeServer):
         self._rate_limited: list[float] = []  # reset seconds of the coming 429s
         self._faults: list[int] = []  # the coming IM calls' faults: a 5xx status, or 0 = drop
         # the long connection
-        self._ws_connected = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.pings = 0
         self.ws_connections = 0
@@ -155,9 +154,6 @@ class FakeFeishu(FakeServer):
         chat = Chat(chat_id, owner, list(managers or []), list(people), name)
         self.chats[chat_id] = chat
         return chat
-
-    def on_start(self) -> None:
-        self._ws_connected = asyncio.Event()
 
     def routes(self) -> web.Application:
         app = web.Application(client_max_size=30 * 1024 * 1024, middlewares=[self._fault])
@@ -590,10 +586,6 @@ class FakeFeishu(FakeServer):
                 self._ws = None
                 self._ws_connected.clear()
         return ws
-
-    async def connected(self) -> None:
-        """Until a long connection is open."""
-        await self._ws_connected.wait()
 
     async def push(self, payload: dict[str, Any], parts: int = 1) -> dict[str, Any]:
         """Send an event over the long connection (in `parts` frames, as Feishu splits a large

@@ -24,6 +24,7 @@ class FakeServer:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ws: web.WebSocketResponse | None = None
+        self._ws_connected = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -37,6 +38,7 @@ class FakeServer:
 
     async def start(self) -> Self:
         self._loop = asyncio.get_running_loop()
+        self._ws_connected = asyncio.Event()
         self.on_start()
         self._runner = web.AppRunner(self.routes(), access_log=None)
         await self._runner.setup()
@@ -71,6 +73,10 @@ class FakeServer:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
             loop.close()
+
+    async def connected(self) -> None:
+        """Until the bot's connection (a long connection, a stream) is open."""
+        await self._ws_connected.wait()
 
     def run(self, coroutine: Any, timeout: float = 30.0) -> Any:
         """Run a coroutine on the fake's loop (from a test's thread)."""

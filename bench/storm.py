@@ -1,17 +1,21 @@
-"""The tap storm on WeCom beside Telegram, in the same run: the real `dangjian run` against each
-fake (Telegram's Bot API by long polling; WeCom's AI bot long connection), one notice in one
-branch, N members tapping 签到 on it as fast as the fake takes them (with --repeat, each tap
-delivered twice on WeCom, as WeCom may repeat a callback). Measured: from the first tap until every tap is recorded
-(attendance rows in the bot's database), and that each is recorded once.
+"""The tap storm on WeCom and DingTalk beside Telegram, in the same run: the real `dangjian run`
+against each fake (Telegram's Bot API by long polling; WeCom's AI bot long connection;
+DingTalk's Stream gateway), one notice in one branch, N members tapping 签到 on it as fast as
+the fake takes them (with --repeat, each tap delivered twice, as either platform may repeat a
+callback). Measured: from the first tap until every tap is recorded (attendance rows in the
+bot's database), and that each is recorded once. (Feishu's storm, 5,000 taps through its
+callback: `bench/load.py --part feishu`.)
 
-    python bench/wecom_storm.py [--taps 300] [--rounds 3] [--webhook] [--repeat]
+    python bench/storm.py [--platforms wecom,dingtalk] [--taps 300] [--rounds 3] [--webhook]
+                          [--repeat]
 
-Issue 15's target: WeCom's time ≤ 1.2 × Telegram's, every tap recorded once.
+Issue 15's target: each platform's time ≤ 1.2 × Telegram's, every tap recorded once.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import statistics
@@ -25,6 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
 from botproc import BotProcess, PlatformBot, wait_for  # noqa: E402
 from fake_bot_api import FakeBotApi  # noqa: E402
+from fakes.dingtalk import CARD_TOPIC, FakeDingTalk, card_buttons, card_text  # noqa: E402
 from fakes.wecom import Card, FakeWeCom  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
@@ -113,29 +118,77 @@ def wecom(folder: Path, taps: int, repeat: bool) -> float:
             bot.end()
 
 
+def dingtalk(folder: Path, taps: int, repeat: bool) -> float:
+    fake = FakeDingTalk()
+    chat = "cidStorm01"
+    with fake.in_thread():
+        bot = PlatformBot({**fake.env(), "DANGJIAN_ADMINS": f"dingtalk:{ADMIN}"}, folder,
+                          "dingtalk").start()
+        url = bot.env["DATABASE_URL"]
+        try:
+            fake.run(fake.push("/v1.0/im/bot/messages/get",
+                               fake.robot_message(chat, ADMIN, "/bind 第一党支部")))
+            fake.run(fake.push("/v1.0/im/bot/messages/get", fake.robot_message(
+                chat, "sec01", "/remind 现在 主题党日", is_admin=True)))
+            card = wait_for(lambda: next((m for m in fake.sent(chat) if m.kind == "card"
+                                          and "主题党日" in card_text(m)), None))
+            button = card_buttons(card)["签到"]
+            base = recorded(url)[0]
+            frames = [(fake.tap(card.message_id, f"m{member:04d}", button), f"tap-{member}")
+                      for member in range(taps)]
+
+            async def storm() -> None:  # frames go out at once; each awaits its acknowledgement
+                await asyncio.gather(*(fake.push(CARD_TOPIC, body, frame)
+                                       for body, frame in frames * (2 if repeat else 1)))
+
+            started = time.monotonic()
+            fake.run(storm(), timeout=300)
+            pushed = time.monotonic() - started
+            until_recorded(url, base + taps)
+            took = time.monotonic() - started
+            rows, pairs = recorded(url)
+            wait_for(lambda: re.search(rf"已签到 {base + taps}\b", card_text(card)), 30)
+            twice = " (each delivered twice)" if repeat else ""
+            print(f"  dingtalk: {taps} taps{twice} recorded in {took:.2f} s "
+                  f"({taps / took:.0f} taps/s); rows {rows}, distinct {pairs}; "
+                  f"card shows them all; the fake pushed them in {pushed:.2f} s")
+            return took
+        finally:
+            bot.end()
+
+
+PLATFORMS = {"wecom": wecom, "dingtalk": dingtalk}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--platforms", default="wecom,dingtalk",
+                        help="which platforms, each beside Telegram: wecom,dingtalk")
     parser.add_argument("--taps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3,
-                        help="Telegram then WeCom, this many times: medians compared")
+                        help="Telegram then each platform, this many times: medians compared")
     parser.add_argument("--webhook", action="store_true",
-                        help="Telegram in webhook mode (its updates stored first, as WeCom's)")
+                        help="Telegram in webhook mode (its updates stored first, as the others')")
     parser.add_argument("--repeat", action="store_true",
-                        help="WeCom delivers every tap twice (each must count once)")
+                        help="every tap delivered twice on the platform (each must count once)")
     args = parser.parse_args()
     print(f"== tap storm: {args.taps} members tap 签到 on one notice, {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.1f} ==", flush=True)
-    times: dict[str, list[float]] = {"telegram": [], "wecom": []}
+    platforms = args.platforms.split(",")
+    times: dict[str, list[float]] = {name: [] for name in ["telegram", *platforms]}
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "telegram").mkdir()
-            (folder / "wecom").mkdir()
             times["telegram"].append(telegram(folder / "telegram", args.taps, args.webhook))
-            times["wecom"].append(wecom(folder / "wecom", args.taps, args.repeat))
-    base, took = (statistics.median(times[name]) for name in ("telegram", "wecom"))
-    print(f"  medians: telegram {base:.2f} s, wecom {took:.2f} s; "
-          f"wecom / telegram {took / base:.2f} (target ≤ 1.2)")
+            for name in platforms:
+                (folder / name).mkdir()
+                times[name].append(PLATFORMS[name](folder / name, args.taps, args.repeat))
+    base = statistics.median(times["telegram"])
+    for name in platforms:
+        took = statistics.median(times[name])
+        print(f"  medians: telegram {base:.2f} s, {name} {took:.2f} s; "
+              f"{name} / telegram {took / base:.2f} (target ≤ 1.2)")
 
 
 if __name__ == "__main__":
