@@ -128,6 +128,7 @@ def dingtalk(folder: Path, taps: int, repeat: bool) -> float:
         try:
             fake.run(fake.push("/v1.0/im/bot/messages/get",
                                fake.robot_message(chat, ADMIN, "/bind 第一党支部")))
+            wait_for(lambda: any("已登记" in card_text(m) for m in fake.sent(chat)))
             fake.run(fake.push("/v1.0/im/bot/messages/get", fake.robot_message(
                 chat, "sec01", "/remind 现在 主题党日", is_admin=True)))
             card = wait_for(lambda: next((m for m in fake.sent(chat) if m.kind == "card"

@@ -69,6 +69,12 @@ def sender_of(update: object) -> object:
     return object()
 
 
+STORED_RUNNING = 16
+"""Events handled at once on the platforms whose events come out of the inbox (Feishu,
+DingTalk, WeCom), unless DANGJIAN_CONCURRENT_UPDATES says: enough to keep the database busy,
+few enough not to queue hundreds of flows on its write lock in a storm."""
+
+
 class PerUserOrder(BaseUpdateProcessor):
     """A user's update starts once the same user's previous one has finished; others don't wait.
 

@@ -19,8 +19,16 @@ from bot.core import Core
 from bot.dingtalk import stream_client
 from bot.dingtalk.api import DingTalkApi
 from bot.inbox import Inbox, event_key
+from bot.ordering import STORED_RUNNING, PerUserOrder
 
 log = logging.getLogger(__name__)
+
+
+def sender_of(record: object) -> object:
+    """Whose order a callback keeps: its sender's (a leave reason after its [请假] tap)."""
+    data = (record.get("data") or {}) if isinstance(record, dict) else {}
+    user = data.get("senderStaffId") or data.get("userId")
+    return ("dingtalk", str(user)) if user else object()
 
 
 def callback_number(record: dict[str, Any]) -> int:
@@ -45,9 +53,11 @@ class DingTalkRunner:
                                oapi=settings.dingtalk_oapi_base_url)
         self.channel = DingTalkChannel(self.api)
         core.add_channel(self.channel)
+        self.order = PerUserOrder(settings.concurrent_updates or STORED_RUNNING, key=sender_of)
         self.inbox: Inbox[dict[str, Any]] = Inbox(
             core.services.db, f"{worker}:dingtalk"[-64:], key=callback_number,
-            decode=json.loads, run=self._handle)
+            decode=json.loads,
+            run=lambda record: self.order.do_process_update(record, self._handle(record)))
         self.stream = client(self.api, self.on_callback)
         self._task: asyncio.Task[None] | None = None
 

@@ -21,6 +21,7 @@ from bot.feishu.api import FeishuApi
 from bot.feishu.events import Rejected, challenge_answer, decode_callback, event_type
 from bot.feishu.longconn import CARD_ACTION, LongConnection
 from bot.inbox import Inbox, event_key
+from bot.ordering import STORED_RUNNING, PerUserOrder
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,14 @@ def event_number(event: dict[str, Any]) -> int:
     return event_key("feishu", message or str((event.get("header") or {}).get("event_id", "")))
 
 
+def sender_of(event: object) -> object:
+    """Whose order an event keeps: its sender's (a leave reason after its [请假] tap)."""
+    body = (event.get("event") or {}) if isinstance(event, dict) else {}
+    user = (((body.get("sender") or {}).get("sender_id") or {}).get("open_id")
+            or (body.get("operator") or {}).get("open_id"))
+    return ("feishu", str(user)) if user else object()
+
+
 class FeishuRunner:
     """One Feishu app in this process: its channel in the core, its events in the inbox."""
 
@@ -49,9 +58,10 @@ class FeishuRunner:
         self.api = FeishuApi(settings.feishu_app_id, secret, settings.feishu_domain)
         self.channel = FeishuChannel(self.api)
         core.add_channel(self.channel)
+        self.order = PerUserOrder(settings.concurrent_updates or STORED_RUNNING, key=sender_of)
         self.inbox: Inbox[dict[str, Any]] = Inbox(
             core.services.db, f"{worker}:feishu"[-64:], key=event_number, decode=json.loads,
-            run=self._handle)
+            run=lambda event: self.order.do_process_update(event, self._handle(event)))
         self.connection = (LongConnection(settings.feishu_app_id, secret, settings.feishu_domain,
                                           self.on_event)
                            if settings.feishu_mode == "ws" else None)

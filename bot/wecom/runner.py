@@ -17,14 +17,12 @@ from bot.channels.wecom import WeComChannel
 from bot.config import Settings
 from bot.core import Core
 from bot.inbox import Inbox, event_key
-from bot.ordering import PerUserOrder
+from bot.ordering import STORED_RUNNING, PerUserOrder
 from bot.wecom.connection import LongConnection
 
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 10.0
-RUNNING = 16
-"""Callbacks handled at once (DANGJIAN_CONCURRENT_UPDATES when set), each member's in order."""
 OPEN_MODE = ("WeCom names no group admins to an AI bot, and in open mode (DANGJIAN_ADMINS empty) "
              "nobody can /grant: WeCom branches have no secretaries. Set DANGJIAN_ADMINS "
              "(wecom:userid).")
@@ -66,7 +64,7 @@ class WeComRunner:
                                          settings.wecom_ws_url, self.on_frame)
         self.channel = WeComChannel(self.connection, settings.wecom_bot_id)
         core.add_channel(self.channel)
-        self.order = PerUserOrder(settings.concurrent_updates or RUNNING, key=sender_of)
+        self.order = PerUserOrder(settings.concurrent_updates or STORED_RUNNING, key=sender_of)
         self.inbox: Inbox[dict[str, Any]] = Inbox(
             core.services.db, f"{worker}:wecom"[-64:], key=frame_number, decode=json.loads,
             run=lambda frame: self.order.do_process_update(frame, self._handle(frame)))
