@@ -211,13 +211,13 @@ class FakeDingTalk(FakeServer):
 
     async def _group_send(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         return self._post(call, (call.body or {}).get("openConversationId", ""))
 
     async def _oto_send(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         users = (call.body or {}).get("userIds") or []
         invalid = [u for u in users if self.staff and u not in self.staff]
@@ -227,7 +227,7 @@ class FakeDingTalk(FakeServer):
 
     async def _card_send(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         body = call.body or {}
         if body.get("cardTemplateId") != "StandardCard" or not body.get("cardBizId"):
@@ -242,7 +242,7 @@ class FakeDingTalk(FakeServer):
 
     async def _card_update(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         body = call.body or {}
         message = self.messages.get(body.get("cardBizId", ""))
@@ -255,7 +255,7 @@ class FakeDingTalk(FakeServer):
 
     async def _download_url(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         code = (call.body or {}).get("downloadCode", "")
         if code not in self.files:
@@ -269,7 +269,7 @@ class FakeDingTalk(FakeServer):
 
     async def _upload(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call, old=True):
+        if (refused := self._refused(call, old=True)) is not None:
             return refused
         media = (call.body or {}).get("media")
         kind = call.query.get("type")

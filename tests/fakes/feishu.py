@@ -294,7 +294,7 @@ class FakeFeishu(FakeServer):
 
     async def _bot_info(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         return self._answer(call, 0, msg="ok", bot={
             "activate_status": 2, "app_name": BOT_NAME, "avatar_url": "",
@@ -337,7 +337,7 @@ class FakeFeishu(FakeServer):
 
     async def _create_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         id_type = call.query.get("receive_id_type")
         to = (call.body or {}).get("receive_id", "")
@@ -349,7 +349,7 @@ class FakeFeishu(FakeServer):
 
     async def _reply(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         original = self.messages.get(request.match_info["message_id"])
         if original is None:
@@ -358,7 +358,7 @@ class FakeFeishu(FakeServer):
 
     async def _patch(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         message = self.messages.get(request.match_info["message_id"])
         if message is None or message.msg_type != "interactive":
@@ -381,7 +381,7 @@ class FakeFeishu(FakeServer):
 
     async def _upload_image(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         image = (call.body or {}).get("image")
         if not isinstance(image, bytes) or not image:
@@ -392,7 +392,7 @@ class FakeFeishu(FakeServer):
 
     async def _upload_file(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         body = call.body or {}
         content, name = body.get("file"), body.get("file_name")
@@ -404,7 +404,7 @@ class FakeFeishu(FakeServer):
 
     async def _resource(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         message = self.messages.get(request.match_info["message_id"])
         key, kind = request.match_info["file_key"], call.query.get("type")
@@ -424,7 +424,7 @@ class FakeFeishu(FakeServer):
 
     async def _chat(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         chat = self.chats.get(request.match_info["chat_id"])
         if chat is None:
@@ -437,7 +437,7 @@ class FakeFeishu(FakeServer):
 
     async def _members(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        if refused := self._refused(call):
+        if (refused := self._refused(call)) is not None:
             return refused
         chat = self.chats.get(request.match_info["chat_id"])
         if chat is None:
