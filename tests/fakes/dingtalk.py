@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from fakes.server import FakeServer
+from fakes.server import Call, FakeServer
 
 CLIENT_ID = "dingfakeclient"
 CLIENT_SECRET = "fake-client-secret"
@@ -40,15 +40,6 @@ MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
 CARD_TOPIC = "/v1.0/card/instances/callback"
 SEND_KEYS = {"sampleText", "sampleMarkdown", "sampleImageMsg", "sampleFile", "sampleActionCard"}
 
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    headers: dict[str, str]
-    status: int = 200
 
 
 @dataclass
@@ -69,7 +60,6 @@ class FakeDingTalk(FakeServer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
         self.media: dict[str, tuple[str, str, bytes]] = {}  # media_id -> (type, name, content)
         self.files: dict[str, tuple[str, bytes]] = {}  # downloadCode -> (name, content)
@@ -137,22 +127,6 @@ class FakeDingTalk(FakeServer):
         return [m for m in self.messages.values() if to is None or m.chat == to]
 
     # -- the APIs ------------------------------------------------------------------------------
-
-    async def _record(self, request: web.Request) -> Call:
-        body: Any = None
-        if request.content_type == "multipart/form-data":
-            body = {}
-            async for part in await request.multipart():
-                if isinstance(part, aiohttp.BodyPartReader):
-                    body[part.name] = ((part.filename, bytes(await part.read())) if part.filename
-                                       else await part.text())
-        elif request.can_read_body:
-            raw = await request.read()
-            body = json.loads(raw) if raw else None
-        call = Call(request.method, request.path, dict(request.query), body,
-                    dict(request.headers))
-        self.calls.append(call)
-        return call
 
     @staticmethod
     def _answer(call: Call, payload: dict[str, Any], status: int = 200) -> web.Response:

@@ -38,7 +38,7 @@ from aiohttp import web
 from Crypto.Cipher import AES
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
-from fakes.server import FakeServer
+from fakes.server import Call, FakeServer
 
 APP_ID = "cli_fake_app"
 APP_SECRET = "fake-app-secret"
@@ -51,20 +51,6 @@ TOKEN_LIFETIME = 7200  # seconds, as Feishu's tenant tokens
 UPDATES_PER_SECOND = 5  # Feishu's limit on updates of one message
 SEND_TYPES = {"text", "post", "interactive", "image", "file"}
 
-
-@dataclass
-class Call:
-    """One request the fake answered (its effect, if any, happened)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any  # parsed JSON, or the form fields of a multipart upload (files as bytes)
-    headers: dict[str, str]
-    status: int = 200
-    code: int = 0
-    client_port: int = 0  # the caller's side of the connection: one per connection
-    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -120,7 +106,6 @@ class FakeFeishu(FakeServer):
         self.verification_token = verification_token
         self.ws_config = ws_config or {"ReconnectCount": 1, "ReconnectInterval": 1,
                                        "ReconnectNonce": 0, "PingInterval": 120}
-        self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
         self.chats: dict[str, Chat] = {}
         self.images: dict[str, bytes] = {}
@@ -236,23 +221,6 @@ class FakeFeishu(FakeServer):
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):08d}{uuid.uuid4().hex[:16]}"
-
-    async def _record(self, request: web.Request) -> Call:
-        body: Any = None
-        if request.content_type == "multipart/form-data":
-            body = {}
-            async for part in await request.multipart():
-                if isinstance(part, aiohttp.BodyPartReader):
-                    body[part.name] = (bytes(await part.read()) if part.filename
-                                       else await part.text())
-        elif request.can_read_body:
-            raw = await request.read()
-            body = json.loads(raw) if raw else None
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        call = Call(request.method, request.path, dict(request.query), body,
-                    dict(request.headers), client_port=peer[1] if peer else 0)
-        self.calls.append(call)
-        return call
 
     def _answer(self, call: Call, code: int = 0, data: Any = None, *, status: int = 200,
                 msg: str = "success", headers: dict[str, str] | None = None,
@@ -383,7 +351,7 @@ class FakeFeishu(FakeServer):
         call = await self._record(request)
         if (refused := self._refused(call)) is not None:
             return refused
-        image = (call.body or {}).get("image")
+        _, image = (call.body or {}).get("image") or ("", b"")
         if not isinstance(image, bytes) or not image:
             return self._answer(call, 234001, status=400, msg="Invalid request param.")
         key = f"img_v3_{uuid.uuid4().hex[:20]}"
@@ -395,7 +363,8 @@ class FakeFeishu(FakeServer):
         if (refused := self._refused(call)) is not None:
             return refused
         body = call.body or {}
-        content, name = body.get("file"), body.get("file_name")
+        _, content = body.get("file") or ("", b"")
+        name = body.get("file_name")
         if not isinstance(content, bytes) or not content or not name or not body.get("file_type"):
             return self._answer(call, 234001, status=400, msg="Invalid request param.")
         key = f"file_v3_{uuid.uuid4().hex[:20]}"

@@ -7,11 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Self
 
+import aiohttp
 from aiohttp import web
+
+
+@dataclass
+class Call:
+    """One request a fake answered (its effect, if any, happened)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any  # parsed JSON, or a multipart upload's fields (a file as (name, bytes))
+    headers: dict[str, str]
+    status: int = 200
+    code: int = 0
+    client_port: int = 0  # the caller's side of the connection: one per connection
+    at: float = field(default_factory=time.monotonic)
 
 
 class FakeServer:
@@ -20,6 +39,7 @@ class FakeServer:
     name = "fake"
 
     def __init__(self) -> None:
+        self.calls: list[Call] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,6 +93,24 @@ class FakeServer:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
             loop.close()
+
+    async def _record(self, request: web.Request) -> Call:
+        """The request as a `Call`, kept in `calls`."""
+        body: Any = None
+        if request.content_type == "multipart/form-data":
+            body = {}
+            async for part in await request.multipart():
+                if isinstance(part, aiohttp.BodyPartReader):
+                    body[part.name] = ((part.filename, bytes(await part.read())) if part.filename
+                                       else await part.text())
+        elif request.can_read_body:
+            raw = await request.read()
+            body = json.loads(raw) if raw else None
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        call = Call(request.method, request.path, dict(request.query), body,
+                    dict(request.headers), client_port=peer[1] if peer else 0)
+        self.calls.append(call)
+        return call
 
     async def connected(self) -> None:
         """Until the bot's connection (a long connection, a stream) is open."""
