@@ -4,9 +4,7 @@ network. It proves the boundary: every flow runs here exactly as on a messenger.
 from __future__ import annotations
 
 import asyncio
-import html
 import itertools
-import re
 import shlex
 import tempfile
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from bot.channels.base import (
     Place,
     Replied,
     Sent,
+    render,
 )
 from bot.config import Settings
 from bot.core import Core
@@ -31,7 +30,6 @@ from bot.services import build_services
 
 PLATFORM = "terminal"
 GROUP = "group1"
-MENTION = re.compile(r'<a href="mention:[^"]*">([^<]*)</a>')
 
 BANNER = """党建助手离线对话（与各平台走同一套对话流程）。
 直接输入文字或命令（如 /help、/ask 宣传主题多久定一次？）。
@@ -41,11 +39,6 @@ BANNER = """党建助手离线对话（与各平台走同一套对话流程）�
   :reply 文字        回复机器人最近一条消息（群里提问用）
   :upload 路径 [附言] 发送文件（书记上传计划文件；名册附言写 /roster）   :quit 退出
 组织管理员：DANGJIAN_ADMINS=terminal:用户ID"""
-
-
-def plain(text: str) -> str:
-    """Our markup as a terminal shows it."""
-    return html.unescape(re.sub(r"<[^>]+>", "", MENTION.sub(r"@\1", text)))
 
 
 @dataclass
@@ -80,7 +73,7 @@ class TerminalChannel:
         message_id = f"m{next(self._ids)}"
         self.shown[message_id] = Shown(chat, content, self.asked)
         self.last = message_id
-        self._print(plain(content.text))
+        self._print(render(content.text))
         if content.buttons:
             self.last_with_buttons = message_id
             labels = "  ".join(f"[{i}] {b.label}" for i, b in
@@ -90,7 +83,7 @@ class TerminalChannel:
 
     async def edit(self, chat: str, message_id: str, content: Content) -> None:
         self.shown[message_id] = Shown(chat, content, self.shown[message_id].reply_to_text)
-        self._print(plain(content.text), "（消息已更新）")
+        self._print(render(content.text), "（消息已更新）")
 
     async def clear_buttons(self, chat: str, message_id: str) -> None:
         shown = self.shown[message_id]
@@ -181,7 +174,7 @@ class TerminalChat:
 
     def _replied(self, message_id: str) -> Replied:
         shown = self.channel.shown[message_id]
-        return Replied(message_id, self.channel.bot, True, plain(shown.content.text),
+        return Replied(message_id, self.channel.bot, True, render(shown.content.text),
                        reply_to_text=shown.reply_to_text)
 
     async def _send(self, text: str, *, reply_to: str | None = None,

@@ -90,10 +90,6 @@ def is_text(event: Event) -> bool:
             and not event.is_command and not event.has_other_content)
 
 
-def in_group(event: Event) -> bool:
-    return event.chat.kind == "group"
-
-
 def command_of(event: Event, bot_username: str) -> tuple[str, list[str]] | None:
     """(name, words) of a command addressed to us: `/name` or `/name@ourname`."""
     if event.kind != "message" or not event.is_command or event.attachment is not None:

@@ -3,7 +3,7 @@ operations out. An adapter translates its platform to these and knows nothing of
 the core and the flows know nothing of any SDK.
 
 Ids here are the platform's own, as strings (Telegram's `-100123`, Feishu's `oc_…`/`ou_…`);
-the core maps them to the numbers our tables key on (bot/identities.py).
+the core maps them to the numbers our tables key on (bot/services/identities.py).
 
 Text is the small markup every adapter renders: HTML-escaped text with `<b>`, `<code>` and
 `<a href="mention:USER_ID">name</a>` (a person named so that the platform notifies them).
@@ -12,14 +12,36 @@ Text is the small markup every adapter renders: HTML-escaped text with `<b>`, `<
 from __future__ import annotations
 
 import html
+import re
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 ChatKind = Literal["private", "group"]
 REMEMBERED = 5000
+MENTION = re.compile(r'<a href="mention:([^"]+)">([^<]*)</a>')
+
+
+def render(text: str, *, mention: Callable[[str, str], str] = lambda _user, name: f"@{name}",
+           bold: str = "", code: str = "") -> str:
+    """Our markup in a platform's terms: each mention as `mention(user id, name)`, `<b>` and
+    `<code>` as the platform's marks (none: plain text), the rest unescaped."""
+    text = MENTION.sub(lambda m: mention(m.group(1), m.group(2)), text)
+    text = re.sub(r"</?b>", bold, text)
+    text = re.sub(r"</?code>", code, text)
+    return html.unescape(re.sub(r"</?i>", "", text))
+
+
+def sent_at(stamp: object) -> datetime:
+    """When a platform says something was sent (seconds or milliseconds since the epoch); now
+    when it does not say."""
+    try:
+        value = int(stamp)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, UTC)
 
 
 @dataclass(frozen=True)

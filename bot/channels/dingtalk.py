@@ -20,7 +20,6 @@ import base64
 import html
 import json
 import logging
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +36,8 @@ from bot.channels.base import (
     SendUncertain,
     Sent,
     Unreachable,
+    render,
+    sent_at,
 )
 from bot.dingtalk.api import DingTalkApi, DingTalkError, file_type, is_group
 from bot.http import RateLimited
@@ -49,7 +50,6 @@ MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"  # dingtalk_stream's ChatbotMessage.
 CARD_TOPIC = "/v1.0/card/instances/callback"  # its CallbackHandler.TOPIC_CARD_CALLBACK
 CARD = "djc"
 """How our card ids begin: `djc<random>.<the chat, base64url>`."""
-MENTION = re.compile(r'<a href="mention:([^"]+)">([^<]*)</a>')
 UNREACHABLE_CODES = {"invalidStaffId", "resource.not.found", "robot.not.in.group",
                      "chatbot.not.exist", "InvalidParameter.OpenConversationId"}
 """DingTalk's answers for a person not in the organization, a group the robot is not in."""
@@ -57,16 +57,12 @@ UNREACHABLE_CODES = {"invalidStaffId", "resource.not.found", "robot.not.in.group
 
 def as_text(text: str) -> str:
     """Our markup as a plain robot text message (the robot APIs cannot @ someone)."""
-    text = MENTION.sub(lambda m: f"@{m.group(2)}", text)
-    return html.unescape(re.sub(r"</?(b|code|i)>", "", text))
+    return render(text)
 
 
 def as_markdown(text: str) -> str:
     """Our markup as a card's markdown."""
-    text = MENTION.sub(lambda m: f"@{m.group(2)}", text)
-    text = re.sub(r"</?b>", "**", text)
-    text = re.sub(r"</?code>", "`", text)
-    return html.unescape(text).replace("\n", "  \n")
+    return render(text, bold="**", code="`").replace("\n", "  \n")
 
 
 def card(content: Content) -> dict[str, Any]:
@@ -117,12 +113,6 @@ def tapped(content: Any) -> str | None:
     ids = private.get("actionIds") or []
     return str(ids[0]) if ids else None
 
-
-def _at(millis: Any) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(millis) / 1000, UTC)
-    except (TypeError, ValueError):
-        return datetime.now(UTC)
 
 
 class DingTalkChannel:
@@ -184,7 +174,7 @@ class DingTalkChannel:
         place = (Place(chat, "group", str(data.get("conversationTitle") or "")) if group
                  else Place(sender, "private"))
         return Event(platform=PLATFORM, kind="message", chat=place, sender=Person(sender, name),
-                     at=_at(data.get("createAt")), event_id=message_id, message_id=message_id,
+                     at=sent_at(data.get("createAt")), event_id=message_id, message_id=message_id,
                      text=text, is_command=text.startswith("/"),
                      mentioned=group and bool(data.get("isInAtList")), attachment=attachment,
                      has_other_content=not text and attachment is None)

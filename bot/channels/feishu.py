@@ -13,7 +13,6 @@ import asyncio
 import html
 import json
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,8 @@ from bot.channels.base import (
     SendUncertain,
     Sent,
     Unreachable,
+    render,
+    sent_at,
 )
 from bot.feishu.api import FeishuApi, FeishuError
 from bot.http import SendUncertain as HttpUncertain
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "feishu"
 NAMES_FOR_SECONDS = 600.0
 ADMINS_FOR_SECONDS = 300.0
-MENTION = re.compile(r'<a href="mention:([^"]+)">([^<]*)</a>')
 UNREACHABLE_CODES = {230002, 230006, 230013, 230027, 232011, 99992361, 230001}
 """Feishu's answers for a chat the bot is not in or may not write to, a user who never used the
 app, a message that is gone."""
@@ -47,16 +47,13 @@ app, a message that is gone."""
 
 def as_text(text: str) -> str:
     """Our markup as a Feishu text message: mentions as <at>, everything else plain."""
-    text = MENTION.sub(lambda m: f'<at user_id="{m.group(1)}">{m.group(2)}</at>', text)
-    return html.unescape(re.sub(r"</?(b|code|i)>", "", text))
+    return render(text, mention=lambda user, name: f'<at user_id="{user}">{name}</at>')
 
 
 def as_markdown(text: str) -> str:
     """Our markup as a card's lark_md."""
-    text = MENTION.sub(lambda m: f"<at id={m.group(1)}></at>", text)
-    text = re.sub(r"</?b>", "**", text)
-    text = re.sub(r"</?code>", "`", text)
-    return html.unescape(text)
+    return render(text, mention=lambda user, _name: f"<at id={user}></at>", bold="**",
+                  code="`")
 
 
 def card(content: Content) -> dict[str, Any]:
@@ -75,12 +72,6 @@ def card(content: Content) -> dict[str, Any]:
         found["header"] = {"title": {"tag": "plain_text", "content": content.title}}
     return found
 
-
-def _at(millis: Any) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(millis) / 1000, UTC)
-    except (TypeError, ValueError):
-        return datetime.now(UTC)
 
 
 class FeishuChannel:
@@ -128,7 +119,7 @@ class FeishuChannel:
             return Event(platform=PLATFORM, kind="membership", event_id=event_id,
                          chat=Place(body.get("chat_id", ""), "group", body.get("name", "")),
                          sender=Person(operator, self.names.get(operator, "")),
-                         at=_at(header.get("create_time")), bot_joined=added, bot_present=added)
+                         at=sent_at(header.get("create_time")), bot_joined=added, bot_present=added)
         if kind in ("im.chat.member.user.added_v1", "im.chat.member.user.deleted_v1"):
             users = [Person((u.get("user_id") or {}).get("open_id", ""), u.get("name", ""))
                      for u in body.get("users") or []]
@@ -137,7 +128,7 @@ class FeishuChannel:
             joined = kind.endswith("added_v1")
             return Event(platform=PLATFORM, kind="message", event_id=event_id, chat=place,
                          sender=Person(operator, self.names.get(operator, "")),
-                         at=_at(header.get("create_time")),
+                         at=sent_at(header.get("create_time")),
                          joined=tuple(users) if joined else (),
                          left=users[0] if users and not joined else None)
         return None
@@ -181,7 +172,7 @@ class FeishuChannel:
                  else Place(chat_id, "group", ""))
         return Event(platform=PLATFORM, kind="message", chat=place,
                      sender=Person(sender, self.names.get(sender, "")),
-                     at=_at(message.get("create_time")), event_id=event_id,
+                     at=sent_at(message.get("create_time")), event_id=event_id,
                      message_id=message_id, text=text, is_command=text.startswith("/"),
                      mentioned=mentioned, reply_to=replied, attachment=attachment,
                      has_other_content=kind not in ("text", "file", "image"))

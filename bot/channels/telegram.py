@@ -4,7 +4,6 @@ API calls. It knows nothing of our tables; what reaches the flows is bot/channel
 from __future__ import annotations
 
 import html
-import re
 from datetime import UTC, datetime
 
 from telegram import (
@@ -20,6 +19,7 @@ from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, TimedOut
 
 from bot.channels.base import (
+    MENTION,
     Attachment,
     Capabilities,
     Content,
@@ -40,7 +40,6 @@ GONE = ("chat not found", "bot was kicked", "bot is not a member", "group chat w
         "have no rights to send", "not enough rights", "user is deactivated", "peer_id_invalid",
         "bot was blocked", "bot can't initiate", "can't initiate conversation", "user not found")
 """What Telegram says when a chat cannot be written to any more."""
-MENTION = re.compile(r'<a href="mention:([^"]+)">')
 
 
 def person(user: User) -> Person:
@@ -121,7 +120,8 @@ def to_event(update: Update, bot: Bot) -> Event | None:
 
 def to_html(text: str) -> str:
     """Our markup is Telegram's HTML but for mentions."""
-    return MENTION.sub(lambda m: f'<a href="tg://user?id={html.escape(m.group(1))}">', text)
+    return MENTION.sub(
+        lambda m: f'<a href="tg://user?id={html.escape(m.group(1))}">{m.group(2)}</a>', text)
 
 
 def markup(content: Content) -> InlineKeyboardMarkup | None:

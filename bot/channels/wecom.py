@@ -29,7 +29,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from Crypto.Cipher import AES
@@ -46,6 +45,8 @@ from bot.channels.base import (
     SendUncertain,
     Sent,
     Unreachable,
+    render,
+    sent_at,
 )
 from bot.http import RateLimited
 from bot.http import SendUncertain as HttpUncertain
@@ -60,7 +61,6 @@ MARKDOWN_BYTES = 4000  # WeCom's markdown content is at most 4096 bytes of UTF-8
 TITLE_CHARS = 36
 UNREACHABLE_CODES = {93006, 93008, 600039, 846609}
 """WeCom's answers for a chat the bot is not in or a user it may not write to."""
-MENTION = re.compile(r'<a href="mention:([^"]+)">([^<]*)</a>')
 LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 FETCHED = 4
 """Files kept after their name was read (the flow downloads them next)."""
@@ -68,16 +68,12 @@ FETCHED = 4
 
 def as_markdown(text: str) -> str:
     """Our markup as WeCom markdown: mentions as <@userid>, bold and code kept."""
-    text = MENTION.sub(lambda m: f"<@{m.group(1)}>", text)
-    text = re.sub(r"</?b>", "**", text)
-    text = re.sub(r"</?code>", "`", text)
-    return html.unescape(text)
+    return render(text, mention=lambda user, _name: f"<@{user}>", bold="**", code="`")
 
 
 def as_plain(text: str) -> str:
     """Our markup as a card's plain text: mentions as @name."""
-    text = MENTION.sub(lambda m: f"@{m.group(2)}", text)
-    return html.unescape(re.sub(r"</?(b|code|i)>", "", text))
+    return render(text)
 
 
 def template_card(content: Content, task_id: str) -> dict[str, Any]:
@@ -143,13 +139,6 @@ def media_of(message: dict[str, Any]) -> Attachment:
                       "image.png" if kind == "image" else "", None, ref,
                       str(media.get("md5") or message.get("msgid", "")))
 
-
-def _at(seconds: Any) -> datetime:
-    try:
-        value = int(seconds)
-    except (TypeError, ValueError):
-        return datetime.now(UTC)
-    return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, UTC)
 
 
 class WeComChannel:
@@ -221,7 +210,7 @@ class WeComChannel:
         place = Place(str(body.get("chatid", "")), "group") if group else Place(sender, "private")
         common: dict[str, Any] = {
             "platform": PLATFORM, "chat": place, "sender": Person(sender, "", sender),
-            "at": _at(body.get("create_time")), "event_id": str(body.get("msgid", ""))}
+            "at": sent_at(body.get("create_time")), "event_id": str(body.get("msgid", ""))}
         kind = body.get("msgtype")
         if kind == "event":
             event = body.get("event") or {}

@@ -60,7 +60,3 @@ def external_of(session: Session, number: int) -> tuple[str, str]:
         raise LookupError(f"no platform id for {number}")
     return row.platform, row.external_id
 
-
-def qualified(platform: str, external: str) -> str:
-    """`feishu:ou_…` — how settings (DANGJIAN_ADMINS) name a person of another platform."""
-    return external if platform == TELEGRAM else f"{platform}:{external}"
