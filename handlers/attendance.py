@@ -158,7 +158,7 @@ async def activities(flow: Flow) -> None:
     activity = await services.db.run(lambda session: attendance.cancel_activity(
         session, actor, activity_id, now=services.clock()))  # type: ignore[arg-type]
     await flow.reply(escape(f"已取消活动 #{activity.id}：{activity.title}"))
-    refresh(flow.core, Activity, activity.id)  # type: ignore[arg-type]
+    refresh(flow, Activity, activity.id)  # type: ignore[arg-type]
 
 
 ROUTES = {

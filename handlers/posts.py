@@ -132,9 +132,11 @@ def live_counts(core: Core) -> LiveCounts:
     return core.state.setdefault("live_counts", LiveCounts())
 
 
-def refresh(core: Core, model: Kept, record_id: int, interval: float | None = None) -> None:
-    """Show a record's new counts on its post, within the edit rate limit (`interval`: the
-    post's platform's, when known)."""
+def refresh(flow: Flow, model: Kept, record_id: int) -> None:
+    """Show a record's new counts on its post (in this chat, on this platform), within the
+    platform's edit interval."""
+    core = flow.core
+
     async def edit() -> None:
         post = await _render(core.services, model, record_id)
         if post.message_id is None or post.chat_id is None:
@@ -144,12 +146,13 @@ def refresh(core: Core, model: Kept, record_id: int, interval: float | None = No
         except (Unreachable, SendUncertain) as exc:
             log.warning("could not update post %s of %s: %s", post.message_id, post.chat_id, exc)
 
-    live_counts(core).changed((model.__name__, record_id), edit, interval)
+    live_counts(core).changed((model.__name__, record_id), edit,
+                              flow.channel.capabilities.edit_interval)
 
 
 async def tell(flow: Flow, model: Kept, outcome: Outcome) -> None:
     """Tell the member what their act did (a notice for a tap, a reply to a command) and show
     the new counts on the post."""
     await flow.tell(outcome.text)
-    if outcome.changed:  # the post is in this chat, on this platform
-        refresh(flow.core, model, outcome.record_id, flow.channel.capabilities.edit_interval)
+    if outcome.changed:
+        refresh(flow, model, outcome.record_id)
