@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any, Generic, TypeVar
 
+from bot.ordering import STORED_RUNNING, PerUserOrder
 from storage import inbox
 from storage.db import Database
 
@@ -217,3 +219,22 @@ class Inbox(Generic[Update]):
                     pruned = loop.time()
             except Exception:  # the database is away: the next round tries again
                 log.warning("webhook inbox round failed", exc_info=True)
+
+
+class StoredEvents(Inbox[dict[str, Any]]):
+    """Another platform's events (JSON objects) in the inbox, kept under `worker:platform`:
+    each member's handled in their order (`sender(event)`), STORED_RUNNING of them at once
+    unless `running` says."""
+
+    def __init__(self, db: Database, worker: str, platform: str, *,
+                 key: Callable[[dict[str, Any]], int], sender: Callable[[object], object],
+                 handle: Callable[[dict[str, Any]], Awaitable[None]],
+                 running: int | None = None) -> None:
+        order = PerUserOrder(running or STORED_RUNNING, key=sender)
+        super().__init__(db, f"{worker}:{platform}"[-64:], key=key, decode=json.loads,
+                         run=lambda event: order.do_process_update(event, handle(event)))
+
+    async def receive_event(self, event: dict[str, Any]) -> bool:
+        """Store the event and start handling it; False for a repeat (dropped)."""
+        return await self.receive(event, json.dumps(event, ensure_ascii=False))
+

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,8 +17,7 @@ from bot.config import Settings
 from bot.core import Core
 from bot.dingtalk import stream_client
 from bot.dingtalk.api import DingTalkApi
-from bot.inbox import Inbox, event_key
-from bot.ordering import STORED_RUNNING, PerUserOrder
+from bot.inbox import StoredEvents, event_key
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +51,9 @@ class DingTalkRunner:
                                oapi=settings.dingtalk_oapi_base_url)
         self.channel = DingTalkChannel(self.api)
         core.add_channel(self.channel)
-        self.order = PerUserOrder(settings.concurrent_updates or STORED_RUNNING, key=sender_of)
-        self.inbox: Inbox[dict[str, Any]] = Inbox(
-            core.services.db, f"{worker}:dingtalk"[-64:], key=callback_number,
-            decode=json.loads,
-            run=lambda record: self.order.do_process_update(record, self._handle(record)))
+        self.inbox = StoredEvents(core.services.db, worker, "dingtalk", key=callback_number,
+                                  sender=sender_of, handle=self._handle,
+                                  running=settings.concurrent_updates)
         self.stream = client(self.api, self.on_callback)
         self._task: asyncio.Task[None] | None = None
 
@@ -88,7 +84,7 @@ class DingTalkRunner:
     async def on_callback(self, topic: str, data: dict[str, Any], key: str) -> bool:
         """Store a callback (then it is acknowledged); False for a repeat, which is dropped."""
         record = {"topic": topic, "key": key, "data": data}
-        return await self.inbox.receive(record, json.dumps(record, ensure_ascii=False))
+        return await self.inbox.receive_event(record)
 
     async def _handle(self, record: dict[str, Any]) -> None:
         event = self.channel.to_event(str(record.get("topic", "")), record.get("data") or {},

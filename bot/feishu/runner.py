@@ -7,7 +7,6 @@ takes them over), and a tap's answer goes back as the callback's toast.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,8 +19,7 @@ from bot.core import Core
 from bot.feishu.api import FeishuApi
 from bot.feishu.events import Rejected, challenge_answer, decode_callback, event_type
 from bot.feishu.longconn import CARD_ACTION, LongConnection
-from bot.inbox import Inbox, event_key
-from bot.ordering import STORED_RUNNING, PerUserOrder
+from bot.inbox import StoredEvents, event_key
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +56,9 @@ class FeishuRunner:
         self.api = FeishuApi(settings.feishu_app_id, secret, settings.feishu_domain)
         self.channel = FeishuChannel(self.api)
         core.add_channel(self.channel)
-        self.order = PerUserOrder(settings.concurrent_updates or STORED_RUNNING, key=sender_of)
-        self.inbox: Inbox[dict[str, Any]] = Inbox(
-            core.services.db, f"{worker}:feishu"[-64:], key=event_number, decode=json.loads,
-            run=lambda event: self.order.do_process_update(event, self._handle(event)))
+        self.inbox = StoredEvents(core.services.db, worker, "feishu", key=event_number,
+                                  sender=sender_of, handle=self._handle,
+                                  running=settings.concurrent_updates)
         self.connection = (LongConnection(settings.feishu_app_id, secret, settings.feishu_domain,
                                           self.on_event)
                            if settings.feishu_mode == "ws" else None)
@@ -96,7 +93,7 @@ class FeishuRunner:
         if tap:
             answer = self.channel.toasts[event_id] = asyncio.get_running_loop().create_future()
         try:
-            if not await self.inbox.receive(event, json.dumps(event, ensure_ascii=False)):
+            if not await self.inbox.receive_event(event):
                 return None
             if answer is None:
                 return None

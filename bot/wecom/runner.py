@@ -6,7 +6,6 @@ dropped), and a tap's card replaced within its 5 s window.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,8 +15,7 @@ from aiohttp import web
 from bot.channels.wecom import WeComChannel
 from bot.config import Settings
 from bot.core import Core
-from bot.inbox import Inbox, event_key
-from bot.ordering import STORED_RUNNING, PerUserOrder
+from bot.inbox import StoredEvents, event_key
 from bot.wecom.connection import LongConnection
 
 log = logging.getLogger(__name__)
@@ -64,10 +62,9 @@ class WeComRunner:
                                          settings.wecom_ws_url, self.on_frame)
         self.channel = WeComChannel(self.connection, settings.wecom_bot_id)
         core.add_channel(self.channel)
-        self.order = PerUserOrder(settings.concurrent_updates or STORED_RUNNING, key=sender_of)
-        self.inbox: Inbox[dict[str, Any]] = Inbox(
-            core.services.db, f"{worker}:wecom"[-64:], key=frame_number, decode=json.loads,
-            run=lambda frame: self.order.do_process_update(frame, self._handle(frame)))
+        self.inbox = StoredEvents(core.services.db, worker, "wecom", key=frame_number,
+                                  sender=sender_of, handle=self._handle,
+                                  running=settings.concurrent_updates)
 
     @property
     def routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:
@@ -97,7 +94,7 @@ class WeComRunner:
         tap = tap_of(frame)
         if tap is not None:
             self.channel.tapped(*tap)
-        await self.inbox.receive(frame, json.dumps(frame, ensure_ascii=False))
+        await self.inbox.receive_event(frame)
 
     async def _handle(self, frame: dict[str, Any]) -> None:
         event = await self.channel.to_event(frame)
