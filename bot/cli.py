@@ -85,14 +85,8 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
 
     from bot.app import FEATURES, build_application
     from bot.core import Core
-    from bot.dingtalk.api import DingTalkError
-    from bot.dingtalk.runner import DingTalkRunner
-    from bot.feishu.api import FeishuError
-    from bot.feishu.runner import FeishuRunner
     from bot.services import build_services
-    from bot.web import Platform, replica_name, serve
-    from bot.wecom.connection import Rejected
-    from bot.wecom.runner import WeComRunner
+    from bot.web import Platform, PlatformRefused, replica_name, serve
     from content.worker import WORKER
 
     log = logging.getLogger("dangjian")
@@ -105,11 +99,19 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     core = Core(services, FEATURES)
     application = build_application(services, core=core, with_updater=False) if telegram else None
     platforms: list[Platform] = []
+    # each platform's SDK is loaded only where it is configured (lark-oapi alone is thousands
+    # of modules)
     if settings.feishu_enabled:
+        from bot.feishu.runner import FeishuRunner
+
         platforms.append(FeishuRunner(core, settings, replica_name(settings)))
     if settings.dingtalk_enabled:
+        from bot.dingtalk.runner import DingTalkRunner
+
         platforms.append(DingTalkRunner(core, settings, replica_name(settings)))
     if settings.wecom_enabled:
+        from bot.wecom.runner import WeComRunner
+
         platforms.append(WeComRunner(core, settings, replica_name(settings)))
     log.info("platforms: %s", ", ".join(
         (["telegram"] if telegram else []) + [platform.name for platform in platforms]))
@@ -124,18 +126,8 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         print("Telegram 拒绝了 TELEGRAM_BOT_TOKEN，请到 @BotFather 核对令牌。"
               " (Telegram rejected TELEGRAM_BOT_TOKEN.)", file=sys.stderr)
         return 2
-    except FeishuError as error:
-        print(f"飞书拒绝了应用凭证或请求（{error}），请核对 FEISHU_APP_ID、FEISHU_APP_SECRET。"
-              " (Feishu refused the app's credentials.)", file=sys.stderr)
-        return 2
-    except DingTalkError as error:
-        print(f"钉钉拒绝了应用凭证或请求（{error}），请核对 DINGTALK_CLIENT_ID、"
-              "DINGTALK_CLIENT_SECRET。 (DingTalk refused the app's credentials.)",
-              file=sys.stderr)
-        return 2
-    except Rejected as error:
-        print(f"企业微信拒绝了智能机器人的凭证（{error}），请核对 WECOM_BOT_ID、WECOM_BOT_SECRET。"
-              " (WeCom refused the AI bot's credentials.)", file=sys.stderr)
+    except PlatformRefused as refused:
+        print(refused, file=sys.stderr)
         return 2
     return 0
 

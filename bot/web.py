@@ -94,6 +94,11 @@ def replica_name(settings: Settings) -> str:
     return f"{socket.gethostname()}:{settings.port}"[-64:]
 
 
+class PlatformRefused(Exception):
+    """A platform refused this bot's credentials at start; the message is the line the
+    operator reads before the process exits."""
+
+
 class Platform(Protocol):
     """A messenger besides Telegram, run in this process over the shared core."""
 
@@ -107,7 +112,9 @@ class Platform(Protocol):
         """POST routes it serves on PORT (its callback), if any."""
         ...
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Connect; raises `PlatformRefused` when the platform refuses the credentials."""
+        ...
 
     async def stop(self) -> None: ...
 

@@ -16,8 +16,9 @@ from bot.channels.dingtalk import DingTalkChannel
 from bot.config import Settings
 from bot.core import Core
 from bot.dingtalk import stream_client
-from bot.dingtalk.api import DingTalkApi
+from bot.dingtalk.api import DingTalkApi, DingTalkError
 from bot.inbox import StoredEvents, event_key
+from bot.web import PlatformRefused
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,14 @@ class DingTalkRunner:
         return self.inbox.ready and self.stream.connected
 
     async def start(self) -> None:
-        """Check the credentials (a refusal ends the start: DingTalkError), take up stored
-        callbacks, then connect."""
-        await self.api.access_token()
+        """Check the credentials (a refusal ends the start), take up stored callbacks, then
+        connect."""
+        try:
+            await self.api.access_token()
+        except DingTalkError as error:
+            raise PlatformRefused(
+                f"钉钉拒绝了应用凭证或请求（{error}），请核对 DINGTALK_CLIENT_ID、"
+                "DINGTALK_CLIENT_SECRET。 (DingTalk refused the app's credentials.)") from error
         await self.inbox.start()
         self._task = asyncio.create_task(self.stream.start(), name="dingtalk-stream")
         log.info("DingTalk running: Stream mode, robot %s", self.api.robot_code)

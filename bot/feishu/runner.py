@@ -16,10 +16,11 @@ from aiohttp import web
 from bot.channels.feishu import FeishuChannel
 from bot.config import Settings
 from bot.core import Core
-from bot.feishu.api import FeishuApi
+from bot.feishu.api import FeishuApi, FeishuError
 from bot.feishu.events import Rejected, challenge_answer, decode_callback, event_type
 from bot.feishu.longconn import CARD_ACTION, LongConnection
 from bot.inbox import StoredEvents, event_key
+from bot.web import PlatformRefused
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,12 @@ class FeishuRunner:
         return self.inbox.ready and connected
 
     async def start(self) -> None:
-        await self.channel.start()
+        try:
+            await self.channel.start()
+        except FeishuError as error:
+            raise PlatformRefused(
+                f"飞书拒绝了应用凭证或请求（{error}），请核对 FEISHU_APP_ID、FEISHU_APP_SECRET。"
+                " (Feishu refused the app's credentials.)") from error
         await self.inbox.start()
         if self.connection is not None:
             self.connection.start()

@@ -16,7 +16,8 @@ from bot.channels.wecom import WeComChannel
 from bot.config import Settings
 from bot.core import Core
 from bot.inbox import StoredEvents, event_key
-from bot.wecom.connection import LongConnection
+from bot.web import PlatformRefused
+from bot.wecom.connection import LongConnection, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,14 @@ class WeComRunner:
         return self.inbox.ready and self.connection.subscribed.is_set()
 
     async def start(self) -> None:
-        """Subscribed first (raises `Rejected` for wrong credentials), then the callbacks
-        stored before a restart taken up: answering them needs the connection."""
-        await self.connection.start()
+        """Subscribed first (a refusal ends the start), then the callbacks stored before a
+        restart taken up: answering them needs the connection."""
+        try:
+            await self.connection.start()
+        except Rejected as error:
+            raise PlatformRefused(
+                f"企业微信拒绝了智能机器人的凭证（{error}），请核对 WECOM_BOT_ID、WECOM_BOT_SECRET。"
+                " (WeCom refused the AI bot's credentials.)") from error
         await self.inbox.start()
         log.info("WeCom running: bot=%s", self.channel.bot.id)
         if self.core.services.settings.open_mode:

@@ -39,6 +39,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
     raise AssertionError(f"not within {timeout} s {why()}")
 
 
+def refused_start(env: Mapping[str, str]) -> str:
+    """Run `dangjian run` that must stop at start (exit 2, one line, no traceback); its
+    standard error."""
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=dict(env), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
 def said(texts: Callable[[str], list[str]], to: str, words: str, since: int = 0) -> str:
     """The first message to `to` (after its first `since`) holding `words`, once it is there:
     `texts(to)` reads what a fake platform was sent."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botproc import wait_for
+from botproc import refused_start, wait_for
 from fakes.feishu import FakeFeishu
 from feishuproc import ADMIN, FeishuBot, Platform, buttons, message_text
 
@@ -61,6 +61,12 @@ def test_the_callback_answers_feishus_challenge_and_refuses_a_forged_body(
         urllib.request.urlopen(forged, timeout=5)
     assert refused.value.code == 400
     assert "Traceback" not in bot.log()
+
+
+def test_wrong_credentials_stop_the_start_with_one_line(platform: Platform,
+                                                        tmp_path: Path) -> None:
+    env = {**FeishuBot(platform.fake, tmp_path, mode="webhook").env, "FEISHU_APP_SECRET": "wrong"}
+    assert "飞书拒绝了应用凭证" in refused_start(env)
 
 
 def test_an_admin_adding_the_bot_registers_the_branch(platform: Platform, bot: FeishuBot) -> None:
