@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,6 +36,7 @@ from handlers import (
     stats,
     study,
 )
+from handlers.posts import live_counts
 
 BOT_COMMANDS = [
     BotCommand("start", "开始使用"),
@@ -70,6 +72,9 @@ log = logging.getLogger(__name__)
 
 BOT_API_CONNECTIONS = 100
 """Keep-alive connections to the Bot API: room for every update in flight and the reminders."""
+STOP_EDITS_SECONDS = 5.0
+"""On stop, how long the posts' pending count edits may still take: a group's edits can wait a
+minute behind its 20/min limit, longer than a stop is given."""
 
 FEATURES = [organization, slash, start, qa, members, knowledge, roster, attendance, meetings,
             study, stats, ledger, roles, duties, reminders, fallback]
@@ -160,11 +165,18 @@ async def size_concurrency(application: Application) -> None:
 
 
 async def on_stop(application: Application) -> None:
-    """Stop the reminder scheduler and let the posts' count edits finish while the bot can
-    still send."""
-    from bot.web import finish
-
     await finish(core_of(application))
+
+
+async def finish(core: Core) -> None:
+    """Stop the reminder scheduler and let the posts' count edits finish while the platforms
+    can still be written to (Telegram's on stop, the others' when the process ends)."""
+    await core.services.scheduler.stop()
+    try:
+        async with asyncio.timeout(STOP_EDITS_SECONDS):
+            await live_counts(core).drain()
+    except TimeoutError:
+        log.warning("stopping without the live count edits still held back by group limits")
 
 
 async def on_shutdown(application: Application) -> None:

@@ -30,6 +30,7 @@ from sqlmodel import select
 from telegram import Bot, Update
 from telegram.error import BadRequest, NetworkError
 
+from bot.app import finish
 from bot.config import Settings
 from bot.core import Core
 from bot.http import PAUSES
@@ -37,7 +38,6 @@ from bot.inbox import Inbox
 from bot.ordering import handle
 from bot.polling import poll
 from bot.telemetry import InstrumentedApplication, Metrics
-from handlers.posts import live_counts
 from storage.db import Database
 from storage.models import Delivery
 
@@ -48,9 +48,6 @@ MAX_BODY = 1024 * 1024  # Telegram's updates are a few KB; anything near this is
 DB_PING_SECONDS = 3.0
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 DEFAULT_WEBHOOK_PATH = "/telegram"
-STOP_EDITS_SECONDS = 5.0
-"""On stop, how long the posts' pending count edits may still take: a group's edits can wait a
-minute behind its 20/min limit, longer than a stop is given."""
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -355,13 +352,3 @@ async def _stop_telegram(application: InstrumentedApplication,
     if application.post_shutdown:
         await application.post_shutdown(application)
 
-
-async def finish(core: Core) -> None:
-    """Stop the reminder scheduler and let the posts' count edits finish while the platforms
-    can still be written to."""
-    await core.services.scheduler.stop()
-    try:
-        async with asyncio.timeout(STOP_EDITS_SECONDS):
-            await live_counts(core).drain()
-    except TimeoutError:
-        log.warning("stopping without the live count edits still held back by group limits")
