@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core import Flow, escape, mention
-from bot.services.people import Actor, secretary_candidates
+from bot.services.organization import secretary_candidates
+from bot.services.people import Actor
 
 __all__ = ["as_secretary_of", "escape", "mention", "messages", "secretary_chats"]
 
@@ -15,18 +16,14 @@ MAX_MESSAGE = 4096
 
 async def secretary_chats(flow: Flow, actor: Actor) -> list[int]:
     """The branches a secretary runs, for what they do in a private chat: granted ones, and
-    the branches they belong to whose group their platform says they administer (every
-    registered branch chat for a global admin)."""
+    the branches they were seen in whose group their platform says they administer (every
+    branch for a global admin)."""
+    open_mode = flow.services.settings.open_mode
     granted, others = await flow.services.db.run(
-        lambda session: secretary_candidates(session, actor))
-    administered = await admin_of(flow, [chat_id for chat_id in others if chat_id not in granted])
+        lambda session: secretary_candidates(session, actor, open_mode))
+    # the platform's answer, cached like every admin check
+    administered = [chat_id for chat_id in others if await flow.is_admin_of(chat_id)]
     return sorted({*granted, *administered})
-
-
-async def admin_of(flow: Flow, chat_ids: list[int]) -> set[int]:
-    """Which of these groups the acting user administers, per the platform (cached like every
-    admin check): how a secretary acting in a private chat is recognised."""
-    return {chat_id for chat_id in chat_ids if await flow.is_admin_of(chat_id)}
 
 
 def as_secretary_of(actor: Actor, chat_id: int) -> Actor:

@@ -12,20 +12,17 @@ from bot.services import UserError, knowledge
 from bot.services.branches import branch_labels
 from bot.services.localtime import fmt_when
 from bot.services.people import Actor
-from handlers.common import admin_of, escape
+from handlers.common import escape, secretary_chats
 
 PICK_PATTERN = r"^kb:branch:(-?\d+)$"
 PENDING = "pending_upload"
 
 
-async def _admin_of(flow: Flow, actor: Actor) -> set[int]:
-    """In private, the branches (seen or granted) whose group this user administers."""
+async def _runs(flow: Flow, actor: Actor) -> list[int]:
+    """In private, the branches this secretary runs (a group and a global admin need none)."""
     if actor.in_group or actor.is_global_admin:
-        return set()
-    open_mode = flow.services.settings.open_mode
-    candidates = await flow.services.db.run(
-        lambda session: knowledge.private_candidates(session, actor, open_mode))
-    return await admin_of(flow, candidates)
+        return []
+    return await secretary_chats(flow, actor)
 
 
 async def on_document(flow: Flow) -> None:
@@ -36,9 +33,9 @@ async def on_document(flow: Flow) -> None:
     services = flow.services
     name, size = document.name, document.size or 0
     knowledge.check_file(name, size)
-    admins = await _admin_of(flow, actor)
+    runs = await _runs(flow, actor)
     branches = await services.db.run(lambda session: knowledge.upload_branches(
-        session, actor, admins, services.settings.open_mode))
+        session, actor, runs))
     if branches is not None and len(branches) > 1:
         names = await services.db.run(lambda session: branch_labels(session, branches))
         flow.user_state[PENDING] = document
@@ -57,10 +54,10 @@ async def on_pick_branch(flow: Flow) -> None:
         await flow.answer("该文件已处理或已过期，请重新发送。", alert=True)
         return
     actor = await flow.actor()
-    admins = await _admin_of(flow, actor)
+    runs = await _runs(flow, actor)
     services = flow.services
     branches = await services.db.run(lambda session: knowledge.upload_branches(
-        session, actor, admins, services.settings.open_mode))
+        session, actor, runs))
     if branches is not None and chosen not in branches:
         raise UserError(knowledge.NOT_SECRETARY)
     await flow.answer()
@@ -93,9 +90,9 @@ async def docs(flow: Flow) -> None:
     services = flow.services
     args = list(flow.args)
     if args and args[0] in ("删除", "delete", "rm"):
-        admins = await _admin_of(flow, actor)
+        runs = await _runs(flow, actor)
         removed = await services.db.run(lambda session: knowledge.remove_document(
-            session, actor, " ".join(args[1:]), admins))
+            session, actor, " ".join(args[1:]), runs))
         await asyncio.to_thread(services.qa.load, True)
         await flow.reply(escape(f"已从知识库删除：编号 {removed.id}《{removed.title}》。"))
         return

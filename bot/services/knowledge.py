@@ -20,7 +20,7 @@ from bot.services.branches import branch_labels
 from bot.services.errors import UserError
 from bot.services.people import Actor, is_secretary
 from content.ingest import LIMITS, SUPPORTED_SUFFIXES
-from storage.models import AuditLog, Document, Member, Passage, RoleGrant
+from storage.models import AuditLog, Document, Member, Passage
 
 MAX_UPLOAD_BYTES = LIMITS.file_bytes
 NOT_SECRETARY = "抱歉，只有支部书记或管理员可以向知识库添加文件。"
@@ -38,29 +38,18 @@ def check_file(file_name: str, size: int) -> None:
         raise UserError(f"文件过大（超过 {MAX_UPLOAD_BYTES // 2**20}MB 的上限），未加入知识库。")
 
 
-def private_candidates(session: Session, actor: Actor, open_mode: bool) -> list[int]:
-    """Branches where a secretary acting in private may be one: where the bot has seen them,
-    and where they hold a grant (Telegram admin status is checked by the caller)."""
-    grants = session.exec(select(RoleGrant.chat_id).where(
-        RoleGrant.user_id == actor.user_id, RoleGrant.role == "secretary")).all()
-    served = [chat_id for chat_id in set(grants)
-              if organization.is_branch(session, chat_id, open_mode)]
-    return sorted(set(organization.seen_branches(session, actor.user_id, open_mode)) | set(served))
-
-
-def upload_branches(session: Session, actor: Actor, admin_of: Collection[int],
-                    open_mode: bool) -> list[int] | None:
+def upload_branches(session: Session, actor: Actor,
+                    runs: Collection[int]) -> list[int] | None:
     """Where an upload by this actor goes: None for an organization document (a global
-    admin's), else the branches it may be for (one in a group; in private, each branch the
-    actor is secretary of: Telegram admin there, per `admin_of`, or granted). Refuses others."""
+    admin's), else the branches it may be for (one in a group; in private, the branches the
+    actor `runs`, as `handlers.common.secretary_chats` finds them). Refuses others."""
     if actor.is_global_admin:
         return None
     if actor.in_group:
         if not is_secretary(session, actor):
             raise UserError(NOT_SECRETARY)
         return [actor.chat_id]
-    mine = [chat_id for chat_id in private_candidates(session, actor, open_mode)
-            if chat_id in admin_of or is_secretary(session, actor, chat_id)]
+    mine = sorted(runs)
     if not mine:
         raise UserError(NOT_SECRETARY + "请在支部群内发送，或确认您是所在支部的群管理员。")
     return mine
@@ -112,7 +101,7 @@ def list_documents(session: Session, actor: Actor, open_mode: bool,
 
 
 def remove_document(session: Session, actor: Actor, number: str,
-                    admin_of: Collection[int]) -> Document:
+                    runs: Collection[int]) -> Document:
     """/docs 删除 编号: the same rights as adding it (global admins for the organization's; the
     branch's secretaries for a branch's); audited."""
     if not number.strip().lstrip("#").isdigit():
@@ -123,8 +112,7 @@ def remove_document(session: Session, actor: Actor, number: str,
     if document.chat_id is None:
         allowed = actor.is_global_admin
     else:
-        allowed = (document.chat_id in admin_of
-                   or is_secretary(session, actor, document.chat_id))
+        allowed = document.chat_id in runs or is_secretary(session, actor, document.chat_id)
     if not allowed:
         raise UserError("抱歉，只有添加该文件的支部书记或组织管理员可以删除它。")
     session.exec(delete(Passage).where(col(Passage.document_id) == document.id))

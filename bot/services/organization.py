@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from bot.services.branches import branch_label
 from bot.services.errors import UserError
-from bot.services.people import Actor
+from bot.services.people import Actor, secretary_branches
 from storage.models import AuditLog, BranchMembership, Chat, Member
 
 UNREGISTERED = "本群尚未登记为党支部，请组织管理员在群内发送 /bind 支部名称。"
@@ -62,6 +62,19 @@ def seen_branches(session: Session, user_id: int, open_mode: bool) -> list[int]:
         query = query.join(Chat, col(Chat.id) == BranchMembership.chat_id).where(
             col(Chat.registered_at).is_not(None))
     return sorted(set(session.exec(query).all()))
+
+
+def secretary_candidates(session: Session, actor: Actor,
+                         open_mode: bool) -> tuple[list[int], list[int]]:
+    """For acts in a private chat: the branches the actor surely runs (granted; every branch
+    for a global admin), and the other branches they were seen in, where their platform says
+    whether they administer the group. Branches only: a group unbound since is left out."""
+    if actor.is_global_admin:
+        return sorted(session.exec(select(Chat.id).where(branches_only(open_mode))).all()), []
+    granted = [chat_id for chat_id in secretary_branches(session, actor)
+               if is_branch(session, chat_id, open_mode)]
+    return granted, [chat_id for chat_id in seen_branches(session, actor.user_id, open_mode)
+                     if chat_id not in granted]
 
 
 def may_serve(session: Session, *, chat_id: int, in_group: bool, user_id: int | str,

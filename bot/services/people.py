@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from bot.services.errors import UserError
-from storage.models import AuditLog, BranchMembership, Chat, Member, RoleGrant, utcnow
+from storage.models import AuditLog, Chat, Member, RoleGrant, utcnow
 from storage.upsert import upsert
-
-GROUP_TYPES = ("group", "supergroup")
 
 
 @dataclass(frozen=True)
@@ -105,15 +103,3 @@ def grant_secretary(session: Session, actor: Actor, user_id: int, chat_id: int) 
                  entity_id=str(user_id), detail="secretary")
     )
     return True
-
-
-def secretary_candidates(session: Session, actor: Actor) -> tuple[list[int], list[int]]:
-    """For acts in a private chat: the branches the actor surely runs (grants; every branch
-    group for a global admin), and the others they belong to, where Telegram says whether they
-    are an admin."""
-    if actor.is_global_admin:
-        groups = session.exec(select(Chat.id).where(col(Chat.type).in_(GROUP_TYPES))).all()
-        return sorted(groups), []
-    stays = session.exec(select(BranchMembership.chat_id).where(
-        BranchMembership.user_id == actor.user_id, col(BranchMembership.left_at).is_(None))).all()
-    return secretary_branches(session, actor), sorted(set(stays))

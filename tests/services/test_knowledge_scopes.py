@@ -19,7 +19,7 @@ from bot.services.qa import QAService, read_plans_dir
 from content.ingest import Limits, OverLimit, PlansDirError, parse_plan
 from content.tokenize import Tokenizer
 from content.worker import parse_in_worker
-from storage.models import AuditLog, BranchMembership, Document
+from storage.models import AuditLog, BranchMembership, Document, RoleGrant
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 GROUP, OTHER = -1001, -1002
@@ -88,7 +88,7 @@ def test_docs_lists_what_a_user_sees_and_removal_needs_the_adding_rights(db, tok
             knowledge.remove_document(session, member(SECRETARY, SECRETARY), str(branch), set())
         with pytest.raises(UserError, match="没有编号"):
             knowledge.remove_document(session, secretary, "999", set())
-        knowledge.remove_document(session, member(SECRETARY, SECRETARY), str(branch), {GROUP})
+        knowledge.remove_document(session, member(SECRETARY, SECRETARY), str(branch), [GROUP])
         session.flush()
         assert session.get(Document, branch) is None
         assert session.exec(select(AuditLog).where(AuditLog.action == "remove")).one()
@@ -104,17 +104,38 @@ def test_uploads_go_where_the_uploader_is_secretary(db) -> None:
             session.add(BranchMembership(chat_id=chat_id, user_id=SECRETARY, joined_at=NOW))
         session.flush()
         admin = member(ADMIN, ADMIN, is_global_admin=True)
-        assert knowledge.upload_branches(session, admin, set(), False) is None
+        assert knowledge.upload_branches(session, admin, set()) is None
         in_group = member(SECRETARY, GROUP, is_chat_admin=True)
-        assert knowledge.upload_branches(session, in_group, set(), False) == [GROUP]
+        assert knowledge.upload_branches(session, in_group, set()) == [GROUP]
         private = member(SECRETARY, SECRETARY)
-        assert knowledge.private_candidates(session, private, False) == [OTHER, GROUP]
-        assert knowledge.upload_branches(session, private, {GROUP, OTHER}, False) == [OTHER, GROUP]
-        assert knowledge.upload_branches(session, private, {GROUP}, False) == [GROUP]
+        assert organization.secretary_candidates(session, private, False) == ([], [OTHER, GROUP])
+        assert knowledge.upload_branches(session, private, {GROUP, OTHER}) == [OTHER, GROUP]
+        assert knowledge.upload_branches(session, private, {GROUP}) == [GROUP]
         with pytest.raises(UserError, match="只有支部书记"):
-            knowledge.upload_branches(session, private, set(), False)
+            knowledge.upload_branches(session, private, set())
         with pytest.raises(UserError, match="只有支部书记"):
-            knowledge.upload_branches(session, member(MEMBER, GROUP), set(), False)
+            knowledge.upload_branches(session, member(MEMBER, GROUP), set())
+
+
+def test_a_group_unbound_is_no_longer_among_a_secretarys_branches(db) -> None:
+    """From a private chat a secretary acts only for branches: after /unbind their old group,
+    granted or seen, is neither offered nor listed for a global admin."""
+    admin = member(ADMIN, ADMIN, is_global_admin=True)
+    private = member(SECRETARY, SECRETARY)
+    with db.session() as session:
+        for chat_id, name in ((GROUP, "一支部"), (OTHER, "二支部")):
+            organization.register(session, chat_id, name, ADMIN, NOW)
+        session.add(BranchMembership(chat_id=GROUP, user_id=SECRETARY, joined_at=NOW))
+        session.add(RoleGrant(chat_id=OTHER, user_id=SECRETARY, role="secretary"))
+        session.flush()
+        assert organization.secretary_candidates(session, private, False) == ([OTHER], [GROUP])
+        assert organization.secretary_candidates(session, admin, False) == ([OTHER, GROUP], [])
+        organization.unbind(session, admin, str(GROUP))
+        organization.unbind(session, admin, str(OTHER))
+        session.flush()
+        assert organization.secretary_candidates(session, private, False) == ([], [])
+        assert organization.secretary_candidates(session, admin, False) == ([], [])
+        assert organization.secretary_candidates(session, private, True) == ([OTHER], [GROUP])
 
 
 
