@@ -30,7 +30,7 @@ from bot.channels.base import (
     Sent,
     Unreachable,
 )
-from bot.services import Services, UserError
+from bot.services import Services, UserError, choices, utc_now
 from bot.services.identities import TELEGRAM, external_of, is_telegram, number_of
 from bot.services.people import Actor, remember
 from storage.models import Member
@@ -257,10 +257,16 @@ class Flow:
         channel, chat = await self.core.route(chat_id)
         return await self.core.is_admin(channel, chat, self.event.sender.id)
 
-    @property
-    def user_state(self) -> dict[str, Any]:
-        """What this process remembers of the user between events (a pending choice)."""
-        return self.core.user_state.setdefault((self.event.platform, self.user_id), {})
+    async def hold(self, key: str, value: dict[str, Any]) -> None:
+        """Keep what the acting user is asked to choose about until they answer (a tap that
+        may reach another replica)."""
+        await self.services.db.run(
+            lambda session: choices.hold(session, self.user_id, key, value, utc_now()))
+
+    async def take(self, key: str) -> dict[str, Any] | None:
+        """What `hold` kept for the acting user (None when nothing, or lapsed), forgotten."""
+        return await self.services.db.run(
+            lambda session: choices.take(session, self.user_id, key, utc_now()))
 
 
 @dataclass
@@ -271,7 +277,6 @@ class Core:
     features: list[ModuleType]
     channels: dict[str, Channel] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
-    user_state: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
     on_failure: Callable[[Exception], None] | None = None
     """Told of every failure the core handles (the adapter's metrics count them)."""

@@ -5,6 +5,7 @@ branches sending a file privately is asked which branch it is for."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 
 from bot.channels.base import Attachment, Event
 from bot.core import Command, Flow, OnMessage, Tap
@@ -38,7 +39,7 @@ async def on_document(flow: Flow) -> None:
         session, actor, runs))
     if branches is not None and len(branches) > 1:
         names = await services.db.run(lambda session: branch_labels(session, branches))
-        flow.user_state[PENDING] = document
+        await flow.hold(PENDING, asdict(document))
         buttons = [[(names.get(b, str(b)), f"kb:branch:{b}")] for b in branches]
         await flow.reply(escape(f"您是多个支部的书记，请选择「{name}」加入哪个支部的知识库："),
                          buttons)
@@ -49,8 +50,8 @@ async def on_document(flow: Flow) -> None:
 async def on_pick_branch(flow: Flow) -> None:
     """The branch chosen for a private upload: checked again, then the file is ingested."""
     chosen = flow.button_id()
-    pending: Attachment | None = flow.user_state.pop(PENDING, None)
-    if pending is None:
+    held = await flow.take(PENDING)
+    if held is None:
         await flow.answer("该文件已处理或已过期，请重新发送。", alert=True)
         return
     actor = await flow.actor()
@@ -61,7 +62,7 @@ async def on_pick_branch(flow: Flow) -> None:
     if branches is not None and chosen not in branches:
         raise UserError(knowledge.NOT_SECRETARY)
     await flow.answer()
-    await _ingest(flow, actor, pending, chosen)
+    await _ingest(flow, actor, Attachment(**held), chosen)
 
 
 async def _ingest(flow: Flow, actor: Actor, document: Attachment, branch: int | None) -> None:

@@ -68,6 +68,18 @@ class Identity(SQLModel, table=True):
     external_id: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow)
 
+class PendingChoice(SQLModel, table=True):
+    """What a person was asked to choose about (a private upload's branch), kept in the
+    database so that the tap answering it may reach any replica: bot/services/choices.py."""
+
+    __tablename__ = "pending_choice"
+
+    user_id: int = Field(sa_type=BigInteger, primary_key=True,
+                         sa_column_kwargs={"autoincrement": False})
+    key: str = Field(max_length=32, primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    held_at: datetime = Field(default_factory=utcnow)
+
 class Member(SQLModel, table=True):
     """A Telegram user who has talked to the bot."""
 

@@ -12,14 +12,14 @@ from recording import RecordingChannel, Talk
 from sqlmodel import select
 
 from bot.app import FEATURES
-from bot.channels.base import Capabilities, Person
+from bot.channels.base import Attachment, Capabilities, Person
 from bot.config import Settings
 from bot.core import NOT_REACHABLE, Core
 from bot.services import build_services
-from bot.services.identities import OUTSIDE_TELEGRAM
+from bot.services.identities import OUTSIDE_TELEGRAM, number_of
 from bot.services.organization import UNREGISTERED
 from handlers.posts import live_counts
-from storage.models import Attendance, BranchMembership, Identity
+from storage.models import Attendance, BranchMembership, Document, Identity
 
 ADMIN, SECRETARY, MEMBER, GROUP = "ou_admin", "ou_sec", "ou_member", "oc_branch"
 
@@ -132,3 +132,31 @@ async def test_help_says_where_roles_are_kept_only_where_the_platform_gives_none
     assert stored.startswith(usual.split("\n")[0])
     assert "党支部由组织管理员在群内发送 /bind 支部名称 登记" in stored
     assert "支部书记由组织管理员或支部书记用 /grant 成员 授予" in stored
+
+
+async def test_a_private_uploads_branch_is_chosen_on_any_replica(world, tmp_path: Path) -> None:
+    """A secretary of two branches sends a plan privately to one replica and taps the branch
+    on another: the file joins that branch's knowledge base once; a second tap finds it done."""
+    core, channel, talk = world
+    other_group = "oc_branch2"
+    channel.admins_of[other_group] = {SECRETARY}
+    await talk.say("/bind 第一支部", user=ADMIN, chat=GROUP)
+    await talk.say("/bind 第二支部", user=ADMIN, chat=other_group)
+    for group in (GROUP, other_group):
+        await talk.say("/help", user=SECRETARY, chat=group)
+    channel.files["f1"] = "支部学习计划\n一、学习安排\n1.每月第一周学习党章。\n".encode()
+    [question] = await talk.say("", user=SECRETARY,
+                                attachment=Attachment("file", "学习计划.txt", 60, "f1"))
+    assert "请选择" in question.content.text
+    replica = Core(build_services(core.services.settings), FEATURES)
+    replica.add_channel(channel)
+    elsewhere = Talk(replica, channel)
+    ops = await elsewhere.tap(question, "第二支部", user=SECRETARY)
+    assert any("已加入知识库" in text and "第二支部" in text for text in texts(ops))
+    assert await elsewhere.tap(question, "第一支部", user=SECRETARY) and \
+        channel.answers()[-1] == "该文件已处理或已过期，请重新发送。"
+    with core.services.db.session() as session:
+        [document] = session.exec(select(Document).where(Document.name == "学习计划.txt")).all()
+    assert document.chat_id == await replica.services.db.run(
+        lambda session: number_of(session, "rec", other_group, group=True))
+    await replica.services.db.close()
