@@ -38,6 +38,7 @@ from bot.inbox import Inbox
 from bot.ordering import handle
 from bot.polling import poll
 from bot.telemetry import InstrumentedApplication, Metrics
+from handlers.posts import show_recent_counts
 from storage.db import Database
 from storage.models import Delivery
 
@@ -305,6 +306,7 @@ async def serve(core: Core, settings: Settings, *,
     polling = None
     if application is not None:
         polling = await _start_telegram(application, settings, inbox, stop)
+    await show_recent_counts(core)
     log.info("bot running: platforms=%s mode=%s port=%s", ",".join(sorted(core.channels)),
              "webhook" if webhook else "polling", settings.port)
     try:

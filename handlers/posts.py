@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from bot.channels.base import Content, SendUncertain, Unreachable
 from bot.core import Core, Flow
 from bot.services import attendance, study
 from bot.services.localtime import zone
-from bot.services.posts import Outcome, Post, attach_message
+from bot.services.posts import Outcome, Post, attach_message, tapped_since
 from storage.models import Activity, StudyTask
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 EDIT_INTERVAL = 3.0
 """Seconds between two edits of one post: a burst of taps makes one or two edits, not fifty."""
+RECENT_AT_START = timedelta(minutes=5)
+"""How far back a starting process looks for posts whose counts may not be shown yet."""
 
 Kept = type[Activity] | type[StudyTask]
 Record = TypeVar("Record", Activity, StudyTask)
@@ -135,8 +138,26 @@ def live_counts(core: Core) -> LiveCounts:
 def refresh(flow: Flow, model: Kept, record_id: int) -> None:
     """Show a record's new counts on its post (in this chat, on this platform), within the
     platform's edit interval."""
-    core = flow.core
+    show_counts(flow.core, model, record_id, flow.channel.capabilities.edit_interval)
 
+
+async def show_recent_counts(core: Core) -> None:
+    """At start: the counts of the posts tapped in the last minutes, whose trailing edit a
+    process that died (killed, or its stop cut short) may have left unsent. A handful of
+    edits, each showing what the tables hold, on the platforms of this process that can edit
+    a post untapped."""
+    since = core.services.clock() - RECENT_AT_START
+    recent = await core.services.db.run(lambda session: tapped_since(session, since))
+    for model, record_id, chat_id in recent:
+        try:
+            channel, _ = await core.route(chat_id)
+        except Unreachable:  # its platform runs in another process
+            continue
+        if channel.capabilities.edits_untapped:
+            show_counts(core, model, record_id)
+
+
+def show_counts(core: Core, model: Kept, record_id: int, interval: float | None = None) -> None:
     async def edit() -> None:
         post = await _render(core.services, model, record_id)
         if post.message_id is None or post.chat_id is None:
@@ -146,8 +167,7 @@ def refresh(flow: Flow, model: Kept, record_id: int) -> None:
         except (Unreachable, SendUncertain) as exc:
             log.warning("could not update post %s of %s: %s", post.message_id, post.chat_id, exc)
 
-    live_counts(core).changed((model.__name__, record_id), edit,
-                              flow.channel.capabilities.edit_interval)
+    live_counts(core).changed((model.__name__, record_id), edit, interval)
 
 
 async def tell(flow: Flow, model: Kept, outcome: Outcome) -> None:

@@ -157,6 +157,8 @@ class Capabilities:
     branch with /bind)."""
     edit_interval: float = 3.0
     """Seconds between two edits of one message that the platform tolerates in a burst."""
+    edits_untapped: bool = True
+    """A message can be edited at any time (WeCom's cards only within 5 s of a tap on them)."""
     max_text: int = 4096
 
 

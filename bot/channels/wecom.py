@@ -147,7 +147,7 @@ class WeComChannel:
 
     platform = PLATFORM
     capabilities = Capabilities(member_list=False, admin_list=False, join_events=False,
-                                edit_interval=1.0, max_text=12000)
+                                edit_interval=1.0, edits_untapped=False, max_text=12000)
 
     def __init__(self, connection: LongConnection, bot_id: str, *,
                  clock: Callable[[], float] = time.monotonic) -> None:

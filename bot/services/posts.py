@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from storage.models import Activity, StudyTask
+from storage.models import Activity, Attendance, StudyRecord, StudyTask
 
 Buttons = tuple[tuple[tuple[str, str], ...], ...]
 Record = TypeVar("Record", Activity, StudyTask)
@@ -23,6 +24,21 @@ class Post:
     chat_id: int | None = None
     """The group that shows it, and its message there once posted: live counts edit that one."""
     message_id: int | None = None
+
+
+def tapped_since(session: Session,
+                 since: datetime) -> list[tuple[type[Activity | StudyTask], int, int]]:
+    """The posted activities and tasks, with their group, that had a check-in, leave or
+    completion recorded since `since`: the posts whose count edit a process that died may
+    have left unsent."""
+    activities = session.exec(select(Activity.id, Activity.chat_id).distinct().join(
+        Attendance, col(Attendance.activity_id) == Activity.id).where(
+        col(Attendance.recorded_at) >= since, col(Activity.message_id).is_not(None))).all()
+    tasks = session.exec(select(StudyTask.id, StudyTask.chat_id).distinct().join(
+        StudyRecord, col(StudyRecord.task_id) == StudyTask.id).where(
+        col(StudyRecord.recorded_at) >= since, col(StudyTask.message_id).is_not(None))).all()
+    return ([(Activity, record_id, chat_id) for record_id, chat_id in sorted(activities)]
+            + [(StudyTask, record_id, chat_id) for record_id, chat_id in sorted(tasks)])
 
 
 def add_once(session: Session, record: Record) -> Record:

@@ -126,13 +126,23 @@ def test_a_member_is_refused_politely(platform: Platform, bot: FeishuBot) -> Non
 
 
 def test_nothing_is_lost_or_doubled_across_a_kill(platform: Platform, bot: FeishuBot) -> None:
+    """Killed while a tap's count edit waits out a 429: the restarted bot shows the count
+    without another tap, and the tap delivered again counts once."""
     fake = platform.fake
     card = next(m for m in fake.sent(BRANCH) if "主题党日" in message_text(m))
-    bot.end(signal.SIGKILL)
-    bot.start()
     tap = fake.card_action(card.message_id, BRANCH, "ou_member02", {"v": buttons(card)["签到"]})
+    fake.rate_limit(1, reset=60)
     assert deliver(platform, bot, tap)[1]["toast"]["content"] == "签到成功！"
-    wait_for(lambda: "已签到 3" in message_text(fake.messages[card.message_id]))
+    wait_for(lambda: any(call.status == 429 for call in fake.calls_to(
+        "PATCH", f"/open-apis/im/v1/messages/{card.message_id}")))
+    bot.end(signal.SIGKILL)
+    assert "已签到 2" in message_text(fake.messages[card.message_id])
+    bot.start()
+    wait_for(lambda: "已签到 3" in message_text(fake.messages[card.message_id]),
+             why=lambda: message_text(fake.messages[card.message_id]))
+    assert deliver(platform, bot, tap)[1] == {}  # Feishu's redelivery: a repeat, dropped
+    again = fake.card_action(card.message_id, BRANCH, "ou_member02", {"v": buttons(card)["签到"]})
+    assert deliver(platform, bot, again)[1]["toast"]["content"] == "您已签到，无需重复签到。"
 
 
 def test_a_429_is_waited_out_and_the_reply_sent_once(platform: Platform, bot: FeishuBot) -> None:
