@@ -66,6 +66,8 @@ WEIGHTS = {
     "phrase": 0.3,
 }
 PART_NAMED_AT_LEAST = 0.6
+WORDS_POINT = 0.8
+COMMON_WORD = 0.25
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
 SYNONYM = 0.5
@@ -660,7 +662,10 @@ class KnowledgeBase:
             counted, decided = self._parts_counted(query, item_scores, visible)
             if not counted:
                 return [], None
-            return [self._part_hit(unit) for unit in counted[:k]], 1.0 if decided else 0.0
+            if decided:
+                return [self._part_hit(unit) for unit in counted[:k]], 1.0
+            # nothing tells the plans apart: one answer shows each plan's part of that number
+            return [_parts_hit(counted), *(self._part_hit(u) for u in counted[:k - 1])], 1.0
         if query.which_part:
             above = self._part_of_best_item(query, item_scores)
             return ([] if above is None else [self._part_hit(above)]), None
@@ -713,6 +718,11 @@ class KnowledgeBase:
                        round(in_part + float(plan_best[plan_no]), 6))
             as_numbered = bool(ordinal) and part.text.startswith(ordinal.group(0))
             found.append((pointed, as_numbered, -plan_no, part))
+        # words point at a plan only when its match is clearly the best: plans within
+        # WORDS_POINT of the best match are told apart by the numbering, not by the words
+        best_words = max((f[0][2] for f in found), default=0.0)
+        found = [((named, year, best_words if words >= WORDS_POINT * best_words else words),
+                  *rest) for (named, year, words), *rest in found]
         found.sort(key=lambda f: f[:3], reverse=True)
         decided = len(found) == 1 or (len(found) > 1 and found[0][0] > found[1][0])
         return [unit for *_, unit in found], decided
@@ -762,10 +772,13 @@ class KnowledgeBase:
         return self.coverage(remainder, part_text, PART_NOISE) >= PART_NAMED_AT_LEAST
 
     def _says_more_than_names(self, query: Query) -> bool:
-        """Whether the question has content words besides the names it says and the words
-        that point at a part (部分, 主题, 内容…)."""
+        """Whether the question has content words besides the names it says, the words
+        that point at a part (部分, 主题, 内容…), words the plans never reach and words every
+        plan is full of."""
+        common = COMMON_WORD * self.item_words.max_idf()  # 党建 in a plan of 党建 says nothing
         return any(not any(c.text in n or n in c.text for n in query.names)
-                   and not any(noise in c.text for noise in PART_NOISE)
+                   and not any(noise in c.text for noise in PART_NOISE) and c.known
+                   and c.weight >= common
                    and not _ORDINAL_WORD.fullmatch(c.text) and c.text != query.year
                    for c in query.concepts)
 
@@ -812,6 +825,17 @@ class KnowledgeBase:
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
             matched += concept.weight * found
         return matched / total if total else 0.0
+
+
+def _parts_hit(parts: list[Unit]) -> Hit:
+    """One answer holding several plans' parts of the number a question counts to, each
+    under its plan's title: a member who did not say which plan sees every candidate."""
+    text = "\n".join(f"《{unit.title}》{unit.text}" for unit in parts)
+    if len(text) > MAX_ANSWER_CHARS:
+        text = text[:MAX_ANSWER_CHARS - 1] + "…"
+    first = parts[0]
+    unit = Unit(first.plan, first.section, "part", text, "", f"{len(parts)}份要点中的这一部分")
+    return Hit(unit, 1.0, first.text.split("\n")[0], text)
 
 
 def _ancestor_headings(plan: ParsedPlan, section: Section) -> list[str]:
