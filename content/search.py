@@ -654,9 +654,14 @@ class KnowledgeBase:
         named = [self.programmes[n] for n in query.names if n in self.programmes
                  and (visible is None or visible[self.programmes[n]])]
         if named:
-            unit = self.part_units[named[0]]
-            if query.asks_part or (not query.intents
-                                   and self._rest_covered(query, normalize(unit.text))):
+            number = named[0]
+            unit = self.part_units[number]
+            first, end = self.part_items[number]
+            best = first + int(np.argmax(item_scores[first:end])) if end > first else None
+            # the programme as a whole answers unless one of its items says the rest
+            if query.asks_part or (not query.intents and (
+                    self._rest_covered(query, normalize(unit.text)) or best is None
+                    or not self._rest_covered(query, normalize(self.units[best].text)))):
                 return [self._part_hit(unit)], 1.0
         if query.ordinal is not None:
             counted, decided = self._parts_counted(query, item_scores, visible)

@@ -120,3 +120,10 @@ def test_a_word_every_plan_is_full_of_does_not_point_at_a_plan():
     kb = KnowledgeBase([parse_plan("a.txt", first), parse_plan("b.txt", second)], Tokenizer())
     text = kb.search("党员第三部分讲什么", 3).hits[0].text
     assert "第三部分 关爱党员" in text and "三、推进人才队伍" in text
+
+
+def test_a_programme_asked_about_in_words_none_of_its_items_say_gets_its_part(
+        kb: KnowledgeBase):
+    """涉及 is in no item of 清风工程 (nor in its heading): the question is about the
+    programme as a whole, whose heading and item titles answer it."""
+    assert first_heading(kb, "清风工程主要涉及哪方面的工作") == "二、实施“清风工程”，加强党风廉政建设"
