@@ -743,12 +743,15 @@ class KnowledgeBase:
 
     def _part_of_best_item(self, query: Query, item_scores: np.ndarray) -> Unit | None:
         """The part holding the best matching item; when the question says what kind of part
-        it wants (哪个工程, 哪项行动), the best item in a part of that kind."""
+        it wants (哪个工程, 哪项行动), the best item in a part of that kind, or none when the
+        best item itself names a programme of that kind (做深“新苗工程”): the item answers."""
         kinds = [m.group(0)[-2:] for m in WHICH_PART.finditer(query.text)]
         wanted = next((kind for kind in kinds if kind in ("工程", "行动")), "")
-        for unit_no in _top_k(item_scores, 20):
+        for rank, unit_no in enumerate(_top_k(item_scores, 20)):
             if item_scores[unit_no] <= 0:
                 break
+            if rank == 0 and wanted and _names_a(wanted, normalize(self.units[unit_no].text)):
+                return None
             above = self._part_above(self.units[int(unit_no)])
             if above is not None and wanted in above.text.split("\n", 1)[0]:
                 return above
@@ -830,6 +833,11 @@ class KnowledgeBase:
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
             matched += concept.weight * found
         return matched / total if total else 0.0
+
+
+def _names_a(kind: str, text: str) -> bool:
+    """Whether a text quotes a name of that kind (“新苗工程”, “星火”行动)."""
+    return any((m.group(2) or m.group(1)).endswith(kind) for m in _QUOTED.finditer(text))
 
 
 def _parts_hit(parts: list[Unit]) -> Hit:

@@ -127,3 +127,16 @@ def test_a_programme_asked_about_in_words_none_of_its_items_say_gets_its_part(
     """涉及 is in no item of 清风工程 (nor in its heading): the question is about the
     programme as a whole, whose heading and item titles answer it."""
     assert first_heading(kb, "清风工程主要涉及哪方面的工作") == "二、实施“清风工程”，加强党风廉政建设"
+
+
+def test_which_programme_is_answered_by_the_item_that_names_one():
+    """The best item names a programme of the kind asked for (“新苗工程”) inside the part of
+    another (聚力工程): the item, not its part, says which."""
+    plan = parse_plan("p.txt", "党建工作要点\n一、实施“聚力工程”，加强人才队伍建设\n"
+                      "1.加快人才开发。做深做细“新苗工程”，建立青年人才目录。\n"
+                      "2.强化班子建设。加强领导班子思想政治建设。\n"
+                      "二、实施“清风工程”，加强党风廉政建设\n3.讲好廉政党课。每年讲一次。\n")
+    kb = KnowledgeBase([plan], Tokenizer())
+    hit = kb.search("人才开发要做深哪个工程", 3).hits[0]
+    assert hit.unit.kind == "item" and "“新苗工程”" in hit.text
+    assert first_heading(kb, "廉政党课归哪个工程管") == "二、实施“清风工程”，加强党风廉政建设"
