@@ -48,9 +48,10 @@ from content.tokenize import Tokenizer  # noqa: E402
 # What a member loses, per level shown and what the truth was (right: the first passage
 # answers; wrong: it does not, though the plans do; unrelated: the plans say nothing on it).
 # Refusing a right answer costs as much as four confident mistakes: the member loses the
-# answer itself. Chosen by the cross-validated figures on all the sets (high-wrong 4: 0.82
-# answered high, 0.039 high and wrong; 5: 0.80 and 0.035; refusing a right answer 4: 0.046
-# of the answerable refused, 8: 0.018, 16: 0.011, with the same share answered high).
+# answer itself. Chosen by the cross-validated figures on all the sets (5-fold, and leave one
+# set out; high-wrong 3.5: 0.83 answered high, 0.040 high and wrong, 0.045 leaving a set out;
+# 4: 0.82, 0.036 and 0.034; refusing a right answer 4: 0.046 of the answerable refused, 8:
+# 0.018, 16: 0.011, with the same share answered high).
 COSTS = {
     "high": {"right": 0.0, "wrong": 4.0, "unrelated": 4.0},
     "low": {"right": 1.0, "wrong": 1.0, "unrelated": 2.0},
