@@ -627,6 +627,7 @@ class KnowledgeBase:
             unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
             part=best.unit.kind == "part",
             said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
+            echoed=_echoed(hits),
         )
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
@@ -833,6 +834,16 @@ class KnowledgeBase:
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
             matched += concept.weight * found
         return matched / total if total else 0.0
+
+
+def _echoed(hits: list[Hit]) -> float:
+    """How much of the first hit's highlighted sentence the second hit's says too, when the
+    second is an item of another plan (plans often repeat each other's sentences)."""
+    if len(hits) < 2 or "part" in (hits[0].unit.kind, hits[1].unit.kind) or (
+            hits[0].unit.plan == hits[1].unit.plan):
+        return 0.0
+    first, second = (set(bigram_keys(normalize(h.sentence))[0].tolist()) for h in hits[:2])
+    return len(first & second) / max(1, min(len(first), len(second)))
 
 
 def _names_a(kind: str, text: str) -> bool:

@@ -208,3 +208,17 @@ def test_latin_letters_and_digits_sound_like_no_chinese_word(kb: KnowledgeBase):
     words = KnowledgeBase([parse_plan("plan.txt", plan)], kb.tokenizer).parse_query(
         "script 1234").words
     assert "意义" not in words
+
+
+def test_a_second_answer_from_another_plan_saying_the_same_is_echoed(tokenizer: Tokenizer):
+    """Two plans write the same sentence about 廉政党课: the close second echoes the first. The
+    second plan's other item, on another topic, echoes nothing."""
+    again = PLAN.replace("2026年", "2027年").replace("党组织书记每年至少讲一次廉政党课",
+                                                    "各级党组织书记每年至少讲一次廉政党课")
+    kb = KnowledgeBase([parse_plan("plan.txt", PLAN), parse_plan("again.txt", again)],
+                       tokenizer)
+    found = kb.search("党组织书记每年讲几次廉政党课", 2)
+    assert {h.unit.plan for h in found.hits} == {0, 1}
+    assert found.evidence.echoed > 0.8
+    alone = KnowledgeBase([parse_plan("plan.txt", PLAN)], tokenizer)
+    assert alone.search("党组织书记每年讲几次廉政党课", 2).evidence.echoed == 0.0
