@@ -24,10 +24,13 @@ from content.confidence import Evidence
 from content.index import Bm25Index, tune_allocator
 from content.ingest import ParsedPlan, Section
 from content.lexicon import (
+    AMOUNT_PATTERN,
     INTENT_PATTERNS,
     PART_ASK_WORDS,
     PART_NOISE,
     STOPWORDS,
+    UNIT_ASKS,
+    UNITS,
     WHICH_PART,
     Lexicon,
     is_question_word,
@@ -202,7 +205,9 @@ class KnowledgeBase:
         del sentences
         self.names = self._quoted_names(normalized)
         self.intent_flags = {intent: _sentences_matching(pattern, normalized)
-                             for intent, pattern in INTENT_PATTERNS.items()}
+                             for intent, pattern in INTENT_PATTERNS.items()
+                             if intent not in UNIT_ASKS}
+        self.intent_flags.update(_sentences_stating_amounts(normalized))
         sentence_unit = self.sentence_unit
         # the largest index first, while the least is held; pairs dropped once indexed
         self.item_bigrams = _bigram_index(normalized, sentence_unit, n_units)
@@ -925,6 +930,17 @@ def _sentences_matching(pattern: re.Pattern[str], sentences: list[str]) -> np.nd
     hits = np.fromiter((m.start() for m in pattern.finditer(joined)), dtype=np.int64)
     flags = np.zeros(len(sentences), dtype=bool)
     flags[np.searchsorted(starts, hits, side="right") - 1] = True
+    return flags
+
+
+def _sentences_stating_amounts(sentences: list[str]) -> dict[str, np.ndarray]:
+    """For each unit of UNIT_ASKS, which sentences state an amount in it, by one scan."""
+    joined = "\n".join(sentences)
+    starts = np.cumsum([0] + [len(s) + 1 for s in sentences[:-1]])
+    flags = {unit: np.zeros(len(sentences), dtype=bool) for unit in UNIT_ASKS}
+    for match in AMOUNT_PATTERN.finditer(joined):
+        flags[UNITS[match.group(1)]][np.searchsorted(starts, match.start(), side="right") - 1] = (
+            True)
     return flags
 
 
