@@ -131,20 +131,9 @@ def cross_validate(features: np.ndarray, right: np.ndarray, unrelated: np.ndarra
     figures on the sets' own questions, plus how often a withheld-plan question was answered
     high, averaged over the splits."""
     own = np.flatnonzero(~withheld)
-    group = np.cumsum(~withheld) - 1  # each row's question
-    weights = row_weights(unrelated, withheld)
     runs: list[dict[str, float]] = []
     for split in splits:
-        levels = [""] * len(features)
-        p_right, p_unrelated = np.zeros(len(features)), np.zeros(len(features))
-        for held_out in split:
-            train = ~np.isin(group, held_out)
-            model = Model(fit(features[train], right[train], weights[train]),
-                          fit(features[train], unrelated[train], weights[train]), COSTS)
-            for i in np.flatnonzero(~train):
-                p_right[i] = model.answers.probability(features[i].tolist())
-                p_unrelated[i] = model.unrelated.probability(features[i].tolist())
-                levels[i] = model.level(Evidence(*features[i].tolist()))
+        levels, p_right, p_unrelated = judged(features, right, unrelated, withheld, split)
         figures = outcomes([levels[i] for i in own], right[own], unrelated[own])
         figures["withheld-plan questions answered high"] = float(np.mean(
             [levels[i] == "high" for i in np.flatnonzero(withheld)])) if withheld.any() else 0.0
@@ -158,6 +147,24 @@ def cross_validate(features: np.ndarray, right: np.ndarray, unrelated: np.ndarra
     averaged["log loss, unrelated (base rate)"] = float(
         log_loss(unrelated[own], np.full(len(own), unrelated[own].mean())))
     return averaged
+
+
+def judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray, withheld: np.ndarray,
+           split: list[np.ndarray]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Each row's level and probabilities from the model fitted without its fold."""
+    group = np.cumsum(~withheld) - 1  # each row's question
+    weights = row_weights(unrelated, withheld)
+    levels = [""] * len(features)
+    p_right, p_unrelated = np.zeros(len(features)), np.zeros(len(features))
+    for held_out in split:
+        train = ~np.isin(group, held_out)
+        model = Model(fit(features[train], right[train], weights[train]),
+                      fit(features[train], unrelated[train], weights[train]), COSTS)
+        for i in np.flatnonzero(~train):
+            p_right[i] = model.answers.probability(features[i].tolist())
+            p_unrelated[i] = model.unrelated.probability(features[i].tolist())
+            levels[i] = model.level(Evidence(*features[i].tolist()))
+    return levels, p_right, p_unrelated
 
 
 def shuffled_folds(right: np.ndarray, unrelated: np.ndarray) -> list[list[np.ndarray]]:
@@ -194,6 +201,16 @@ def main() -> None:
     print(f"  {'cross-validated':38}" + "".join(f"{name:>24}" for name in figures))
     for key in next(iter(figures.values())):
         print(f"  {key:38}" + "".join(f"{run[key]:24.3f}" for run in figures.values()))
+    if "leave one set out" in splits:
+        print("  each set judged by the model fitted on the others:")
+        levels = judged(features, right, unrelated, withheld, splits["leave one set out"][0])[0]
+        own = np.flatnonzero(~withheld)
+        for n, path in enumerate(sets):
+            rows = own[question_set == n]
+            shown = outcomes([levels[i] for i in rows], right[rows], unrelated[rows])
+            print(f"    {path.name:20} " + "  ".join(
+                f"{key} {value:.3f}" for key, value in shown.items()
+                if key != "unanswerable said none"))
     weights = row_weights(unrelated, withheld)
     answers = fit(features, right, weights)
     related = fit(features, unrelated, weights)
