@@ -1,16 +1,20 @@
-"""Fit the confidence model (content/dict/confidence.json) on a question set, offline.
+"""Fit the confidence model (content/dict/confidence.json) on question sets, offline.
 
 For every question the knowledge base's evidence about its first answer is recorded with two
 labels: the first passage answers it (a key phrase is in it), the plans do not answer it at all.
 Each answerable question is also asked with its own plan withheld (as a member who may not see
 that document asks it): mostly an on-topic question the visible plans do not answer (unless
-another plan says it too, which its key phrases show), at a weight that keeps the set's own
+another plan says it too, which its key phrases show), at a weight that keeps the sets' own
 share of unanswerable questions from being swamped.
-Two logistic regressions (scikit-learn, standardised features, L2) learn them; the figures that
-matter are measured by stratified 5-fold cross-validation, repeated over 10 shuffles: each
-question's level is decided by a model that never saw it. Only the tune set may be used: never a held-out set.
+Two logistic regressions (scikit-learn, standardised features, L2) learn them. They are fitted
+on every labelled question the project may train on: the tune set and the spent sets
+(bench/qa_sets.SPENT_SETS: blind sets already reported once, the older held-out sets), never on
+a set still to be reported. The figures that matter are cross-validated, each question's level
+decided by a model that never saw it: stratified 5-fold, repeated over 10 shuffles, and
+leave-one-set-out (each set judged by a model fitted on the others: the closest to a new set
+written by other hands).
 
-Run: python bench/fit_confidence.py [--set bench/sets/qa_tune.jsonl] [--write]
+Run: python bench/fit_confidence.py [--set PATH ...] [--write]
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ from sklearn.model_selection import StratifiedKFold
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.qa_sets import TUNE_SET, is_right, load_questions, plan_files, plan_of  # noqa: E402
+from bench.qa_sets import (  # noqa: E402
+    SPENT_SETS,
+    TUNE_SET,
+    is_right,
+    load_questions,
+    plan_files,
+    plan_of,
+)
 from content.confidence import MODEL_FILE, Evidence, Logistic, Model  # noqa: E402
 from content.ingest import parse_plan, read_document  # noqa: E402
 from content.search import KnowledgeBase  # noqa: E402
@@ -36,16 +47,22 @@ from content.tokenize import Tokenizer  # noqa: E402
 
 # What a member loses, per level shown and what the truth was (right: the first passage
 # answers; wrong: it does not, though the plans do; unrelated: the plans say nothing on it).
+# Refusing a right answer costs as much as four confident mistakes: the member loses the
+# answer itself. Chosen by the cross-validated figures on all the sets (5-fold, and leave one
+# set out; high-wrong 3.5: 0.83 answered high, 0.040 high and wrong, 0.045 leaving a set out;
+# 4: 0.82, 0.036 and 0.034; refusing a right answer 4: 0.046 of the answerable refused, 8:
+# 0.018, 16: 0.011, with the same share answered high).
 COSTS = {
     "high": {"right": 0.0, "wrong": 4.0, "unrelated": 4.0},
     "low": {"right": 1.0, "wrong": 1.0, "unrelated": 2.0},
-    "none": {"right": 4.0, "wrong": 1.0, "unrelated": 0.0},
+    "none": {"right": 16.0, "wrong": 1.0, "unrelated": 0.0},
 }
 C = 1.0
 FOLDS = 5
 REPEATS = 10
-# chosen by the cross-validated figures on the tune set (0: 0.78 answered high, 0.08 of the
-# unanswerable answered high; 0.2: 0.76 and 0.05; 0.5: 0.74 and 0.04)
+# chosen by the cross-validated figures on all the sets (0.1: 0.83 answered high, 0.041 high
+# and wrong, 0.13 of the unanswerable answered high; 0.2: 0.82, 0.039, 0.12; 0.5: 0.80, 0.033,
+# 0.12)
 WITHHELD_SHARE = 0.2
 
 
@@ -108,28 +125,15 @@ def row_weights(unrelated: np.ndarray, withheld: np.ndarray) -> np.ndarray:
 
 
 def cross_validate(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray,
-                   withheld: np.ndarray) -> dict[str, float]:
-    """Every question judged by models fitted on the other folds (a question and its
-    withheld-plan twin fall in the same fold); figures on the set's own questions, plus how
-    often a withheld-plan question was answered high. Averaged over REPEATS shuffles of the
-    folds (a hundred questions make any one split noisy)."""
+                   withheld: np.ndarray, splits: list[list[np.ndarray]]) -> dict[str, float]:
+    """Every question judged by models fitted on the other folds of a split (a split: the
+    questions held out in turn; a question and its withheld-plan twin fall in the same fold);
+    figures on the sets' own questions, plus how often a withheld-plan question was answered
+    high, averaged over the splits."""
     own = np.flatnonzero(~withheld)
-    group = np.cumsum(~withheld) - 1  # each row's question
-    strata = right[own].astype(int) + 2 * unrelated[own].astype(int)
-    weights = row_weights(unrelated, withheld)
     runs: list[dict[str, float]] = []
-    for seed in range(REPEATS):
-        levels = [""] * len(features)
-        p_right, p_unrelated = np.zeros(len(features)), np.zeros(len(features))
-        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
-        for train_questions, _ in folds.split(own, strata):
-            train = np.isin(group, train_questions)
-            model = Model(fit(features[train], right[train], weights[train]),
-                          fit(features[train], unrelated[train], weights[train]), COSTS)
-            for i in np.flatnonzero(~train):
-                p_right[i] = model.answers.probability(features[i].tolist())
-                p_unrelated[i] = model.unrelated.probability(features[i].tolist())
-                levels[i] = model.level(Evidence(*features[i].tolist()))
+    for split in splits:
+        levels, p_right, p_unrelated = judged(features, right, unrelated, withheld, split)
         figures = outcomes([levels[i] for i in own], right[own], unrelated[own])
         figures["withheld-plan questions answered high"] = float(np.mean(
             [levels[i] == "high" for i in np.flatnonzero(withheld)])) if withheld.any() else 0.0
@@ -145,23 +149,68 @@ def cross_validate(features: np.ndarray, right: np.ndarray, unrelated: np.ndarra
     return averaged
 
 
+def judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray, withheld: np.ndarray,
+           split: list[np.ndarray]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Each row's level and probabilities from the model fitted without its fold."""
+    group = np.cumsum(~withheld) - 1  # each row's question
+    weights = row_weights(unrelated, withheld)
+    levels = [""] * len(features)
+    p_right, p_unrelated = np.zeros(len(features)), np.zeros(len(features))
+    for held_out in split:
+        train = ~np.isin(group, held_out)
+        model = Model(fit(features[train], right[train], weights[train]),
+                      fit(features[train], unrelated[train], weights[train]), COSTS)
+        for i in np.flatnonzero(~train):
+            p_right[i] = model.answers.probability(features[i].tolist())
+            p_unrelated[i] = model.unrelated.probability(features[i].tolist())
+            levels[i] = model.level(Evidence(*features[i].tolist()))
+    return levels, p_right, p_unrelated
+
+
+def shuffled_folds(right: np.ndarray, unrelated: np.ndarray) -> list[list[np.ndarray]]:
+    """Stratified FOLDS-fold splits of the questions, one per REPEATS shuffles (a few hundred
+    questions make any one split noisy)."""
+    strata = right.astype(int) + 2 * unrelated.astype(int)
+    return [[held for _, held in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(
+        strata, strata)] for seed in range(REPEATS)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", type=Path, action="append", dest="sets")
     parser.add_argument("--write", action="store_true", help=f"write {MODEL_FILE}")
     args = parser.parse_args()
-    sets = args.sets or [TUNE_SET]
+    sets = args.sets or [TUNE_SET, *SPENT_SETS]
     files = plan_files()
     plans = [parse_plan(p.name, read_document(p)) for p in files]
     knowledge_base = KnowledgeBase(plans, Tokenizer(), judge=lambda _: "high")
-    questions = [q for path in sets for q in load_questions(path)]
+    by_set = [load_questions(path) for path in sets]
+    questions = [q for set_questions in by_set for q in set_questions]
     features, right, unrelated, withheld = evidence_of(questions, knowledge_base, files)
     print(f"{len(questions)} questions: first passage right {right.sum()}, "
           f"unanswerable {(unrelated & ~withheld).sum()}; "
           f"{withheld.sum()} asked with their plan withheld")
-    figures = cross_validate(features, right, unrelated, withheld)
-    for name, value in figures.items():
-        print(f"  {name:36} {value:.3f}")
+    question_set = np.repeat(np.arange(len(sets)), [len(qs) for qs in by_set])
+    splits = {"stratified 5-fold x10": shuffled_folds(right[~withheld], unrelated[~withheld])}
+    if len(sets) > 1:
+        splits["leave one set out"] = [[np.flatnonzero(question_set == n)
+                                        for n in range(len(sets))]]
+    figures = {}
+    for name, split in splits.items():
+        figures[name] = cross_validate(features, right, unrelated, withheld, split)
+    print(f"  {'cross-validated':38}" + "".join(f"{name:>24}" for name in figures))
+    for key in next(iter(figures.values())):
+        print(f"  {key:38}" + "".join(f"{run[key]:24.3f}" for run in figures.values()))
+    if "leave one set out" in splits:
+        print("  each set judged by the model fitted on the others:")
+        levels = judged(features, right, unrelated, withheld, splits["leave one set out"][0])[0]
+        own = np.flatnonzero(~withheld)
+        for n, path in enumerate(sets):
+            rows = own[question_set == n]
+            shown = outcomes([levels[i] for i in rows], right[rows], unrelated[rows])
+            print(f"    {path.name:20} " + "  ".join(
+                f"{key} {value:.3f}" for key, value in shown.items()
+                if key != "unanswerable said none"))
     weights = row_weights(unrelated, withheld)
     answers = fit(features, right, weights)
     related = fit(features, unrelated, weights)
@@ -177,7 +226,8 @@ def main() -> None:
             "answers": _as_json(answers),
             "unrelated": _as_json(related),
             "costs": COSTS,
-            "cross_validated": {name: round(value, 4) for name, value in figures.items()},
+            "cross_validated": {split: {name: round(value, 4) for name, value in run.items()}
+                                for split, run in figures.items()},
         }
         MODEL_FILE.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n",
                               "utf-8")

@@ -16,6 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_PLANS = ROOT.parent / "shared" / "plans"
 THIRD_PLAN = ROOT / "bench" / "plans" / "江澜能源集团2026年党建工作要点.docx"
 TUNE_SET = ROOT / "bench" / "sets" / "qa_tune.jsonl"
+# Sets whose one report has been made (blind sets, spent) and the project's own older held-out
+# sets: training data for the confidence model beside the tune set, never a measure again.
+SPENT_SETS = [ROOT / "bench" / "sets" / "qa_final.jsonl", ROOT / "bench" / "sets" / "qa_blind3.jsonl",
+              ROOT / "tests" / "content" / "qa_heldout.jsonl",
+              ROOT / "tests" / "content" / "qa_heldout2.jsonl"]
 
 
 def load_questions(path: Path) -> list[dict]:

@@ -33,10 +33,12 @@ class Evidence:
     unknown: float  # weighted share of the question's words the plans never reach
     part: bool  # the answer is a whole part (a programme, 第六块)
     said: float  # share of the question's own character bigrams that the passage contains
+    echoed: float = 0.0  # share of the highlighted sentence's bigrams that the second passage's,
+    # from another plan, also has: a close second that says the same is agreement, not doubt
 
     @classmethod
     def nothing(cls) -> Evidence:
-        return cls(0.0, 0.0, 0.0, False, 1.0, False, 0.0)
+        return cls(0.0, 0.0, 0.0, False, 1.0, False, 0.0, 0.0)
 
     @classmethod
     def names(cls) -> list[str]:

@@ -161,8 +161,26 @@ NUMBER_PATTERN = re.compile(r"[0-9一二两三四五六七八九十百]+[个条�
 WHO_PATTERN = re.compile(r"牵头|负责|由[^，。；]{1,12}(?:部门|委员会|党委|支部|组织)|主体责任|报送")
 
 
+_AMOUNT = "[0-9一二两三四五六七八九十百千.]+"
+# An amount asked in a unit (多少钱, 几天, 多少学时) wants a sentence stating an amount in that
+# unit: the question's unit, and the units the plans write it in.
+UNIT_ASKS = {
+    "money": re.compile(r"(?:多少|几)(?:钱|块钱|万|元|经费|资金)"),
+    "people": re.compile(r"(?:多少|几)(?:个人|人|名)"),
+    "days": re.compile(r"(?:多少|几)(?:天|日|个工作日)"),
+    "hours": re.compile(r"(?:多少|几)(?:个小时|小时|课时|学时|个钟头|钟头)"),
+}
+UNITS = {"万元": "money", "亿元": "money", "元": "money", "万": "money", "人": "people",
+         "名": "people", "个工作日": "days", "天": "days", "日": "days", "学时": "hours",
+         "课时": "hours", "小时": "hours"}
+# every amount with its unit, in one pattern: the plans are scanned once for all units
+AMOUNT_PATTERN = re.compile(_AMOUNT + r"\s*(" + "|".join(sorted(UNITS, key=len, reverse=True))
+                            + ")")
+
+
 def question_intents(question: str) -> set[str]:
-    """Which kind of sentence would answer: frequency, number, who (possibly several)."""
+    """Which kind of sentence would answer: frequency, number, who, an amount in a unit
+    (possibly several)."""
     intents = set()
     if FREQUENCY_ASK.search(question):
         intents.add("frequency")
@@ -170,6 +188,7 @@ def question_intents(question: str) -> set[str]:
         intents.add("number")
     if WHO_ASK.search(question):
         intents.add("who")
+    intents.update(unit for unit, ask in UNIT_ASKS.items() if ask.search(question))
     return intents
 
 
@@ -177,6 +196,9 @@ INTENT_PATTERNS = {
     "frequency": FREQUENCY_PATTERN,
     "number": NUMBER_PATTERN,
     "who": WHO_PATTERN,
+    **{unit: re.compile(_AMOUNT + r"\s*(?:" + "|".join(
+        sorted((w for w, u in UNITS.items() if u == unit), key=len, reverse=True)) + ")")
+       for unit in UNIT_ASKS},
 }
 
 

@@ -24,10 +24,13 @@ from content.confidence import Evidence
 from content.index import Bm25Index, tune_allocator
 from content.ingest import ParsedPlan, Section
 from content.lexicon import (
+    AMOUNT_PATTERN,
     INTENT_PATTERNS,
     PART_ASK_WORDS,
     PART_NOISE,
     STOPWORDS,
+    UNIT_ASKS,
+    UNITS,
     WHICH_PART,
     Lexicon,
     is_question_word,
@@ -66,6 +69,8 @@ WEIGHTS = {
     "phrase": 0.3,
 }
 PART_NAMED_AT_LEAST = 0.6
+WORDS_POINT = 0.8
+COMMON_WORD = 0.25
 HIGHLIGHT_INTENT = 1.0
 HOMOPHONE = 0.9
 SYNONYM = 0.5
@@ -200,7 +205,9 @@ class KnowledgeBase:
         del sentences
         self.names = self._quoted_names(normalized)
         self.intent_flags = {intent: _sentences_matching(pattern, normalized)
-                             for intent, pattern in INTENT_PATTERNS.items()}
+                             for intent, pattern in INTENT_PATTERNS.items()
+                             if intent not in UNIT_ASKS}
+        self.intent_flags.update(_sentences_stating_amounts(normalized))
         sentence_unit = self.sentence_unit
         # the largest index first, while the least is held; pairs dropped once indexed
         self.item_bigrams = _bigram_index(normalized, sentence_unit, n_units)
@@ -625,6 +632,7 @@ class KnowledgeBase:
             unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
             part=best.unit.kind == "part",
             said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
+            echoed=_echoed(hits),
         )
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
@@ -652,15 +660,23 @@ class KnowledgeBase:
         named = [self.programmes[n] for n in query.names if n in self.programmes
                  and (visible is None or visible[self.programmes[n]])]
         if named:
-            unit = self.part_units[named[0]]
-            if query.asks_part or (not query.intents
-                                   and self._rest_covered(query, normalize(unit.text))):
+            number = named[0]
+            unit = self.part_units[number]
+            first, end = self.part_items[number]
+            best = first + int(np.argmax(item_scores[first:end])) if end > first else None
+            # the programme as a whole answers unless one of its items says the rest
+            if query.asks_part or (not query.intents and (
+                    self._rest_covered(query, normalize(unit.text)) or best is None
+                    or not self._rest_covered(query, normalize(self.units[best].text)))):
                 return [self._part_hit(unit)], 1.0
         if query.ordinal is not None:
             counted, decided = self._parts_counted(query, item_scores, visible)
             if not counted:
                 return [], None
-            return [self._part_hit(unit) for unit in counted[:k]], 1.0 if decided else 0.0
+            if decided:
+                return [self._part_hit(unit) for unit in counted[:k]], 1.0
+            # nothing tells the plans apart: one answer shows each plan's part of that number
+            return [_parts_hit(counted), *(self._part_hit(u) for u in counted[:k - 1])], 1.0
         if query.which_part:
             above = self._part_of_best_item(query, item_scores)
             return ([] if above is None else [self._part_hit(above)]), None
@@ -713,6 +729,11 @@ class KnowledgeBase:
                        round(in_part + float(plan_best[plan_no]), 6))
             as_numbered = bool(ordinal) and part.text.startswith(ordinal.group(0))
             found.append((pointed, as_numbered, -plan_no, part))
+        # words point at a plan only when its match is clearly the best: plans within
+        # WORDS_POINT of the best match are told apart by the numbering, not by the words
+        best_words = max((f[0][2] for f in found), default=0.0)
+        found = [((named, year, best_words if words >= WORDS_POINT * best_words else words),
+                  *rest) for (named, year, words), *rest in found]
         found.sort(key=lambda f: f[:3], reverse=True)
         decided = len(found) == 1 or (len(found) > 1 and found[0][0] > found[1][0])
         return [unit for *_, unit in found], decided
@@ -728,12 +749,15 @@ class KnowledgeBase:
 
     def _part_of_best_item(self, query: Query, item_scores: np.ndarray) -> Unit | None:
         """The part holding the best matching item; when the question says what kind of part
-        it wants (哪个工程, 哪项行动), the best item in a part of that kind."""
+        it wants (哪个工程, 哪项行动), the best item in a part of that kind, or none when the
+        best item itself names a programme of that kind (做深“新苗工程”): the item answers."""
         kinds = [m.group(0)[-2:] for m in WHICH_PART.finditer(query.text)]
         wanted = next((kind for kind in kinds if kind in ("工程", "行动")), "")
-        for unit_no in _top_k(item_scores, 20):
+        for rank, unit_no in enumerate(_top_k(item_scores, 20)):
             if item_scores[unit_no] <= 0:
                 break
+            if rank == 0 and wanted and _names_a(wanted, normalize(self.units[unit_no].text)):
+                return None
             above = self._part_above(self.units[int(unit_no)])
             if above is not None and wanted in above.text.split("\n", 1)[0]:
                 return above
@@ -762,10 +786,13 @@ class KnowledgeBase:
         return self.coverage(remainder, part_text, PART_NOISE) >= PART_NAMED_AT_LEAST
 
     def _says_more_than_names(self, query: Query) -> bool:
-        """Whether the question has content words besides the names it says and the words
-        that point at a part (部分, 主题, 内容…)."""
+        """Whether the question has content words besides the names it says, the words
+        that point at a part (部分, 主题, 内容…), words the plans never reach and words every
+        plan is full of."""
+        common = COMMON_WORD * self.item_words.max_idf()  # 党建 in a plan of 党建 says nothing
         return any(not any(c.text in n or n in c.text for n in query.names)
-                   and not any(noise in c.text for noise in PART_NOISE)
+                   and not any(noise in c.text for noise in PART_NOISE) and c.known
+                   and c.weight >= common
                    and not _ORDINAL_WORD.fullmatch(c.text) and c.text != query.year
                    for c in query.concepts)
 
@@ -812,6 +839,32 @@ class KnowledgeBase:
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
             matched += concept.weight * found
         return matched / total if total else 0.0
+
+
+def _echoed(hits: list[Hit]) -> float:
+    """How much of the first hit's highlighted sentence the second hit's says too, when the
+    second is an item of another plan (plans often repeat each other's sentences)."""
+    if len(hits) < 2 or "part" in (hits[0].unit.kind, hits[1].unit.kind) or (
+            hits[0].unit.plan == hits[1].unit.plan):
+        return 0.0
+    first, second = (set(bigram_keys(normalize(h.sentence))[0].tolist()) for h in hits[:2])
+    return len(first & second) / max(1, min(len(first), len(second)))
+
+
+def _names_a(kind: str, text: str) -> bool:
+    """Whether a text quotes a name of that kind (“新苗工程”, “星火”行动)."""
+    return any((m.group(2) or m.group(1)).endswith(kind) for m in _QUOTED.finditer(text))
+
+
+def _parts_hit(parts: list[Unit]) -> Hit:
+    """One answer holding several plans' parts of the number a question counts to, each
+    under its plan's title: a member who did not say which plan sees every candidate."""
+    text = "\n".join(f"《{unit.title}》{unit.text}" for unit in parts)
+    if len(text) > MAX_ANSWER_CHARS:
+        text = text[:MAX_ANSWER_CHARS - 1] + "…"
+    first = parts[0]
+    unit = Unit(first.plan, first.section, "part", text, "", f"{len(parts)}份要点中的这一部分")
+    return Hit(unit, 1.0, first.text.split("\n")[0], text)
 
 
 def _ancestor_headings(plan: ParsedPlan, section: Section) -> list[str]:
@@ -877,6 +930,17 @@ def _sentences_matching(pattern: re.Pattern[str], sentences: list[str]) -> np.nd
     hits = np.fromiter((m.start() for m in pattern.finditer(joined)), dtype=np.int64)
     flags = np.zeros(len(sentences), dtype=bool)
     flags[np.searchsorted(starts, hits, side="right") - 1] = True
+    return flags
+
+
+def _sentences_stating_amounts(sentences: list[str]) -> dict[str, np.ndarray]:
+    """For each unit of UNIT_ASKS, which sentences state an amount in it, by one scan."""
+    joined = "\n".join(sentences)
+    starts = np.cumsum([0] + [len(s) + 1 for s in sentences[:-1]])
+    flags = {unit: np.zeros(len(sentences), dtype=bool) for unit in UNIT_ASKS}
+    for match in AMOUNT_PATTERN.finditer(joined):
+        flags[UNITS[match.group(1)]][np.searchsorted(starts, match.start(), side="right") - 1] = (
+            True)
     return flags
 
 

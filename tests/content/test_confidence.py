@@ -52,9 +52,9 @@ def test_no_answer_at_all_is_none():
 def test_the_shipped_model_fits_the_searchs_evidence_and_records_its_figures():
     data = json.loads(MODEL_FILE.read_text("utf-8"))
     assert data["features"] == Evidence.names()
-    assert data["fitted_on"] == ["bench/sets/qa_tune.jsonl"]
-    assert {"answerable answered high", "high and wrong (of answerable)"} <= set(
-        data["cross_validated"])
+    assert data["fitted_on"][0] == "bench/sets/qa_tune.jsonl"
+    for figures in data["cross_validated"].values():
+        assert {"answerable answered high", "high and wrong (of answerable)"} <= set(figures)
     model = Model.load()
     strong = Evidence(margin=0.8, agreement=1.0, coverage=1.0, intent_missed=False,
                       unknown=0.0, part=False, said=1.0)

@@ -105,11 +105,14 @@ def two_plans(tokenizer: Tokenizer) -> KnowledgeBase:
 
 
 def test_a_part_counted_as_the_plan_numbers_it_comes_from_that_plan(two_plans: KnowledgeBase):
-    """Both plans have a second part; the one numbered 第二部分 answers 第二部分讲什么."""
+    """Both plans have a second part; the one numbered 第二部分 comes first, in the answer
+    that shows both and on its own after it."""
     hits = two_plans.search("第二部分讲什么", 3).hits
-    assert hits[0].text.splitlines() == ["第二部分 深入实施“强基”行动", "（一）建强支部",
+    assert hits[0].text.splitlines()[:3] == ["《2027年党建工作要点》第二部分 深入实施“强基”行动",
+                                             "（一）建强支部", "（二）管好党员"]
+    assert hits[1].text.splitlines() == ["第二部分 深入实施“强基”行动", "（一）建强支部",
                                          "（二）管好党员"]
-    assert hits[1].text.startswith("二、实施“清风工程”")
+    assert hits[2].text.startswith("二、实施“清风工程”")
 
 
 def test_a_programme_of_a_numbered_plan_gets_its_part(two_plans: KnowledgeBase):
@@ -205,3 +208,17 @@ def test_latin_letters_and_digits_sound_like_no_chinese_word(kb: KnowledgeBase):
     words = KnowledgeBase([parse_plan("plan.txt", plan)], kb.tokenizer).parse_query(
         "script 1234").words
     assert "意义" not in words
+
+
+def test_a_second_answer_from_another_plan_saying_the_same_is_echoed(tokenizer: Tokenizer):
+    """Two plans write the same sentence about 廉政党课: the close second echoes the first. The
+    second plan's other item, on another topic, echoes nothing."""
+    again = PLAN.replace("2026年", "2027年").replace("党组织书记每年至少讲一次廉政党课",
+                                                    "各级党组织书记每年至少讲一次廉政党课")
+    kb = KnowledgeBase([parse_plan("plan.txt", PLAN), parse_plan("again.txt", again)],
+                       tokenizer)
+    found = kb.search("党组织书记每年讲几次廉政党课", 2)
+    assert {h.unit.plan for h in found.hits} == {0, 1}
+    assert found.evidence.echoed > 0.8
+    alone = KnowledgeBase([parse_plan("plan.txt", PLAN)], tokenizer)
+    assert alone.search("党组织书记每年讲几次廉政党课", 2).evidence.echoed == 0.0

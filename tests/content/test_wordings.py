@@ -67,3 +67,24 @@ def test_the_item_saying_the_questions_words_in_one_sentence_gets_the_phrase_sco
     scores = kb._phrase_scores(query, np.array([spread, together]))
     assert scores[together] > scores[spread] > 0
     assert kb.search("支部委员会多久召开1次", 1).hits[0].unit.path.endswith("5.严格组织生活")
+
+
+AMOUNTS = """2026年党建工作要点
+一、服务乡村振兴
+1.做好定点帮扶。乡村振兴帮扶工作由党委办公室牵头，帮扶3个村，选派5名干部驻村。
+2.加大帮扶投入。乡村振兴帮扶工作纳入年度考核，全年投入帮扶资金不少于300万元。
+"""
+
+
+@pytest.mark.parametrize(("question", "unit", "sentence"), [
+    ("乡村振兴帮扶今年投多少钱", "money", "乡村振兴帮扶工作纳入年度考核，全年投入帮扶资金不少于300万元。"),
+    ("乡村振兴帮扶要派多少人", "people", "乡村振兴帮扶工作由党委办公室牵头，帮扶3个村，选派5名干部驻村。"),
+])
+def test_an_amount_asked_in_a_unit_wants_the_sentence_stating_one_in_that_unit(
+        question: str, unit: str, sentence: str):
+    """Both items name 乡村振兴帮扶 and state numbers; only one states the amount in the
+    unit the question asks in."""
+    kb = KnowledgeBase([parse_plan("plan.txt", AMOUNTS)], Tokenizer())
+    assert unit in question_intents(question)
+    hit = kb.search(question, 2).hits[0]
+    assert hit.sentence == sentence
