@@ -10,6 +10,7 @@ handled in the background from there, so Telegram never waits on a handler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -95,6 +96,16 @@ def replica_name(settings: Settings) -> str:
 class PlatformRefused(Exception):
     """A platform refused this bot's credentials at start; the message is the line the
     operator reads before the process exits."""
+
+
+@contextlib.contextmanager
+def refused_as(error: type[Exception], line: str) -> Iterator[None]:
+    """A platform's own refusal (`error`) as PlatformRefused, with `line` naming what to
+    check; `{}` in it is the platform's words."""
+    try:
+        yield
+    except error as refusal:
+        raise PlatformRefused(line.format(refusal)) from refusal
 
 
 class Platform(Protocol):

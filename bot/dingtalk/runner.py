@@ -18,7 +18,7 @@ from bot.core import Core
 from bot.dingtalk import stream_client
 from bot.dingtalk.api import DingTalkApi, DingTalkError
 from bot.inbox import StoredEvents, event_key
-from bot.web import PlatformRefused
+from bot.web import refused_as
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,9 @@ class DingTalkRunner:
     async def start(self) -> None:
         """Check the credentials (a refusal ends the start), take up stored callbacks, then
         connect."""
-        try:
+        with refused_as(DingTalkError, "钉钉拒绝了应用凭证或请求（{}），请核对 DINGTALK_CLIENT_ID、"
+                        "DINGTALK_CLIENT_SECRET。 (DingTalk refused the app's credentials.)"):
             await self.api.access_token()
-        except DingTalkError as error:
-            raise PlatformRefused(
-                f"钉钉拒绝了应用凭证或请求（{error}），请核对 DINGTALK_CLIENT_ID、"
-                "DINGTALK_CLIENT_SECRET。 (DingTalk refused the app's credentials.)") from error
         await self.inbox.start()
         self._task = asyncio.create_task(self.stream.start(), name="dingtalk-stream")
         log.info("DingTalk running: Stream mode, robot %s", self.api.robot_code)

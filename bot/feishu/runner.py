@@ -20,7 +20,7 @@ from bot.feishu.api import FeishuApi, FeishuError
 from bot.feishu.events import Rejected, challenge_answer, decode_callback, event_type
 from bot.feishu.longconn import CARD_ACTION, LongConnection
 from bot.inbox import StoredEvents, event_key
-from bot.web import PlatformRefused
+from bot.web import refused_as
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,9 @@ class FeishuRunner:
         return self.inbox.ready and connected
 
     async def start(self) -> None:
-        try:
+        with refused_as(FeishuError, "飞书拒绝了应用凭证或请求（{}），请核对 FEISHU_APP_ID、"
+                        "FEISHU_APP_SECRET。 (Feishu refused the app's credentials.)"):
             await self.channel.start()
-        except FeishuError as error:
-            raise PlatformRefused(
-                f"飞书拒绝了应用凭证或请求（{error}），请核对 FEISHU_APP_ID、FEISHU_APP_SECRET。"
-                " (Feishu refused the app's credentials.)") from error
         await self.inbox.start()
         if self.connection is not None:
             self.connection.start()

@@ -16,7 +16,7 @@ from bot.channels.wecom import WeComChannel
 from bot.config import Settings
 from bot.core import Core
 from bot.inbox import StoredEvents, event_key
-from bot.web import PlatformRefused
+from bot.web import refused_as
 from bot.wecom.connection import LongConnection, Rejected
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,9 @@ class WeComRunner:
     async def start(self) -> None:
         """Subscribed first (a refusal ends the start), then the callbacks stored before a
         restart taken up: answering them needs the connection."""
-        try:
+        with refused_as(Rejected, "企业微信拒绝了智能机器人的凭证（{}），请核对 WECOM_BOT_ID、"
+                        "WECOM_BOT_SECRET。 (WeCom refused the AI bot's credentials.)"):
             await self.connection.start()
-        except Rejected as error:
-            raise PlatformRefused(
-                f"企业微信拒绝了智能机器人的凭证（{error}），请核对 WECOM_BOT_ID、WECOM_BOT_SECRET。"
-                " (WeCom refused the AI bot's credentials.)") from error
         await self.inbox.start()
         log.info("WeCom running: bot=%s", self.channel.bot.id)
         if self.core.services.settings.open_mode:
