@@ -22,6 +22,7 @@ from bot.channels.base import (
     Place,
     Replied,
     Sent,
+    TooLarge,
     render,
 )
 from bot.config import Settings
@@ -103,8 +104,11 @@ class TerminalChannel:
         await asyncio.to_thread(path.write_bytes, data)
         self._print(f"{caption}\n[文件已保存：{path}]")
 
-    async def download(self, attachment: Attachment) -> bytes:
-        return await asyncio.to_thread(Path(attachment.ref).read_bytes)
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        path = Path(attachment.ref)
+        if (await asyncio.to_thread(path.stat)).st_size > limit:
+            raise TooLarge(limit, path.name)
+        return await asyncio.to_thread(path.read_bytes)
 
     async def is_admin(self, chat: str, user: str) -> bool:
         return user in self.admins_of.get(chat, set())

@@ -28,6 +28,7 @@ from bot.channels.base import (
     Event,
     SendUncertain,
     Sent,
+    TooLarge,
     Unreachable,
 )
 from bot.services import Services, UserError, choices, utc_now
@@ -249,8 +250,12 @@ class Flow:
         channel, chat = await self.core.route(chat_id)
         await channel.send_file(chat, data, filename=filename, caption=caption)
 
-    async def download(self, attachment: Attachment) -> bytes:
-        return await self.channel.download(attachment)
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """The file's bytes, read no further than `limit`: past it the user is told."""
+        try:
+            return await self.channel.download(attachment, limit)
+        except TooLarge as exc:
+            raise UserError(f"文件过大（超过 {limit / 2**20:g}MB 的上限），未处理。") from exc
 
     async def is_admin_of(self, chat_id: int) -> bool:
         """Whether the acting user administers one of our groups, per its platform."""

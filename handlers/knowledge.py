@@ -68,7 +68,7 @@ async def on_pick_branch(flow: Flow) -> None:
 async def _ingest(flow: Flow, actor: Actor, document: Attachment, branch: int | None) -> None:
     services = flow.services
     name = document.name
-    data = await flow.download(document)
+    data = await flow.download(document, knowledge.MAX_UPLOAD_BYTES)
     knowledge.check_file(name, len(data))
     report = await services.qa.add_upload(name, data, chat_id=branch, added_by=actor.user_id)
     if branch is None:

@@ -91,7 +91,7 @@ async def _import(flow: Flow, actor: Actor, document: Attachment, args: list[str
     await services.db.run(lambda session: require_secretary(session, actor, chat_id))
     if (document.size or 0) > MAX_BYTES:
         raise UserError("名册文件过大，请控制在 2 MB 以内。")
-    data = await flow.download(document)
+    data = await flow.download(document, MAX_BYTES)
     parsed = await asyncio.to_thread(read_roster, document.name, data)
     now = services.clock()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import AsyncIterable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -181,6 +181,29 @@ class SendUncertain(Exception):
     """The request may or may not have reached the platform: sending again may duplicate."""
 
 
+class TooLarge(Exception):
+    """A file past the bound its download was given: not read further. `name`: the file's
+    name, when the platform gave it before the body."""
+
+    def __init__(self, limit: int, name: str | None = None) -> None:
+        super().__init__(f"larger than {limit} bytes")
+        self.limit, self.name = limit, name
+
+
+async def read_bounded(chunks: AsyncIterable[bytes], limit: int, *,
+                       declared: int | None = None, name: str | None = None) -> bytes:
+    """A download's body, read no further than `limit` bytes (nor at all when its declared
+    length is over): a member's file cannot fill the bot's memory."""
+    if declared is not None and declared > limit:
+        raise TooLarge(limit, name)
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(limit, name)
+    return bytes(body)
+
+
 @dataclass
 class Sent:
     message_id: str
@@ -208,7 +231,9 @@ class Channel(Protocol):
     async def send_file(self, chat: str, data: bytes, *, filename: str,
                         caption: str = "") -> None: ...
 
-    async def download(self, attachment: Attachment) -> bytes: ...
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """The file's bytes; TooLarge past `limit` (read no further)."""
+        ...
 
     async def is_admin(self, chat: str, user: str) -> bool: ...
 

@@ -251,8 +251,8 @@ class DingTalkChannel:
         if caption:
             await self.send(chat, Content(caption))
 
-    async def download(self, attachment: Attachment) -> bytes:
-        return await self._call(self.api.download(attachment.ref))
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        return await self._call(self.api.download(attachment.ref, limit=limit))
 
     async def is_admin(self, chat: str, user: str) -> bool:
         """The isAdmin flag of the person's last message in the group (False if none seen)."""

@@ -279,10 +279,10 @@ class FeishuChannel:
         if caption:
             await self._call(self.api.send_text(chat, caption))
 
-    async def download(self, attachment: Attachment) -> bytes:
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
         message_id, _, key = attachment.ref.partition("/")
         kind = "image" if attachment.kind == "photo" else "file"
-        return await self._call(self.api.download(message_id, key, kind))
+        return await self._call(self.api.download(message_id, key, kind, limit=limit))
 
     async def is_admin(self, chat: str, user: str) -> bool:
         return user in await self._admins(chat)

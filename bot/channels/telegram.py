@@ -29,6 +29,7 @@ from bot.channels.base import (
     Replied,
     SendUncertain,
     Sent,
+    TooLarge,
     Unreachable,
 )
 
@@ -210,8 +211,14 @@ class TelegramChannel:
         except TelegramError as error:
             raise _translated(error) from error
 
-    async def download(self, attachment: Attachment) -> bytes:
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """Telegram states every file's size (and serves bots 20 MB at most): a larger one is
+        not fetched."""
+        if (attachment.size or 0) > limit:
+            raise TooLarge(limit, attachment.name)
         file = await self.tg.get_file(attachment.ref)
+        if (file.file_size or 0) > limit:
+            raise TooLarge(limit, attachment.name)
         return bytes(await file.download_as_bytearray())
 
     async def is_admin(self, chat: str, user: str) -> bool:

@@ -44,6 +44,7 @@ from bot.channels.base import (
     Replied,
     SendUncertain,
     Sent,
+    TooLarge,
     Unreachable,
     render,
     sent_at,
@@ -51,6 +52,7 @@ from bot.channels.base import (
 from bot.http import RateLimited
 from bot.http import SendUncertain as HttpUncertain
 from bot.wecom.connection import SEND, UPDATE, LongConnection, WeComError
+from content.ingest import LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ UNREACHABLE_CODES = {93006, 93008, 600039, 846609}
 """WeCom's answers for a chat the bot is not in or a user it may not write to."""
 LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 FETCHED = 4
+LARGEST_FILE = LIMITS.file_bytes
+"""The largest file a flow takes (a plan; a 名册 is smaller): the most read of a file whose
+name is wanted."""
 """Files kept after their name was read (the flow downloads them next)."""
 
 
@@ -192,7 +197,9 @@ class WeComChannel:
         if attachment.kind != "file":
             return attachment
         try:
-            data, name = await self._fetch(attachment.ref)
+            data, name = await self._fetch(attachment.ref, LARGEST_FILE)
+        except TooLarge as too_large:  # the flows refuse it by its size
+            return replace(attachment, name=too_large.name or "文件", size=LARGEST_FILE + 1)
         except Exception as exc:  # noqa: BLE001 - the flow's own download says what failed
             log.warning("could not fetch a file to read its name: %r", exc)
             return replace(attachment, name="文件")
@@ -328,18 +335,24 @@ class WeComChannel:
         if caption:
             await self.send(chat, Content(caption))
 
-    async def download(self, attachment: Attachment) -> bytes:
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
         found = self.fetched.pop(attachment.ref, None)
         if found is not None:
+            if len(found) > limit:
+                raise TooLarge(limit, attachment.name)
             return found
-        data, _name = await self._fetch(attachment.ref)
+        data, _name = await self._fetch(attachment.ref, limit)
         return data
 
-    async def _fetch(self, ref: str) -> tuple[bytes, str | None]:
-        """A callback's file, decrypted, and its name."""
+    async def _fetch(self, ref: str, limit: int) -> tuple[bytes, str | None]:
+        """A callback's file, decrypted, and its name; TooLarge past `limit` (encrypted, it
+        is padded by at most a block)."""
         media = json.loads(ref)
-        data, name = await self.connection.download(media["url"])
-        return (decrypt(data, media["aeskey"]) if media.get("aeskey") else data), name
+        data, name = await self.connection.download(media["url"], limit + 32)
+        plain = decrypt(data, media["aeskey"]) if media.get("aeskey") else data
+        if len(plain) > limit:
+            raise TooLarge(limit, name)
+        return plain, name
 
     async def is_admin(self, chat: str, user: str) -> bool:
         return False  # WeCom does not tell an AI bot who administers a group

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from telegram.error import TimedOut
 
+from bot.channels.base import read_bounded
 from bot.http import (
     CONNECT_SECONDS,
     ConnectionLost,
@@ -145,15 +146,16 @@ class DingTalkApi:
 
     # -- files ---------------------------------------------------------------------------------
 
-    async def download(self, download_code: str) -> bytes:
-        """The file or picture a member sent, from its message's downloadCode."""
+    async def download(self, download_code: str, *, limit: int) -> bytes:
+        """The file or picture a member sent, from its message's downloadCode, read no further
+        than `limit` bytes (TooLarge)."""
         answer = await self._call("file.download_url", "POST",
                                   "/v1.0/robot/messageFiles/download",
                                   json={"downloadCode": download_code,
                                         "robotCode": self.robot_code})
         url = str(answer["downloadUrl"])
         response = await self.policy.run("file.download", lambda: self._attempt(
-            "file.download", "GET", url, None, {}))
+            "file.download", "GET", url, None, {}, limit))
         return response.content
 
     async def upload(self, kind: str, name: str, data: bytes) -> str:
@@ -209,10 +211,24 @@ class DingTalkApi:
         return _checked(endpoint, response)
 
     async def _attempt(self, endpoint: str, method: str, url: str, headers: dict[str, str] | None,
-                       request: dict[str, Any]) -> httpx.Response:
-        """One request: the response, or the failure in the retry policy's terms."""
+                       request: dict[str, Any], limit: int | None = None) -> httpx.Response:
+        """One request: the response (a download's body no further than `limit`), or the
+        failure in the retry policy's terms."""
         try:
-            response = await self._http.request(method, url, headers=headers, **request)
+            streamed = await self._http.send(self._http.build_request(
+                method, url, headers=headers, **request), stream=True)
+            try:
+                if limit is not None and streamed.is_success:
+                    declared = streamed.headers.get("content-length")
+                    body = await read_bounded(streamed.aiter_bytes(), limit,
+                                              declared=int(declared) if declared else None)
+                    response = httpx.Response(streamed.status_code, headers=streamed.headers,
+                                              content=body, request=streamed.request)
+                else:
+                    await streamed.aread()
+                    response = streamed
+            finally:
+                await streamed.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise NotSent(f"no connection to DingTalk: {type(exc).__name__}: {exc}") from exc
         except httpx.TimeoutException as exc:

@@ -66,6 +66,7 @@ from lark_oapi.core.model import BaseRequest, BaseResponse, RawResponse
 from lark_oapi.core.utils import Files
 from telegram.error import TimedOut
 
+from bot.channels.base import read_bounded
 from bot.http import (
     CONNECT_SECONDS,
     ConnectionLost,
@@ -205,12 +206,14 @@ class FeishuApi:
             .file(io.BytesIO(data)).build()).build(), CreateFileResponse)
         return str(response.data.file_key)
 
-    async def download(self, message_id: str, file_key: str, kind: str = "file") -> bytes:
-        """The file (`kind` "file") or image ("image") `file_key` of the message `message_id`.
-        No name: the message event carries it."""
+    async def download(self, message_id: str, file_key: str, kind: str = "file", *,
+                       limit: int) -> bytes:
+        """The file (`kind` "file") or image ("image") `file_key` of the message `message_id`,
+        read no further than `limit` bytes (TooLarge). No name: the message event carries it."""
         response = await self._call(
             "im.message_resource.get", GetMessageResourceRequest.builder()
-            .message_id(message_id).file_key(file_key).type(kind).build(), about=message_id)
+            .message_id(message_id).file_key(file_key).type(kind).build(), about=message_id,
+            limit=limit)
         return bytes(response.raw.content)
 
     # -- chats and the bot ---------------------------------------------------------------------
@@ -256,15 +259,17 @@ class FeishuApi:
     # -- one call ------------------------------------------------------------------------------
 
     async def _call(self, endpoint: str, request: BaseRequest,
-                    answer: type[BaseResponse] = BaseResponse, about: object = None) -> Any:
+                    answer: type[BaseResponse] = BaseResponse, about: object = None,
+                    limit: int | None = None) -> Any:
         """`request` under the retry policy, with the cached tenant token (fetched again once
-        if Feishu calls it invalid); Feishu's answer read as `answer`."""
+        if Feishu calls it invalid); Feishu's answer read as `answer` (a download's body no
+        further than `limit`)."""
 
         async def attempt() -> Any:
             stale = None
             while True:
                 token = await self.tenant_token(stale)
-                response = await self._sent(endpoint, request, answer, token)
+                response = await self._sent(endpoint, request, answer, token, limit)
                 if response.code == STALE_TOKEN and stale is None:
                     log.info("Feishu called the tenant token invalid: fetching a new one")
                     stale = token
@@ -292,7 +297,7 @@ class FeishuApi:
             return self._token
 
     async def _sent(self, endpoint: str, request: BaseRequest, answer: type[BaseResponse],
-                    token: str | None) -> BaseResponse:
+                    token: str | None, limit: int | None = None) -> BaseResponse:
         """One attempt at `request`: Feishu's answer, or the failure in the retry policy's
         terms (bot/http.py)."""
         if request.files is None:  # an upload's file objects, taken out of the body once
@@ -301,12 +306,19 @@ class FeishuApi:
             stream.seek(0)  # read again by a repeat
         body = json.loads(JSON.marshal(request.body)) if request.body is not None else None
         try:
-            http = await self._http.request(
+            http = await self._http.send(self._http.build_request(
                 request.http_method.name, _build_url(self.domain, request.uri, request.paths),
                 params=request.queries,
                 headers={"Authorization": f"Bearer {token}"} if token else None,
                 json=None if request.files else body,
-                data=body if request.files else None, files=request.files or None)
+                data=body if request.files else None, files=request.files or None), stream=True)
+            try:
+                declared = http.headers.get("content-length")
+                content = await read_bounded(
+                    http.aiter_bytes(), limit, declared=int(declared) if declared else None,
+                ) if limit is not None and http.is_success else await http.aread()
+            finally:
+                await http.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise NotSent(f"no connection to Feishu: {type(exc).__name__}: {exc}") from exc
         except httpx.TimeoutException as exc:
@@ -315,9 +327,9 @@ class FeishuApi:
             raise ConnectionLost(f"connection lost: {type(exc).__name__}: {exc}") from exc
         raw = RawResponse()
         raw.status_code, raw.headers, raw.content = (http.status_code, dict(http.headers),
-                                                     http.content)
+                                                     content)
         if http.headers.get("content-type", "").startswith("application/json"):
-            response = JSON.unmarshal(http.text, answer)
+            response = JSON.unmarshal(content.decode(http.encoding or "utf-8"), answer)
         elif http.is_success:  # a download
             response = answer()
             response.code = 0

@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 from telegram.error import TimedOut
 
+from bot.channels.base import read_bounded
 from bot.http import (
     CONNECT_SECONDS,
     ConnectionLost,
@@ -190,9 +191,10 @@ class LongConnection:
         finish = await self.request(UPLOAD_FINISH, {"upload_id": upload_id})
         return str((finish.get("body") or {})["media_id"])
 
-    async def download(self, url: str) -> tuple[bytes, str | None]:
+    async def download(self, url: str, limit: int) -> tuple[bytes, str | None]:
         """A callback's file as WeCom serves it (still encrypted) and the name its
-        Content-Disposition gives, under the retry policy (a read: repeated when transient)."""
+        Content-Disposition gives, under the retry policy (a read: repeated when transient);
+        read no further than `limit` bytes (TooLarge, with the name)."""
 
         async def once() -> tuple[bytes, str | None]:
             try:
@@ -203,7 +205,8 @@ class LongConnection:
                         raise WeComError("download", response.status, response.reason or "")
                     disposition = response.content_disposition
                     name = disposition.filename if disposition is not None else None
-                    return await response.read(), name
+                    return await read_bounded(response.content.iter_any(), limit,
+                                              declared=response.content_length, name=name), name
             except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
                 raise NotSent(f"download: {type(exc).__name__}: {exc}") from exc
             except TimeoutError as exc:

@@ -17,6 +17,7 @@ from bot.channels.base import (
     Place,
     Replied,
     Sent,
+    TooLarge,
     Unreachable,
 )
 from bot.core import Core
@@ -80,7 +81,9 @@ class RecordingChannel:
             raise Unreachable(chat)
         self.ops.append(Op("file", chat, text=caption, data=data, filename=filename))
 
-    async def download(self, attachment: Attachment) -> bytes:
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        if len(self.files[attachment.ref]) > limit:
+            raise TooLarge(limit)
         return self.files[attachment.ref]
 
     async def is_admin(self, chat: str, user: str) -> bool:

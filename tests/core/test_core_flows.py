@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.core import NOT_REACHABLE, Core
 from bot.services import build_services
 from bot.services.identities import OUTSIDE_TELEGRAM, number_of
+from bot.services.knowledge import MAX_UPLOAD_BYTES
 from bot.services.organization import UNREGISTERED
 from handlers.posts import live_counts
 from storage.models import Attendance, BranchMembership, Document, Identity
@@ -160,3 +161,14 @@ async def test_a_private_uploads_branch_is_chosen_on_any_replica(world, tmp_path
     assert document.chat_id == await replica.services.db.run(
         lambda session: number_of(session, "rec", other_group, group=True))
     await replica.services.db.close()
+
+
+async def test_a_file_past_its_bound_is_refused_without_being_read_whole(world) -> None:
+    """A platform that does not state a file's size: the download stops at the bound, the
+    secretary is told, nothing is stored."""
+    core, channel, talk = world
+    channel.files["big"] = b"x" * (MAX_UPLOAD_BYTES + 1)
+    ops = await talk.say("", user=ADMIN, attachment=Attachment("file", "计划.txt", None, "big"))
+    assert texts(ops) == ["文件过大（超过 10MB 的上限），未处理。"]
+    with core.services.db.session() as session:
+        assert session.exec(select(Document).where(Document.name == "计划.txt")).first() is None

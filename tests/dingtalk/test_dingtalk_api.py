@@ -11,6 +11,7 @@ import pytest
 from fakes.dingtalk import CLIENT_ID, CLIENT_SECRET, ROBOT_CODE, TOKEN_LIFETIME, FakeDingTalk
 from manual_time import ManualTime, Pauses
 
+from bot.channels.base import TooLarge
 from bot.dingtalk.api import RATE_LIMIT_PAUSE, TOKEN_MARGIN, DingTalkApi, DingTalkError
 from bot.http import RATE_LIMIT_WAITS, RateLimited, RetryPolicy
 
@@ -119,12 +120,14 @@ async def test_a_card_is_posted_under_our_id_and_updated_in_place(
     assert json.loads(sent[1].body["singleChatReceiver"]) == {"userId": USER}
 
 
-async def test_a_members_file_is_downloaded_by_its_download_code(
+async def test_a_members_file_is_downloaded_by_its_download_code_up_to_its_bound(
         api: DingTalkApi, fake: FakeDingTalk) -> None:
     code = fake.add_file("学习计划.docx", b"PK\x03\x04 docx")
-    assert await api.download(code) == b"PK\x03\x04 docx"
+    assert await api.download(code, limit=9) == b"PK\x03\x04 docx"
+    with pytest.raises(TooLarge):
+        await api.download(code, limit=8)
     with pytest.raises(DingTalkError):
-        await api.download("dc_unknown")
+        await api.download("dc_unknown", limit=9)
 
 
 async def test_a_person_outside_the_organization_is_an_error(

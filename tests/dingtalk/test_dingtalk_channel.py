@@ -160,4 +160,4 @@ async def test_images_and_files_are_uploaded_then_sent(fake: FakeDingTalk,
     assert fake.media[sheet.content["mediaId"]] == ("file", "台账.xlsx", b"xlsx")
     event = channel.to_event(MESSAGE_TOPIC, fake.file_message(MEMBER, "a.txt", b"text"))
     assert event is not None and event.attachment is not None
-    assert await channel.download(event.attachment) == b"text"
+    assert await channel.download(event.attachment, 4) == b"text"

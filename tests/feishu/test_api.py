@@ -14,6 +14,7 @@ import pytest
 from fakes.feishu import APP_ID, APP_SECRET, BOT_NAME, BOT_OPEN_ID, FakeFeishu
 from manual_time import ManualTime, Pauses
 
+from bot.channels.base import TooLarge
 from bot.feishu.api import FeishuApi, FeishuError
 from bot.http import PAUSES, RATE_LIMIT_WAITS, RateLimited, RetryPolicy
 
@@ -159,7 +160,7 @@ async def test_a_file_uploaded_and_sent_downloads_as_the_same_bytes(
     key = await api.upload_file("台账.xlsx", content)
     message_id = await api.send_file(MEMBER, key)
     assert fake.messages[message_id].chat_id == MEMBER
-    assert await api.download(message_id, key) == content
+    assert await api.download(message_id, key, limit=len(content)) == content
     [upload] = fake.calls_to("POST", "/open-apis/im/v1/files")
     assert upload.body["file_name"] == "台账.xlsx" and upload.body["file_type"] == "xls"
     assert fake.calls_to("POST", "/open-apis/im/v1/messages")[-1].query == {
@@ -172,12 +173,15 @@ async def test_an_image_uploaded_and_sent_downloads_as_the_same_bytes(
     key = await api.upload_image(png)
     message_id = await api.send_image(GROUP, key)
     assert fake.messages[message_id].content == {"image_key": key}
-    assert await api.download(message_id, key, "image") == png
+    assert await api.download(message_id, key, "image", limit=len(png)) == png
 
 
-async def test_a_file_a_member_sent_is_downloaded(api: FeishuApi, fake: FakeFeishu) -> None:
+async def test_a_file_a_member_sent_is_downloaded_up_to_its_bound(
+        api: FeishuApi, fake: FakeFeishu) -> None:
     message_id, key = fake.receive_file("oc_p2p", "计划.docx", b"docx bytes")
-    assert await api.download(message_id, key) == b"docx bytes"
+    assert await api.download(message_id, key, limit=10) == b"docx bytes"
+    with pytest.raises(TooLarge):
+        await api.download(message_id, key, limit=9)
 
 
 async def test_a_reply_quotes_the_message_and_a_refusal_is_not_repeated(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fakes.wecom import BOT_ID, NOT_IN_CHAT, SECRET, WINDOW_CLOSED, Card, FakeWeCom
 
-from bot.channels.base import Content, Unreachable
-from bot.channels.wecom import TAP_WINDOW, WeComChannel, decrypt, parts
+from bot.channels.base import Content, TooLarge, Unreachable
+from bot.channels.wecom import LARGEST_FILE, TAP_WINDOW, WeComChannel, decrypt, parts
 from bot.wecom.connection import SEND, UPDATE, LongConnection
 
 GROUP, MEMBER, OTHER = "wrgroup01", "lidangyuan", "zhangsan"
@@ -159,8 +159,23 @@ async def test_files_are_named_downloaded_and_decrypted(
     assert event is not None and event.attachment is not None
     assert (event.attachment.kind, event.attachment.name) == ("file", "名册.csv")
     assert event.attachment.size == len(content)
-    assert await channel.download(event.attachment) == content
-    assert await channel.download(event.attachment) == content
+    assert await channel.download(event.attachment, len(content)) == content
+    assert await channel.download(event.attachment, len(content)) == content
+    with pytest.raises(TooLarge):
+        await channel.download(event.attachment, len(content) - 1)
+
+
+async def test_a_file_past_the_largest_a_flow_takes_is_not_read_for_its_name(
+        fake: FakeWeCom, wired: tuple[WeComChannel, Clock]) -> None:
+    """Its name comes from the headers, its size says it is too large: the flow refuses it
+    by its size without reading it."""
+    channel, _ = wired
+    content = b"x" * (LARGEST_FILE + 100)
+    event = await channel.to_event(frame_of(fake.file_message(MEMBER, MEMBER, "录像.docx",
+                                                              content, group=False)))
+    assert event is not None and event.attachment is not None
+    assert event.attachment.name == "录像.docx" and event.attachment.size > LARGEST_FILE
+    assert not channel.fetched
     with pytest.raises(ValueError):
         decrypt(b"0" * 32, "A" * 43)
 
