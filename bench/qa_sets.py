@@ -23,6 +23,10 @@ SPENT_SETS = [ROOT / "bench" / "sets" / "qa_final.jsonl", ROOT / "bench" / "sets
               ROOT / "tests" / "content" / "qa_heldout.jsonl",
               ROOT / "tests" / "content" / "qa_heldout2.jsonl"]
 
+# On-topic questions the plans do not answer, written for fitting the confidence model only
+# (each checked against the plans' text): never a measure.
+NEGATIVES = ROOT / "bench" / "sets" / "qa_negatives.jsonl"
+
 
 def load_questions(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]

@@ -81,6 +81,8 @@ KNOWN_PHRASE = 0.5
 MAX_CACHED_WORDS = 100_000
 RERANK = 100
 PHRASE_RERANK = 5
+MAIN_WORD = 0.5  # a question's main words: at least half the weight of its heaviest
+INTENT_APART = 12  # characters between a main word and the amount asked that tie them no more
 
 
 @dataclass(frozen=True)
@@ -622,17 +624,25 @@ class KnowledgeBase:
                          for intent in query.intents)
         text = normalize(best.unit.text)
         own = set(query.own_bigrams)
+        found = self.matches(query, text)
+        heaviest = max((concept.weight for concept, _ in found), default=0.0)
         return Evidence(
             margin=part_margin if part_margin is not None
             else (first - second) / first if first > 0 else 0.0,
             agreement=1.0 if part_margin is not None else agreement,
-            coverage=self.coverage(query, text),
+            coverage=sum(c.weight * share for c, share in found) / total if total else 0.0,
             intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
             # a question that only counts to a part (第六部分讲什么) has no word to miss
             unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
             part=best.unit.kind == "part",
             said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
             echoed=_echoed(hits),
+            # a question turns on its heaviest word: one the passage lacks is not answered by
+            # the rest of it (转组织关系 said, 介绍信 not)
+            missing=max((c.weight * (1.0 - share) for c, share in found), default=0.0)
+            / heaviest if heaviest else 0.0,
+            intent_apart=0.0 if best.unit.kind == "part" else _intent_apart(query,
+                                                                          best.sentence),
         )
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
@@ -821,24 +831,59 @@ class KnowledgeBase:
                 list(set(bigram_keys(word, sounds=True)[0].tolist())))
         return pieces
 
-    def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
-        """Weighted share of the question's concepts that a (normalised) text contains: a word
-        itself, its parts or a near spelling; a colloquial phrase by its formal equivalents."""
-        total = matched = 0.0
+    def matches(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()
+                ) -> list[tuple[Concept, float]]:
+        """How far a (normalised) text contains each of the question's concepts, 0 to 1: a
+        word itself, its parts or a near spelling; a colloquial phrase by its formal
+        equivalents."""
+        found: list[tuple[Concept, float]] = []
         unit_sounds: set[int] | None = None  # computed once, when a concept needs it
         for concept in query.concepts:
             if any(noise in concept.text for noise in ignore):
                 continue
-            total += concept.weight
             if concept.text in unit_text:
-                found = 1.0
-            else:
-                if unit_sounds is None:
-                    unit_sounds = set(bigram_keys(unit_text, sounds=True)[0].tolist())
-                found = max([w for t, w in concept.targets if t in unit_text]
-                            + [self._partial_match(concept.text, unit_text, unit_sounds)])
-            matched += concept.weight * found
-        return matched / total if total else 0.0
+                found.append((concept, 1.0))
+                continue
+            if unit_sounds is None:
+                unit_sounds = set(bigram_keys(unit_text, sounds=True)[0].tolist())
+            found.append((concept, max([w for t, w in concept.targets if t in unit_text]
+                                       + [self._partial_match(concept.text, unit_text,
+                                                              unit_sounds)])))
+        return found
+
+    def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
+        """Weighted share of the question's concepts that a (normalised) text contains."""
+        found = self.matches(query, unit_text, ignore)
+        total = sum(concept.weight for concept, _ in found)
+        return sum(concept.weight * share for concept, share in found) / total if total else 0.0
+
+
+def _intent_apart(query: Query, sentence: str) -> float:
+    """How far, in the highlighted sentence, what the question asks for (a frequency, a
+    number, who) is stated from the question's main words, 0 (beside them) to 1 (INTENT_APART
+    characters or more, or not there): 预备期内和转正后1年内要各参加1次 states a frequency,
+    but of the training, not how long 预备期 is."""
+    if not query.intents or not query.concepts:
+        return 0.0
+    text = normalize(sentence)
+    said = [m.span() for intent in query.intents for m in INTENT_PATTERNS[intent].finditer(text)]
+    heaviest = max(c.weight for c in query.concepts)
+    terms = {term for c in query.concepts if c.weight >= MAIN_WORD * heaviest
+             for term in (c.text, *(t for t, _ in c.targets)) if term}
+    places = [(start, start + len(term)) for term in terms
+              for start in _occurrences(term, text)]
+    if not said or not places:
+        return 1.0
+    gap = min(max(0, first - end, start - last) for first, last in said for start, end in places)
+    return min(gap, INTENT_APART) / INTENT_APART
+
+
+def _occurrences(term: str, text: str) -> list[int]:
+    starts, start = [], text.find(term)
+    while start >= 0:
+        starts.append(start)
+        start = text.find(term, start + 1)
+    return starts
 
 
 def _echoed(hits: list[Hit]) -> float:
