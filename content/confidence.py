@@ -35,14 +35,16 @@ class Evidence:
     said: float  # share of the question's own character bigrams that the passage contains
     echoed: float = 0.0  # share of the highlighted sentence's bigrams that the second passage's,
     # from another plan, also has: a close second that says the same is agreement, not doubt
-    missing: float = 0.0  # weight of the heaviest concept the passage lacks, as a share of
-    # the question's heaviest concept
     intent_apart: float = 0.0  # how far from the question's main words the highlighted
     # sentence states what it asks for (0 beside them, 1 far or not at all)
+    phrased: float = 0.0  # idf-weighted share of the question's bigrams one sentence of the
+    # first passage holds together (1 for a part the question names)
+    missing: float = 0.0  # weight of the heaviest of the question's words the plans use that
+    # the passage lacks, as a share of the question's heaviest concept
 
     @classmethod
     def nothing(cls) -> Evidence:
-        return cls(0.0, 0.0, 0.0, False, 1.0, False, 0.0, 0.0, 1.0, 0.0)
+        return cls(0.0, 0.0, 0.0, False, 1.0, False, 0.0, 0.0, 0.0, 0.0, 1.0)
 
     @classmethod
     def names(cls) -> list[str]:

@@ -637,12 +637,14 @@ class KnowledgeBase:
             part=best.unit.kind == "part",
             said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
             echoed=_echoed(hits),
-            # a question turns on its heaviest word: one the passage lacks is not answered by
-            # the rest of it (转组织关系 said, 介绍信 not)
-            missing=max((c.weight * (1.0 - share) for c, share in found), default=0.0)
-            / heaviest if heaviest else 0.0,
             intent_apart=0.0 if best.unit.kind == "part" else _intent_apart(query,
                                                                           best.sentence),
+            phrased=1.0 if part_margin is not None
+            else float(components["phrase"][top]) / WEIGHTS["phrase"],
+            # a question turns on its heaviest words: one the plans use elsewhere but this
+            # passage lacks is not answered by the rest of it (党龄, said of 光荣在党50年)
+            missing=max((c.weight * (1.0 - share) for c, share in found if c.known),
+                        default=0.0) / heaviest if heaviest else 0.0,
         )
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
