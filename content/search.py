@@ -7,8 +7,9 @@ the plans quote, and BM25 over the words of sentences, which re-ranks the best i
 question wants the sentence with 每年/定期/至少…). Questions are expanded through the lexicon
 (colloquial words, wordings of numbers and frequencies, synonym sets) and pinyin (homophone
 typos). Questions about a whole part or a named programme get the part. The evidence of the
-ranking (margin, the rankers' agreement, weighted coverage, intent met, out-of-domain words)
-goes to a calibrated model (content.confidence) that says high, low or none.
+ranking (margin, the rankers' agreement, weighted coverage, intent met and how near the asked
+words it is met, out-of-domain words) goes to a calibrated model (content.confidence) that says
+high, low or none.
 """
 
 from __future__ import annotations
@@ -621,16 +622,14 @@ class KnowledgeBase:
         total = sum(c.weight for c in query.concepts)
         unknown = sum(c.weight for c in query.concepts if not c.known)
         intent_met = any(INTENT_PATTERNS[intent].search(best.sentence)
-                         for intent in query.intents)
+                         for intent in _most_specific(query.intents))
         text = normalize(best.unit.text)
         own = set(query.own_bigrams)
-        found = self.matches(query, text)
-        heaviest = max((concept.weight for concept, _ in found), default=0.0)
         return Evidence(
             margin=part_margin if part_margin is not None
             else (first - second) / first if first > 0 else 0.0,
             agreement=1.0 if part_margin is not None else agreement,
-            coverage=sum(c.weight * share for c, share in found) / total if total else 0.0,
+            coverage=self.coverage(query, text),
             intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
             # a question that only counts to a part (第六部分讲什么) has no word to miss
             unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
@@ -639,12 +638,6 @@ class KnowledgeBase:
             echoed=_echoed(hits),
             intent_apart=0.0 if best.unit.kind == "part" else _intent_apart(query,
                                                                           best.sentence),
-            phrased=1.0 if part_margin is not None
-            else float(components["phrase"][top]) / WEIGHTS["phrase"],
-            # a question turns on its heaviest words: one the plans use elsewhere but this
-            # passage lacks is not answered by the rest of it (党龄, said of 光荣在党50年)
-            missing=max((c.weight * (1.0 - share) for c, share in found if c.known),
-                        default=0.0) / heaviest if heaviest else 0.0,
         )
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
@@ -833,51 +826,53 @@ class KnowledgeBase:
                 list(set(bigram_keys(word, sounds=True)[0].tolist())))
         return pieces
 
-    def matches(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()
-                ) -> list[tuple[Concept, float]]:
-        """How far a (normalised) text contains each of the question's concepts, 0 to 1: a
-        word itself, its parts or a near spelling; a colloquial phrase by its formal
-        equivalents."""
-        found: list[tuple[Concept, float]] = []
+    def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
+        """Weighted share of the question's concepts that a (normalised) text contains: a word
+        itself, its parts or a near spelling; a colloquial phrase by its formal equivalents."""
+        total = matched = 0.0
         unit_sounds: set[int] | None = None  # computed once, when a concept needs it
         for concept in query.concepts:
             if any(noise in concept.text for noise in ignore):
                 continue
+            total += concept.weight
             if concept.text in unit_text:
-                found.append((concept, 1.0))
-                continue
-            if unit_sounds is None:
-                unit_sounds = set(bigram_keys(unit_text, sounds=True)[0].tolist())
-            found.append((concept, max([w for t, w in concept.targets if t in unit_text]
-                                       + [self._partial_match(concept.text, unit_text,
-                                                              unit_sounds)])))
-        return found
-
-    def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
-        """Weighted share of the question's concepts that a (normalised) text contains."""
-        found = self.matches(query, unit_text, ignore)
-        total = sum(concept.weight for concept, _ in found)
-        return sum(concept.weight * share for concept, share in found) / total if total else 0.0
+                found = 1.0
+            else:
+                if unit_sounds is None:
+                    unit_sounds = set(bigram_keys(unit_text, sounds=True)[0].tolist())
+                found = max([w for t, w in concept.targets if t in unit_text]
+                            + [self._partial_match(concept.text, unit_text, unit_sounds)])
+            matched += concept.weight * found
+        return matched / total if total else 0.0
 
 
 def _intent_apart(query: Query, sentence: str) -> float:
     """How far, in the highlighted sentence, what the question asks for (a frequency, a
-    number, who) is stated from the question's main words, 0 (beside them) to 1 (INTENT_APART
-    characters or more, or not there): 预备期内和转正后1年内要各参加1次 states a frequency,
-    but of the training, not how long 预备期 is."""
+    number, who) is stated from the main words of the question it says, 0 (beside them) to 1
+    (INTENT_APART characters or more, or not there): 预备期内和转正后1年内要各参加1次 states
+    a frequency, but of the training, not how long 预备期 is. Main words: the heaviest the
+    sentence says and those at least MAIN_WORD as heavy (a colloquial word it does not say
+    leaves the others main)."""
     if not query.intents or not query.concepts:
         return 0.0
     text = normalize(sentence)
-    said = [m.span() for intent in query.intents for m in INTENT_PATTERNS[intent].finditer(text)]
-    heaviest = max(c.weight for c in query.concepts)
-    terms = {term for c in query.concepts if c.weight >= MAIN_WORD * heaviest
-             for term in (c.text, *(t for t, _ in c.targets)) if term}
-    places = [(start, start + len(term)) for term in terms
-              for start in _occurrences(term, text)]
-    if not said or not places:
+    said = [m.span() for intent in _most_specific(query.intents)
+            for m in INTENT_PATTERNS[intent].finditer(text)]
+    places = {c: [(start, start + len(term)) for term in {c.text, *(t for t, _ in c.targets)}
+                  if term for start in _occurrences(term, text)] for c in query.concepts}
+    heaviest = max((c.weight for c, found in places.items() if found), default=0.0)
+    main = [place for c, found in places.items() if c.weight >= MAIN_WORD * heaviest
+            for place in found]
+    if not said or not main:
         return 1.0
-    gap = min(max(0, first - end, start - last) for first, last in said for start, end in places)
+    gap = min(max(0, first - end, start - last) for first, last in said for start, end in main)
     return min(gap, INTENT_APART) / INTENT_APART
+
+
+def _most_specific(intents: set[str]) -> set[str]:
+    """What a sentence must state to answer: an amount in the unit asked (多少钱) when the
+    question asks one, not just any number (示范党支部10个 does not say how much money)."""
+    return {intent for intent in intents if intent in UNIT_ASKS} or intents
 
 
 def _occurrences(term: str, text: str) -> list[int]:
