@@ -6,6 +6,9 @@ Each answerable question is also asked with its own plan withheld (as a member w
 that document asks it): mostly an on-topic question the visible plans do not answer (unless
 another plan says it too, which its key phrases show), at a weight that keeps the sets' own
 share of unanswerable questions from being swamped.
+Questions written only for fitting (bench/qa_sets.NEGATIVES: on-topic questions the plans do
+not answer, checked against the plans) are training rows in every fold, never judged, at a
+weight that is a share of the sets' own unanswerable questions.
 Two logistic regressions (scikit-learn, standardised features, L2) learn them. They are fitted
 on every labelled question the project may train on: the tune set and the spent sets
 (bench/qa_sets.SPENT_SETS: blind sets already reported once, the older held-out sets), never on
@@ -27,12 +30,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.qa_sets import (  # noqa: E402
+    NEGATIVES,
     SPENT_SETS,
     TUNE_SET,
     is_right,
@@ -40,7 +44,7 @@ from bench.qa_sets import (  # noqa: E402
     plan_files,
     plan_of,
 )
-from content.confidence import MODEL_FILE, Evidence, Logistic, Model  # noqa: E402
+from content.confidence import LEVELS, MODEL_FILE, Evidence, Logistic, Model  # noqa: E402
 from content.ingest import parse_plan, read_document  # noqa: E402
 from content.search import KnowledgeBase  # noqa: E402
 from content.tokenize import Tokenizer  # noqa: E402
@@ -51,11 +55,14 @@ from content.tokenize import Tokenizer  # noqa: E402
 # answer itself. Chosen by the cross-validated figures on all the sets (5-fold, and leave one
 # set out; high-wrong 3.5: 0.83 answered high, 0.040 high and wrong, 0.045 leaving a set out;
 # 4: 0.82, 0.036 and 0.034; refusing a right answer 4: 0.046 of the answerable refused, 8:
-# 0.018, 16: 0.011, with the same share answered high).
+# 0.018, 16: 0.011, with the same share answered high). With the questions written for
+# fitting in, high-wrong 3.75 keeps the share answered high where 4 had it without them
+# (0.836 against 0.841; 4 with them: 0.827), and refusing a right answer 32 keeps the refusals
+# down (0.005 of the answerable; 16 with them: 0.016).
 COSTS = {
-    "high": {"right": 0.0, "wrong": 4.0, "unrelated": 4.0},
+    "high": {"right": 0.0, "wrong": 3.75, "unrelated": 3.75},
     "low": {"right": 1.0, "wrong": 1.0, "unrelated": 2.0},
-    "none": {"right": 16.0, "wrong": 1.0, "unrelated": 0.0},
+    "none": {"right": 32.0, "wrong": 1.0, "unrelated": 0.0},
 }
 C = 1.0
 FOLDS = 5
@@ -64,6 +71,11 @@ REPEATS = 10
 # and wrong, 0.13 of the unanswerable answered high; 0.2: 0.82, 0.039, 0.12; 0.5: 0.80, 0.033,
 # 0.12)
 WITHHELD_SHARE = 0.2
+# chosen by the figures on all the sets and on the written questions themselves (each judged
+# by a model fitted without it): 0.25: 0.835 answered high, 0.14 of the sets' unanswerable
+# and 0.15 of the written ones answered high (none, costs 4 and 16: 0.838, 0.14, 0.20);
+# 0.5: 0.82, 0.12, 0.19; 1: 0.80, 0.06, 0.15
+NEGATIVES_SHARE = 0.25
 
 
 def evidence_of(questions: list[dict], knowledge_base: KnowledgeBase,
@@ -115,25 +127,31 @@ def outcomes(levels: list[str], right: np.ndarray, unrelated: np.ndarray) -> dic
     }
 
 
-def row_weights(unrelated: np.ndarray, withheld: np.ndarray) -> np.ndarray:
-    """Withheld-plan rows weigh, all together, WITHHELD_SHARE of the set's unanswerable
-    questions."""
+def row_weights(unrelated: np.ndarray, withheld: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """Withheld-plan rows weigh, all together, WITHHELD_SHARE of the sets' unanswerable
+    questions, and the questions written for fitting NEGATIVES_SHARE of them: enough to
+    teach what an unanswered question looks like without moving the answerable ones."""
     weights = np.ones(len(unrelated))
+    own_unrelated = max(1, (unrelated & ~withheld & ~extra).sum())
     if withheld.any():
-        weights[withheld] = WITHHELD_SHARE * max(1, (unrelated & ~withheld).sum()) / withheld.sum()
+        weights[withheld] = WITHHELD_SHARE * own_unrelated / withheld.sum()
+    if extra.any():
+        weights[extra] = NEGATIVES_SHARE * own_unrelated / extra.sum()
     return weights
 
 
 def cross_validate(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray,
-                   withheld: np.ndarray, splits: list[list[np.ndarray]]) -> dict[str, float]:
+                   withheld: np.ndarray, extra: np.ndarray, splits: list[list[np.ndarray]]
+                   ) -> dict[str, float]:
     """Every question judged by models fitted on the other folds of a split (a split: the
     questions held out in turn; a question and its withheld-plan twin fall in the same fold);
     figures on the sets' own questions, plus how often a withheld-plan question was answered
     high, averaged over the splits."""
-    own = np.flatnonzero(~withheld)
+    own = np.flatnonzero(~withheld & ~extra)
     runs: list[dict[str, float]] = []
     for split in splits:
-        levels, p_right, p_unrelated = judged(features, right, unrelated, withheld, split)
+        levels, p_right, p_unrelated = judged(features, right, unrelated, withheld, extra,
+                                              split)
         figures = outcomes([levels[i] for i in own], right[own], unrelated[own])
         figures["withheld-plan questions answered high"] = float(np.mean(
             [levels[i] == "high" for i in np.flatnonzero(withheld)])) if withheld.any() else 0.0
@@ -150,10 +168,12 @@ def cross_validate(features: np.ndarray, right: np.ndarray, unrelated: np.ndarra
 
 
 def judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray, withheld: np.ndarray,
-           split: list[np.ndarray]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Each row's level and probabilities from the model fitted without its fold."""
-    group = np.cumsum(~withheld) - 1  # each row's question
-    weights = row_weights(unrelated, withheld)
+           extra: np.ndarray, split: list[np.ndarray]
+           ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Each row's level and probabilities from the model fitted without its fold (rows
+    written for fitting are in no fold)."""
+    group = np.where(extra, -1, np.cumsum(~withheld) - 1)  # each row's question
+    weights = row_weights(unrelated, withheld, extra)
     levels = [""] * len(features)
     p_right, p_unrelated = np.zeros(len(features)), np.zeros(len(features))
     for held_out in split:
@@ -167,6 +187,24 @@ def judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray, withh
     return levels, p_right, p_unrelated
 
 
+def written_judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray,
+                   withheld: np.ndarray, extra: np.ndarray) -> dict[str, float]:
+    """The share of each level among the questions written for fitting, each judged by a model
+    fitted without its fold of them (FOLDS folds, REPEATS shuffles): how the model meets
+    unanswered questions written by another hand than the sets'."""
+    rows = np.flatnonzero(extra)
+    weights = row_weights(unrelated, withheld, extra)
+    levels: list[str] = []
+    for seed in range(REPEATS):
+        for _, held in KFold(FOLDS, shuffle=True, random_state=seed).split(rows):
+            train = np.ones(len(features), dtype=bool)
+            train[rows[held]] = False
+            model = Model(fit(features[train], right[train], weights[train]),
+                          fit(features[train], unrelated[train], weights[train]), COSTS)
+            levels.extend(model.level(Evidence(*features[i].tolist())) for i in rows[held])
+    return {level: levels.count(level) / len(levels) for level in LEVELS}
+
+
 def shuffled_folds(right: np.ndarray, unrelated: np.ndarray) -> list[list[np.ndarray]]:
     """Stratified FOLDS-fold splits of the questions, one per REPEATS shuffles (a few hundred
     questions make any one split noisy)."""
@@ -178,6 +216,8 @@ def shuffled_folds(right: np.ndarray, unrelated: np.ndarray) -> list[list[np.nda
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", type=Path, action="append", dest="sets")
+    parser.add_argument("--negatives", type=Path, default=NEGATIVES,
+                        help="questions written for fitting only ('none': without)")
     parser.add_argument("--write", action="store_true", help=f"write {MODEL_FILE}")
     args = parser.parse_args()
     sets = args.sets or [TUNE_SET, *SPENT_SETS]
@@ -187,31 +227,44 @@ def main() -> None:
     by_set = [load_questions(path) for path in sets]
     questions = [q for set_questions in by_set for q in set_questions]
     features, right, unrelated, withheld = evidence_of(questions, knowledge_base, files)
+    extra = np.zeros(len(features), dtype=bool)
+    negatives = [] if args.negatives.name == "none" else load_questions(args.negatives)
+    if negatives:
+        more = evidence_of(negatives, knowledge_base, files)
+        features, right, unrelated, withheld = (np.concatenate([a, b]) for a, b in zip(
+            (features, right, unrelated, withheld), more, strict=True))
+        extra = np.concatenate([extra, np.ones(len(more[0]), dtype=bool)])
     print(f"{len(questions)} questions: first passage right {right.sum()}, "
-          f"unanswerable {(unrelated & ~withheld).sum()}; "
-          f"{withheld.sum()} asked with their plan withheld")
+          f"unanswerable {(unrelated & ~withheld & ~extra).sum()}; "
+          f"{withheld.sum()} asked with their plan withheld; "
+          f"{extra.sum()} written for fitting only")
     question_set = np.repeat(np.arange(len(sets)), [len(qs) for qs in by_set])
-    splits = {"stratified 5-fold x10": shuffled_folds(right[~withheld], unrelated[~withheld])}
+    own = ~withheld & ~extra
+    splits = {"stratified 5-fold x10": shuffled_folds(right[own], unrelated[own])}
     if len(sets) > 1:
         splits["leave one set out"] = [[np.flatnonzero(question_set == n)
                                         for n in range(len(sets))]]
     figures = {}
     for name, split in splits.items():
-        figures[name] = cross_validate(features, right, unrelated, withheld, split)
+        figures[name] = cross_validate(features, right, unrelated, withheld, extra, split)
     print(f"  {'cross-validated':38}" + "".join(f"{name:>24}" for name in figures))
     for key in next(iter(figures.values())):
         print(f"  {key:38}" + "".join(f"{run[key]:24.3f}" for run in figures.values()))
     if "leave one set out" in splits:
         print("  each set judged by the model fitted on the others:")
-        levels = judged(features, right, unrelated, withheld, splits["leave one set out"][0])[0]
-        own = np.flatnonzero(~withheld)
+        levels = judged(features, right, unrelated, withheld, extra,
+                        splits["leave one set out"][0])[0]
         for n, path in enumerate(sets):
-            rows = own[question_set == n]
+            rows = np.flatnonzero(own)[question_set == n]
             shown = outcomes([levels[i] for i in rows], right[rows], unrelated[rows])
             print(f"    {path.name:20} " + "  ".join(
                 f"{key} {value:.3f}" for key, value in shown.items()
                 if key != "unanswerable said none"))
-    weights = row_weights(unrelated, withheld)
+    if extra.any():
+        shares = written_judged(features, right, unrelated, withheld, extra)
+        print("  questions written for fitting, each judged by a model fitted without it: "
+              + "  ".join(f"{level} {share:.3f}" for level, share in shares.items()))
+    weights = row_weights(unrelated, withheld, extra)
     answers = fit(features, right, weights)
     related = fit(features, unrelated, weights)
     for name, model in (("answers", answers), ("unrelated", related)):
@@ -221,7 +274,7 @@ def main() -> None:
     if args.write:
         document = {
             "fitted_on": [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
-                          for p in sets],
+                          for p in [*sets, *([args.negatives] if negatives else [])]],
             "features": Evidence.names(),
             "answers": _as_json(answers),
             "unrelated": _as_json(related),

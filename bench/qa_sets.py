@@ -19,8 +19,13 @@ TUNE_SET = ROOT / "bench" / "sets" / "qa_tune.jsonl"
 # Sets whose one report has been made (blind sets, spent) and the project's own older held-out
 # sets: training data for the confidence model beside the tune set, never a measure again.
 SPENT_SETS = [ROOT / "bench" / "sets" / "qa_final.jsonl", ROOT / "bench" / "sets" / "qa_blind3.jsonl",
+              ROOT / "bench" / "sets" / "qa_blind4.jsonl",
               ROOT / "tests" / "content" / "qa_heldout.jsonl",
               ROOT / "tests" / "content" / "qa_heldout2.jsonl"]
+
+# On-topic questions the plans do not answer, written for fitting the confidence model only
+# (each checked against the plans' text): never a measure.
+NEGATIVES = ROOT / "bench" / "sets" / "qa_negatives.jsonl"
 
 
 def load_questions(path: Path) -> list[dict]:

@@ -29,16 +29,19 @@ class Evidence:
     agreement: float  # mean share of each ranker's best score that the first passage gets
     coverage: float  # weighted share of the question's concepts the first passage contains
     intent_missed: bool  # the question asks 多久/几次/谁 and the passage's highlighted
-    # sentence states no frequency, number or who
+    # sentence states no frequency, number or who (an amount in the unit asked, 多少钱, when
+    # the question asks one)
     unknown: float  # weighted share of the question's words the plans never reach
     part: bool  # the answer is a whole part (a programme, 第六块)
     said: float  # share of the question's own character bigrams that the passage contains
     echoed: float = 0.0  # share of the highlighted sentence's bigrams that the second passage's,
     # from another plan, also has: a close second that says the same is agreement, not doubt
+    intent_apart: float = 0.0  # how far from the question's main words the highlighted
+    # sentence states what it asks for (0 beside them, 1 far or not at all)
 
     @classmethod
     def nothing(cls) -> Evidence:
-        return cls(0.0, 0.0, 0.0, False, 1.0, False, 0.0, 0.0)
+        return cls(0.0, 0.0, 0.0, False, 1.0, False, 0.0, 0.0, 0.0)
 
     @classmethod
     def names(cls) -> list[str]:

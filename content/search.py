@@ -7,8 +7,9 @@ the plans quote, and BM25 over the words of sentences, which re-ranks the best i
 question wants the sentence with 每年/定期/至少…). Questions are expanded through the lexicon
 (colloquial words, wordings of numbers and frequencies, synonym sets) and pinyin (homophone
 typos). Questions about a whole part or a named programme get the part. The evidence of the
-ranking (margin, the rankers' agreement, weighted coverage, intent met, out-of-domain words)
-goes to a calibrated model (content.confidence) that says high, low or none.
+ranking (margin, the rankers' agreement, weighted coverage, intent met and how near the asked
+words it is met, out-of-domain words) goes to a calibrated model (content.confidence) that says
+high, low or none.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ KNOWN_PHRASE = 0.5
 MAX_CACHED_WORDS = 100_000
 RERANK = 100
 PHRASE_RERANK = 5
+MAIN_WORD = 0.5  # a question's main words: at least half the weight of its heaviest
+INTENT_APART = 12  # characters between a main word and the amount asked that tie them no more
 
 
 @dataclass(frozen=True)
@@ -619,7 +622,7 @@ class KnowledgeBase:
         total = sum(c.weight for c in query.concepts)
         unknown = sum(c.weight for c in query.concepts if not c.known)
         intent_met = any(INTENT_PATTERNS[intent].search(best.sentence)
-                         for intent in query.intents)
+                         for intent in _most_specific(query.intents))
         text = normalize(best.unit.text)
         own = set(query.own_bigrams)
         return Evidence(
@@ -633,6 +636,8 @@ class KnowledgeBase:
             part=best.unit.kind == "part",
             said=len(own.intersection(bigram_keys(text)[0].tolist())) / len(own) if own else 0.0,
             echoed=_echoed(hits),
+            intent_apart=0.0 if best.unit.kind == "part" else _intent_apart(query,
+                                                                          best.sentence),
         )
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
@@ -839,6 +844,43 @@ class KnowledgeBase:
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
             matched += concept.weight * found
         return matched / total if total else 0.0
+
+
+def _intent_apart(query: Query, sentence: str) -> float:
+    """How far, in the highlighted sentence, what the question asks for (a frequency, a
+    number, who) is stated from the main words of the question it says, 0 (beside them) to 1
+    (INTENT_APART characters or more, or not there): 预备期内和转正后1年内要各参加1次 states
+    a frequency, but of the training, not how long 预备期 is. Main words: the heaviest the
+    sentence says and those at least MAIN_WORD as heavy (a colloquial word it does not say
+    leaves the others main)."""
+    if not query.intents or not query.concepts:
+        return 0.0
+    text = normalize(sentence)
+    said = [m.span() for intent in _most_specific(query.intents)
+            for m in INTENT_PATTERNS[intent].finditer(text)]
+    places = {c: [(start, start + len(term)) for term in {c.text, *(t for t, _ in c.targets)}
+                  if term for start in _occurrences(term, text)] for c in query.concepts}
+    heaviest = max((c.weight for c, found in places.items() if found), default=0.0)
+    main = [place for c, found in places.items() if c.weight >= MAIN_WORD * heaviest
+            for place in found]
+    if not said or not main:
+        return 1.0
+    gap = min(max(0, first - end, start - last) for first, last in said for start, end in main)
+    return min(gap, INTENT_APART) / INTENT_APART
+
+
+def _most_specific(intents: set[str]) -> set[str]:
+    """What a sentence must state to answer: an amount in the unit asked (多少钱) when the
+    question asks one, not just any number (示范党支部10个 does not say how much money)."""
+    return {intent for intent in intents if intent in UNIT_ASKS} or intents
+
+
+def _occurrences(term: str, text: str) -> list[int]:
+    starts, start = [], text.find(term)
+    while start >= 0:
+        starts.append(start)
+        start = text.find(term, start + 1)
+    return starts
 
 
 def _echoed(hits: list[Hit]) -> float:

@@ -222,3 +222,29 @@ def test_a_second_answer_from_another_plan_saying_the_same_is_echoed(tokenizer: 
     assert found.evidence.echoed > 0.8
     alone = KnowledgeBase([parse_plan("plan.txt", PLAN)], tokenizer)
     assert alone.search("党组织书记每年讲几次廉政党课", 2).evidence.echoed == 0.0
+
+
+TRAINING = ("8.做好预备党员培训。预备党员在预备期内和转正后按照集团统一部署参加党校集中培训，每年1次。\n"
+            "9.培育示范党支部。年内新培育示范党支部10个，给予一定的党建工作经费支持。\n")
+
+
+@pytest.fixture(scope="module")
+def with_training(tokenizer: Tokenizer) -> KnowledgeBase:
+    return KnowledgeBase([parse_plan("plan.txt", PLAN + TRAINING)], tokenizer)
+
+
+def test_an_amount_stated_of_something_else_is_apart_from_what_is_asked(
+        with_training: KnowledgeBase):
+    """每年1次 is said of the training, far from 预备期: the sentence states a frequency, but
+    not how long 预备期 is; 汇报1次意识形态工作 states it beside what is asked."""
+    assert with_training.search("预备期一般多长时间？", 3).evidence.intent_apart == 1.0
+    assert with_training.search("意识形态工作多久汇报一次？", 3).evidence.intent_apart == 0.0
+    assert with_training.search("廉政党课有什么要求", 3).evidence.intent_apart == 0.0  # asks none
+
+
+def test_a_question_asking_an_amount_in_a_unit_is_not_met_by_a_mere_count(
+        with_training: KnowledgeBase):
+    """多少钱 wants money: 示范党支部10个 states a number but not how much money; 几个 is met by
+    it."""
+    assert with_training.search("示范党支部的经费给多少钱", 3).evidence.intent_missed
+    assert not with_training.search("年内培育几个示范党支部", 3).evidence.intent_missed
