@@ -183,7 +183,7 @@ def judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray, withh
         for i in np.flatnonzero(~train):
             p_right[i] = model.answers.probability(features[i].tolist())
             p_unrelated[i] = model.unrelated.probability(features[i].tolist())
-            levels[i] = model.level(Evidence(*features[i].tolist()))
+            levels[i] = model.level(Evidence.of(features[i].tolist()))
     return levels, p_right, p_unrelated
 
 
@@ -201,7 +201,7 @@ def written_judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarra
             train[rows[held]] = False
             model = Model(fit(features[train], right[train], weights[train]),
                           fit(features[train], unrelated[train], weights[train]), COSTS)
-            levels.extend(model.level(Evidence(*features[i].tolist())) for i in rows[held])
+            levels.extend(model.level(Evidence.of(features[i].tolist())) for i in rows[held])
     return {level: levels.count(level) / len(levels) for level in LEVELS}
 
 

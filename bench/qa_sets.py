@@ -19,7 +19,7 @@ TUNE_SET = ROOT / "bench" / "sets" / "qa_tune.jsonl"
 # Sets whose one report has been made (blind sets, spent) and the project's own older held-out
 # sets: training data for the confidence model beside the tune set, never a measure again.
 SPENT_SETS = [ROOT / "bench" / "sets" / "qa_final.jsonl", ROOT / "bench" / "sets" / "qa_blind3.jsonl",
-              ROOT / "bench" / "sets" / "qa_blind4.jsonl",
+              ROOT / "bench" / "sets" / "qa_blind4.jsonl", ROOT / "bench" / "sets" / "qa_blind5.jsonl",
               ROOT / "tests" / "content" / "qa_heldout.jsonl",
               ROOT / "tests" / "content" / "qa_heldout2.jsonl"]
 

@@ -44,14 +44,26 @@ class Evidence:
         return cls(0.0, 0.0, 0.0, False, 1.0, False, 0.0, 0.0, 0.0)
 
     @classmethod
+    def of(cls, vector: list[float]) -> Evidence:
+        """The evidence a `vector` was made of (its own fields come first)."""
+        own = vector[:len(_FIELDS)]
+        return cls(*own)
+
+    @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return [f.name for f in fields(cls)] + [f"{a}*{b}" for a, b in INTERACTIONS]
 
     def vector(self) -> list[float]:
-        return [float(getattr(self, name)) for name in _NAMES]
+        own = [float(getattr(self, name)) for name in _FIELDS]
+        return own + [float(getattr(self, a)) * float(getattr(self, b)) for a, b in INTERACTIONS]
 
 
-_NAMES = Evidence.names()
+INTERACTIONS: tuple[tuple[str, str], ...] = (("margin", "intent_missed"), ("margin", "intent_apart"))
+"""Products the model also weighs: a clear lead means less when the passage does not state
+what is asked (leaving each set out, unanswerable questions answered high 0.162 -> 0.118 at
+the same share of answerable ones, 0.840 -> 0.842; tried beside margin x unknown, coverage x
+margin, coverage x unknown, said x unknown, agreement x intent_missed, which did not earn it)."""
+_FIELDS = [f.name for f in fields(Evidence)]
 
 
 @dataclass(frozen=True)

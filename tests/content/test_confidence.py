@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from content.confidence import MODEL_FILE, Evidence, Logistic, Model
+from content.confidence import MODEL_FILE, Evidence, Logistic, Model, model
 
 COSTS = {
     "high": {"right": 0.0, "wrong": 4.0, "unrelated": 4.0},
@@ -70,3 +70,15 @@ def test_a_model_fitted_on_other_features_is_refused(tmp_path: Path):
     stale.write_text(json.dumps(data), "utf-8")
     with pytest.raises(ValueError, match="other features"):
         Model.load(stale)
+
+
+def test_a_lead_counts_for_less_when_the_passage_does_not_state_what_is_asked() -> None:
+    """The fitted products: the same clear lead, with the asked-for amount not stated (or
+    stated far from the asked words), is less likely the answer; the vector keeps the
+    evidence it was made of."""
+    stated = Evidence(margin=0.6, agreement=0.8, coverage=0.7, intent_missed=False, unknown=0.1,
+                      part=False, said=0.4, echoed=0.0, intent_apart=0.0)
+    missed = replace(stated, intent_missed=True, intent_apart=1.0)
+    answers = model().answers
+    assert answers.probability(missed.vector()) < answers.probability(stated.vector())
+    assert len(stated.vector()) == len(Evidence.names()) and Evidence.of(stated.vector()) == stated
