@@ -31,6 +31,7 @@ from bot.channels.base import (
     TooLarge,
     Unreachable,
 )
+from bot.gathered import Gathered
 from bot.services import Services, UserError, choices, utc_now
 from bot.services.identities import TELEGRAM, external_of, is_telegram, number_of
 from bot.services.people import Actor, remember
@@ -294,6 +295,7 @@ class Core:
                 groups.setdefault(group, []).extend(routes)
         self.routes = sorted(groups.items())
         self._numbers: dict[tuple[str, str], int] = {}
+        self._numbering: Gathered[tuple[str, str, bool], int] = Gathered(self._number_all)
         self._externals: dict[int, tuple[str, str]] = {}
         self._admins: dict[tuple[str, str, str], tuple[float, bool]] = {}
         self._remembered: dict[tuple[int, int], tuple[str, str | None, str]] = {}
@@ -313,11 +315,17 @@ class Core:
             return int(external)
         key = (platform, external)
         if key not in self._numbers:
-            number = await self.services.db.run(lambda session: number_of(
-                session, platform, external, group=group))
+            number = await self._numbering.submit((platform, external, group))
             self._numbers[key] = number
             self._externals[number] = key
         return self._numbers[key]
+
+    async def _number_all(self, ids: list[tuple[str, str, bool]]) -> list[int]:
+        """The numbers of ids first seen together, in one transaction: in a storm of first taps
+        one write for the members that arrived meanwhile, not one each."""
+        return await self.services.db.run(lambda session: [
+            number_of(session, platform, external, group=group)
+            for platform, external, group in ids])
 
     async def _external(self, number: int) -> tuple[str, str]:
         if is_telegram(number):

@@ -4,6 +4,7 @@ tested for every adapter, which only translates."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -50,6 +51,17 @@ async def test_another_platforms_ids_are_numbered_once_outside_telegrams(world) 
     assert len(rows) == 1 and rows[0].platform == "rec" and rows[0].id > OUTSIDE_TELEGRAM
     assert [op.chat for op in channel.sent()] == [ADMIN, ADMIN]  # the private chat is the person
     assert "党建助手" in channel.sent()[0].content.text
+
+
+async def test_ids_first_seen_at_once_get_each_their_own_number(world) -> None:
+    """Members first seen together are numbered in one write, each with the number the identity
+    table gives their id."""
+    core, _, _ = world
+    people = [f"ou_{n}" for n in range(30)]
+    numbers = await asyncio.gather(*(core.number("rec", p, group=False) for p in people))
+    with core.services.db.session() as session:
+        stored = dict(session.exec(select(Identity.external_id, Identity.id)).all())
+    assert numbers == [stored[p] for p in people] and len(set(numbers)) == len(people)
 
 
 async def test_an_unregistered_group_gets_the_one_line_and_nothing_else(world) -> None:
