@@ -48,12 +48,14 @@ def remember(session: Session, actor: Actor, unnamed: str = "") -> str:
     return name
 
 
-def name_member(session: Session, user_id: int, name: str, username: str | None) -> None:
-    """Store or refresh a member's name as the platform shows it, never blanking a stored one
-    with an event that carries none (a DingTalk tap); two replicas doing it at once for the
-    same member are both fine (an upsert, not a read then a write)."""
-    upsert(session, Member, {"id": user_id, "display_name": name, "username": username,
-                             "created_at": utcnow()},
+def name_member(session: Session, user_id: int, name: str, username: str | None, *,
+                unnamed: str = "") -> None:
+    """Store or refresh a member's name as the platform shows it. An event that carries none
+    (a DingTalk tap) never blanks a stored one, and stores a member first seen so under
+    `unnamed` (their id, as `remember` names them). Two replicas doing it at once for the same
+    member are both fine (an upsert, not a read then a write)."""
+    upsert(session, Member, {"id": user_id, "display_name": name or unnamed,
+                             "username": username, "created_at": utcnow()},
            conflict=("id",), update=("display_name", "username") if name else ())
 
 
