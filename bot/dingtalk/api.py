@@ -142,30 +142,29 @@ class DingTalkApi:
         for n, (person, msg_key, text) in enumerate(sends):
             batches = calls.setdefault((msg_key, text), [])
             batch = next((b for b in batches if len(b) < PEOPLE_PER_SEND
-                          and all(sends[i][0] != person for i in b)), None)
+                          and person not in (sends[i][0] for i in b)), None)
             if batch is None:
                 batches.append(batch := [])
             batch.append(n)
-        made = [(msg_key, text, batch) for (msg_key, text), batches in calls.items()
-                for batch in batches]
+        made = [(msg_key, text, batch, [sends[i][0] for i in batch])
+                for (msg_key, text), batches in calls.items() for batch in batches]
         answers = await asyncio.gather(*(self._call(
             "send.oto", "POST", "/v1.0/robot/oToMessages/batchSend",
             json={"robotCode": self.robot_code, "msgKey": msg_key, "msgParam": text,
-                  "userIds": [sends[i][0] for i in batch]}, about=sends[batch[0]][0])
-            for msg_key, text, batch in made), return_exceptions=True)
+                  "userIds": people}, about=people)
+            for msg_key, text, _, people in made), return_exceptions=True)
         found: list[str | BaseException] = [""] * len(sends)
-        for (_, _, batch), answer in zip(made, answers, strict=True):
-            invalid = set() if isinstance(answer, BaseException) else set(
-                answer.get("invalidStaffIdList") or [])
+        for (_, _, batch, _), answer in zip(made, answers, strict=True):
+            if isinstance(answer, BaseException):
+                for i in batch:
+                    found[i] = answer
+                continue
+            invalid = set(answer.get("invalidStaffIdList") or [])
             for i in batch:
                 person = sends[i][0]
-                if isinstance(answer, BaseException):
-                    found[i] = answer
-                elif person in invalid:
-                    found[i] = DingTalkError("send.oto", 200, "invalidStaffId",
-                                             f"{person} is not staff")
-                else:
-                    found[i] = str(answer.get("processQueryKey", ""))
+                found[i] = (DingTalkError("send.oto", 200, "invalidStaffId",
+                                          f"{person} is not staff") if person in invalid
+                            else str(answer.get("processQueryKey", "")))
         return found
 
     async def send_card(self, chat: str, card_id: str, card: dict[str, Any]) -> None:
