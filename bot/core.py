@@ -31,10 +31,10 @@ from bot.channels.base import (
     TooLarge,
     Unreachable,
 )
+from bot.gathered import Gathered
 from bot.services import Services, UserError, choices, utc_now
 from bot.services.identities import TELEGRAM, external_of, is_telegram, number_of
 from bot.services.people import Actor, remember
-from storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -152,21 +152,18 @@ class Flow:
             is_admin = False
             if self.in_group:
                 is_admin = await self.core.is_admin(self.channel, event.chat.id, event.sender.id)
-            self._actor = Actor(
-                user_id=self.user_id, name=event.sender.name or await self._stored_name(),
+            actor = Actor(
+                user_id=self.user_id, name=event.sender.name,
                 username=event.sender.username, chat_id=self.chat_id,
                 chat_type="supergroup" if self.in_group else "private",
                 chat_title=event.chat.title, is_chat_admin=is_admin,
                 is_global_admin=self.is_global_admin,
             )
-            await self.core.remember_once(self._actor)
+            # an event may carry no name (a DingTalk tap, a Feishu private message): the stored
+            # one, never overwritten with a bare id
+            self._actor = replace(actor, name=await self.core.remember_once(
+                actor, unnamed=event.sender.id))
         return self._actor
-
-    async def _stored_name(self) -> str:
-        """The name we keep for the acting user, for platforms whose events carry none (a
-        Feishu private message): never overwritten with a bare id."""
-        member = await self.services.db.run(lambda session: session.get(Member, self.user_id))
-        return member.display_name if member and member.display_name else self.event.sender.id
 
     async def number(self, external: str, *, group: bool = False) -> int:
         """Our number for another id of this platform (a replied-to member, say)."""
@@ -294,6 +291,7 @@ class Core:
                 groups.setdefault(group, []).extend(routes)
         self.routes = sorted(groups.items())
         self._numbers: dict[tuple[str, str], int] = {}
+        self._numbering: Gathered[tuple[str, str, bool], int] = Gathered(self._number_all)
         self._externals: dict[int, tuple[str, str]] = {}
         self._admins: dict[tuple[str, str, str], tuple[float, bool]] = {}
         self._remembered: dict[tuple[int, int], tuple[str, str | None, str]] = {}
@@ -313,11 +311,17 @@ class Core:
             return int(external)
         key = (platform, external)
         if key not in self._numbers:
-            number = await self.services.db.run(lambda session: number_of(
-                session, platform, external, group=group))
+            number = await self._numbering.submit((platform, external, group))
             self._numbers[key] = number
             self._externals[number] = key
         return self._numbers[key]
+
+    async def _number_all(self, ids: list[tuple[str, str, bool]]) -> list[int]:
+        """The numbers of ids first seen together, in one transaction: in a storm of first taps
+        one write for the members that arrived meanwhile, not one each."""
+        return await self.services.db.run(lambda session: [
+            number_of(session, platform, external, group=group)
+            for platform, external, group in ids])
 
     async def _external(self, number: int) -> tuple[str, str]:
         if is_telegram(number):
@@ -369,18 +373,23 @@ class Core:
         """Drop one cached answer: the platform has just said it anew (DingTalk's isAdmin)."""
         self._admins.pop((platform, chat, user), None)
 
-    async def remember_once(self, actor: Actor) -> None:
+    async def remember_once(self, actor: Actor, *, unnamed: str) -> str:
         """Store the member and chat when first seen or renamed (not on every event: it was
-        40% of a tap's work), never failing a request while the database is down."""
-        key, names = (actor.user_id, actor.chat_id), (actor.name, actor.username, actor.chat_title)
-        if self._remembered.get(key) == names:
-            return
+        40% of a tap's work), never failing a request while the database is down; the member's
+        name (`unnamed` when the event carries none and none is stored), read with that write,
+        not in a round trip of its own."""
+        key = (actor.user_id, actor.chat_id)
+        known = self._remembered.get(key)
+        names = (actor.name or (known[0] if known else ""), actor.username, actor.chat_title)
+        if known == names:
+            return known[0]
         try:
-            await self.services.db.run(lambda session: remember(session, actor))
+            name = await self.services.db.run(lambda session: remember(session, actor, unnamed))
         except OperationalError:
             log.warning("could not store member %s of chat %s now", actor.user_id, actor.chat_id)
-            return
-        self._remembered[key] = names
+            return actor.name or unnamed
+        self._remembered[key] = (name, actor.username, actor.chat_title)
+        return name
 
     # --- sending -------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ at once. A repeat of an id already stored is dropped by the database's key, whic
 reaches. An update whose handling crashed the process MOST_ATTEMPTS times is given up (logged),
 so one poisonous update cannot keep a replica crashing.
 
-Under a storm the writes are gathered (`Gathered`): the updates received while one insert is
-under way go together in the next, and so do the done marks; a lone update is written at once.
+Under a storm the writes are gathered (bot/gathered.py): the updates received while one insert
+is under way go together in the next, and so do the done marks; a lone update is written at once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any, Generic, TypeVar
 
+from bot.gathered import Gathered
 from bot.ordering import STORED_RUNNING, PerUserOrder
 from storage import inbox
 from storage.db import Database
@@ -37,8 +38,6 @@ updates handled in that time, and they are handled again, as any update in hand 
 PRUNE_EVERY = 600.0
 MOST_ATTEMPTS = 3
 
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 Update = TypeVar("Update")
 
 
@@ -47,44 +46,6 @@ def event_key(platform: str, event_id: str) -> int:
     never meets a Telegram update id in the same table."""
     digest = hashlib.sha256(f"{platform}:{event_id}".encode()).digest()
     return -(int.from_bytes(digest[:8], "big") >> 1) - 1
-
-
-class Gathered(Generic[Item, Result]):
-    """One write for many callers: the items submitted while a write is under way go together
-    in the next one, so a storm of 500 updates a second costs tens of statements and commits a
-    second, not a thousand, and a lone item is written at once (or after `gather` seconds).
-    `write(items)` returns each item's result, in order; if it raises, every caller of that
-    write gets the exception."""
-
-    def __init__(self, write: Callable[[list[Item]], Awaitable[Sequence[Result]]],
-                 gather: float = 0.0) -> None:
-        self._write = write
-        self._gather = gather
-        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, item: Item) -> Result:
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_waiting())
-        return await future
-
-    async def _write_waiting(self) -> None:
-        while self._waiting:
-            if self._gather:
-                await asyncio.sleep(self._gather)
-            batch, self._waiting = self._waiting, []
-            try:
-                results = await self._write([item for item, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
 
 
 class Inbox(Generic[Update]):

@@ -42,7 +42,7 @@ async def on_group_update(flow: Flow) -> None:
 
     def record(session: Session) -> None:
         for user_id, person in people:  # named too, so the 台账 and lists never show a bare id
-            name_member(session, user_id, person.name, person.username)
+            name_member(session, user_id, person.name, person.username, unnamed=person.id)
             roster.join(session, chat_id, user_id, at)
         if gone_id is not None:
             roster.leave(session, chat_id, gone_id, at)

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bot.inbox import Gathered
+from bot.gathered import Gathered
 
 
 class Writes:

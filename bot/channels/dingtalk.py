@@ -16,6 +16,7 @@ its answer goes to the member privately.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import json
@@ -130,6 +131,7 @@ class DingTalkChannel:
         self.ours: Remembered = Remembered()  # our card id -> its text
         self.texts: Remembered = Remembered()  # msgId -> text (members' messages)
         self.asked: Remembered = Remembered()  # our card id -> the question it answered
+        self._answering: set[asyncio.Task[None]] = set()  # taps' answers, held against GC
 
     # --- events --------------------------------------------------------------------------
 
@@ -226,15 +228,29 @@ class DingTalkChannel:
             await self.edit(chat, message_id, Content(html.escape(text, quote=False)))
 
     async def answer(self, event: Event, text: str = "", *, alert: bool = False) -> None:
-        """A tap has no toast on DingTalk: its answer goes to the member privately, or not at
-        all when that fails (unreachable, rate-limited: the card's counts show the tap too, and
-        a failed answer must not become a second failure to tell)."""
+        """A tap has no toast on DingTalk: its answer goes to the member privately, in the
+        background with the other answers of a storm (twenty people a call), or not at all when
+        that fails (unreachable, rate-limited: the card's counts show the tap too, and a failed
+        answer must not become a second failure to tell). The tap waits for none of it: it is
+        recorded, and one whose answer was still waiting when the process died shows on the
+        card all the same."""
         if not text or event.kind != "action":
             return
+        task = asyncio.create_task(self._notify(event.sender.id, as_text(
+            html.escape(text, quote=False))))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _notify(self, person: str, text: str) -> None:
         try:
-            await self.send(event.sender.id, Content(html.escape(text, quote=False)))
+            await self._call(self.api.send_notice(person, text))
         except (Unreachable, SendUncertain, RateLimited, DingTalkError) as exc:
-            log.info("the answer to a tap by %s was not delivered: %s", event.sender.id, exc)
+            log.info("the answer to a tap by %s was not delivered: %s", person, exc)
+
+    async def drain(self) -> None:
+        """Wait for the answers under way (before the API client closes)."""
+        while self._answering:
+            await asyncio.gather(*self._answering)
 
     async def send_image(self, chat: str, data: bytes, *, filename: str, caption: str = "",
                          reply_to: str | None = None) -> None:

@@ -82,6 +82,7 @@ class DingTalkRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.inbox.stop()
+        await self.channel.drain()
         await self.api.close()
 
     async def on_callback(self, topic: str, data: dict[str, Any], key: str) -> bool:

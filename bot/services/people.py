@@ -29,13 +29,15 @@ class Actor:
         return self.chat_type in ("group", "supergroup")
 
 
-def remember(session: Session, actor: Actor) -> None:
-    """Upsert the member and the chat, so later lists and ledgers can name them."""
+def remember(session: Session, actor: Actor, unnamed: str = "") -> str:
+    """Upsert the member and the chat, so later lists and ledgers can name them; the member's
+    name: the actor's, else (an event that carries none) the one stored, else `unnamed`."""
     member = session.get(Member, actor.user_id)
+    name = actor.name or (member.display_name if member and member.display_name else unnamed)
     if member is None:
-        session.add(Member(id=actor.user_id, display_name=actor.name, username=actor.username))
-    elif member.display_name != actor.name or member.username != actor.username:
-        member.display_name, member.username = actor.name, actor.username
+        session.add(Member(id=actor.user_id, display_name=name, username=actor.username))
+    elif member.display_name != name or member.username != actor.username:
+        member.display_name, member.username = name, actor.username
         session.add(member)
     chat = session.get(Chat, actor.chat_id)
     if chat is None:
@@ -43,14 +45,18 @@ def remember(session: Session, actor: Actor) -> None:
     elif actor.chat_title and chat.title != actor.chat_title:
         chat.title = actor.chat_title
         session.add(chat)
+    return name
 
 
-def name_member(session: Session, user_id: int, name: str, username: str | None) -> None:
-    """Store or refresh a member's name as Telegram shows it; two replicas doing it at once
-    for the same member are both fine (an upsert, not a read then a write)."""
-    upsert(session, Member, {"id": user_id, "display_name": name, "username": username,
-                             "created_at": utcnow()},
-           conflict=("id",), update=("display_name", "username"))
+def name_member(session: Session, user_id: int, name: str, username: str | None, *,
+                unnamed: str = "") -> None:
+    """Store or refresh a member's name as the platform shows it. An event that carries none
+    (a DingTalk tap) never blanks a stored one, and stores a member first seen so under
+    `unnamed` (their id, as `remember` names them). Two replicas doing it at once for the same
+    member are both fine (an upsert, not a read then a write)."""
+    upsert(session, Member, {"id": user_id, "display_name": name or unnamed,
+                             "username": username, "created_at": utcnow()},
+           conflict=("id",), update=("display_name", "username") if name else ())
 
 
 def is_secretary(session: Session, actor: Actor, chat_id: int | None = None) -> bool:

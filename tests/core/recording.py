@@ -120,11 +120,14 @@ class Talk:
                       mentioned="@dangjian_bot" in text, attachment=attachment)
         return await self._handle(event)
 
-    async def tap(self, message: Op, label: str, *, user: str) -> list[Op]:
+    async def tap(self, message: Op, label: str, *, user: str, name: str | None = None
+                  ) -> list[Op]:
+        """`name`: what the tap says of its sender ("": nothing, as on DingTalk)."""
         assert message.content is not None
         value = next(b.value for row in message.content.buttons for b in row if b.label == label)
         place = Place(message.chat, "group" if message.chat.startswith("oc_") else "private")
-        event = Event(platform="rec", kind="action", chat=place, sender=Person(user, f"成员{user}"),
+        sender = Person(user, f"成员{user}" if name is None else name)
+        event = Event(platform="rec", kind="action", chat=place, sender=sender,
                       at=datetime.now(UTC), event_id=f"ev_{next(self._ids)}",
                       message_id=message.message_id, action=value, action_ref=value,
                       reply_to=Replied(message.message_id, self.channel.bot, True,

@@ -4,6 +4,7 @@ tested for every adapter, which only translates."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from bot.services.identities import OUTSIDE_TELEGRAM, number_of
 from bot.services.knowledge import MAX_UPLOAD_BYTES
 from bot.services.organization import UNREGISTERED
 from handlers.posts import live_counts
-from storage.models import Attendance, BranchMembership, Document, Identity
+from storage.models import Attendance, BranchMembership, Document, Identity, Member
 
 ADMIN, SECRETARY, MEMBER, GROUP = "ou_admin", "ou_sec", "ou_member", "oc_branch"
 
@@ -50,6 +51,34 @@ async def test_another_platforms_ids_are_numbered_once_outside_telegrams(world) 
     assert len(rows) == 1 and rows[0].platform == "rec" and rows[0].id > OUTSIDE_TELEGRAM
     assert [op.chat for op in channel.sent()] == [ADMIN, ADMIN]  # the private chat is the person
     assert "党建助手" in channel.sent()[0].content.text
+
+
+async def test_ids_first_seen_at_once_get_each_their_own_number(world) -> None:
+    """Members first seen together are numbered in one write, each with the number the identity
+    table gives their id."""
+    core, _, _ = world
+    people = [f"ou_{n}" for n in range(30)]
+    numbers = await asyncio.gather(*(core.number("rec", p, group=False) for p in people))
+    with core.services.db.session() as session:
+        stored = dict(session.exec(select(Identity.external_id, Identity.id)).all())
+    assert numbers == [stored[p] for p in people] and len(set(numbers)) == len(people)
+
+
+async def test_a_tap_that_names_nobody_keeps_the_members_stored_name(world) -> None:
+    """A platform whose taps carry no name (DingTalk): after a restart, a member's first tap
+    leaves the name their message gave, in place of blanking it or writing their bare id."""
+    core, channel, talk = world
+    await talk.say("/bind 第一支部", user=ADMIN, chat=GROUP)
+    [card] = [op for op in await talk.say("/remind 现在 主题党日", user=SECRETARY,
+                                          chat=GROUP) if op.content and op.content.buttons]
+    await talk.say("/help", user=MEMBER, chat=GROUP, name="李党员")
+    restarted = Core(core.services, FEATURES)
+    restarted.add_channel(channel)
+    await Talk(restarted, channel).tap(card, "签到", user=MEMBER, name="")
+    assert channel.answers()[-1] == "签到成功！"
+    with core.services.db.session() as session:
+        number = session.exec(select(Identity.id).where(Identity.external_id == MEMBER)).one()
+        assert session.get(Member, number).display_name == "李党员"
 
 
 async def test_an_unregistered_group_gets_the_one_line_and_nothing_else(world) -> None:

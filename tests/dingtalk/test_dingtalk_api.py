@@ -4,6 +4,7 @@ these tests. The retry policy's pauses are recorded, never waited."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,13 @@ from fakes.dingtalk import CLIENT_ID, CLIENT_SECRET, ROBOT_CODE, TOKEN_LIFETIME,
 from manual_time import ManualTime, Pauses
 
 from bot.channels.base import TooLarge
-from bot.dingtalk.api import RATE_LIMIT_PAUSE, TOKEN_MARGIN, DingTalkApi, DingTalkError
+from bot.dingtalk.api import (
+    PEOPLE_PER_SEND,
+    RATE_LIMIT_PAUSE,
+    TOKEN_MARGIN,
+    DingTalkApi,
+    DingTalkError,
+)
 from bot.http import RATE_LIMIT_WAITS, RateLimited, RetryPolicy
 
 GROUP, USER = "cidGroup01==", "staff01"
@@ -53,6 +60,27 @@ async def test_a_group_text_goes_to_the_conversation_and_a_person_by_batch_send(
     assert group_call.body["openConversationId"] == GROUP
     assert json.loads(group_call.body["msgParam"]) == {"content": "大家好"}
     assert fake.calls_to("POST", "/v1.0/robot/oToMessages/batchSend")[0].body["userIds"] == [USER]
+
+
+async def test_one_message_to_many_people_at_once_goes_twenty_a_call(
+        api: DingTalkApi, fake: FakeDingTalk) -> None:
+    """Sends asked for together: one batchSend per message and twenty people, a person twice
+    in two calls (each copy arrives), a person who is no staff refused alone."""
+    people = [f"member{n:02d}" for n in range(PEOPLE_PER_SEND + 5)]
+    fake.staff = {*people, USER}
+    sends = [*((p, "签到成功！") for p in people), (USER, "签到成功！"), (USER, "签到成功！"),
+             (USER, "请假已登记"), ("stranger", "签到成功！")]
+    found = await asyncio.gather(*(api.send_message(p, "sampleText", {"content": text})
+                                   for p, text in sends), return_exceptions=True)
+    assert isinstance(found[-1], DingTalkError) and found[-1].code == "invalidStaffId"
+    assert all(isinstance(key, str) and key for key in found[:-1])
+    calls = fake.calls_to("POST", "/v1.0/robot/oToMessages/batchSend")
+    assert sorted(len(c.body["userIds"]) for c in calls) == [1, 1, 7, PEOPLE_PER_SEND]
+    for person in people:
+        assert [m.content["content"] for m in fake.sent(person)] == ["签到成功！"]
+    assert sorted(m.content["content"] for m in fake.sent(USER)) == ["签到成功！", "签到成功！",
+                                                                     "请假已登记"]
+    assert fake.sent("stranger") == []
 
 
 async def test_the_token_is_cached_and_renewed_before_it_expires(

@@ -127,13 +127,16 @@ async def test_a_taps_answer_goes_privately(fake: FakeDingTalk,
     event = channel.to_event(CARD_TOPIC, fake.tap(sent.message_id, MEMBER, "att:in:1"), "f2")
     assert event is not None
     await channel.answer(event, "签到成功！")
+    await channel.drain()  # answers go in the background
     assert [card_text(m) for m in fake.sent(MEMBER)] == ["签到成功！"]
     fake.staff = {SECRETARY}  # the member cannot be reached: the card's counts still show it
     await channel.answer(event, "您已签到")
+    await channel.drain()
     fake.staff = set()
     fake.rate_limit(10)  # rate-limited past the policy's waits: given up, not raised
     channel.api.policy.sleep = _at_once
     await channel.answer(event, "您已签到")
+    await channel.drain()
     assert len(fake.sent(MEMBER)) == 1
 
 

@@ -2,9 +2,9 @@
 call, for tests of the DingTalk adapter and of `dangjian run` against it.
 
 It serves what the bot uses of DingTalk's server APIs as DingTalk answers them: the access
-token, robot messages to groups and to people, StandardCard interactive cards and their
-in-place updates, the robot's file download (downloadCode -> a download URL) and the old API's
-media upload; with DingTalk's failures on demand: tokens that turn invalid (401
+token, robot messages to groups and to people (a batchSend reaches each of its up to 20
+userIds), StandardCard interactive cards and their in-place updates, the robot's file download
+(downloadCode -> a download URL) and the old API's media upload; with DingTalk's failures on demand: tokens that turn invalid (401
 InvalidAuthentication) and the QPS limit (403 Forbidden.AccessDenied.QpsLimitForApi).
 
 It is also the Stream gateway: POST /v1.0/gateway/connections/open answers an endpoint and a
@@ -166,7 +166,10 @@ class FakeDingTalk(FakeServer):
         self.tokens_issued += 1
         return self._answer(call, {"accessToken": token, "expireIn": TOKEN_LIFETIME})
 
-    def _post(self, call: Call, chat: str) -> web.Response:
+    def _post(self, call: Call, chats: list[str], **answer: Any) -> web.Response:
+        """The message posted to each of `chats` (a group, or the people of a batchSend), under
+        one processQueryKey, as DingTalk answers it (each kept in `messages` under its own key:
+        the processQueryKey for the first, `key:person` for the others)."""
         body = call.body or {}
         key = body.get("msgKey")
         if body.get("robotCode") != ROBOT_CODE or key not in SEND_KEYS:
@@ -179,25 +182,29 @@ class FakeDingTalk(FakeServer):
             return self._answer(call, {"code": "invalidParameter", "message": "photoURL"}, 400)
         if key == "sampleFile" and param.get("mediaId") not in self.media:
             return self._answer(call, {"code": "invalidParameter", "message": "mediaId"}, 400)
-        message = Message(self._new_id("pqk"), chat, key, param)
-        self.messages[message.message_id] = message
-        return self._answer(call, {"processQueryKey": message.message_id})
+        query_key = self._new_id("pqk") if chats else ""
+        for n, chat in enumerate(chats):
+            found = query_key if n == 0 else f"{query_key}:{chat}"
+            self.messages[found] = Message(found, chat, key, param)
+        return self._answer(call, {"processQueryKey": query_key, **answer})
 
     async def _group_send(self, request: web.Request) -> web.Response:
         call = await self._record(request)
         if (refused := self._refused(call)) is not None:
             return refused
-        return self._post(call, (call.body or {}).get("openConversationId", ""))
+        return self._post(call, [(call.body or {}).get("openConversationId", "")])
 
     async def _oto_send(self, request: web.Request) -> web.Response:
         call = await self._record(request)
         if (refused := self._refused(call)) is not None:
             return refused
         users = (call.body or {}).get("userIds") or []
+        if not 1 <= len(users) <= 20:
+            return self._answer(call, {"code": "invalidParameter", "message": "userIds"}, 400)
         invalid = [u for u in users if self.staff and u not in self.staff]
-        if invalid:
-            return self._answer(call, {"processQueryKey": "", "invalidStaffIdList": invalid})
-        return self._post(call, users[0] if users else "")
+        # the others get it; those who are no staff of the organization are named
+        return self._post(call, [u for u in users if u not in invalid],
+                          **({"invalidStaffIdList": invalid} if invalid else {}))
 
     async def _card_send(self, request: web.Request) -> web.Response:
         call = await self._record(request)
