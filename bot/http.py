@@ -28,8 +28,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
+import httpx
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.channels.base import read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,30 @@ class SendUncertain(TimedOut):
 
     A TimedOut, so the error handler stays silent as for any send that may have arrived (a
     second reply would be the duplicate the rule exists to prevent)."""
+
+
+async def exchange(client: httpx.AsyncClient, request: httpx.Request, platform: str,
+                   limit: int | None = None) -> tuple[httpx.Response, bytes]:
+    """One request of an httpx client (Feishu's, DingTalk's) and its body, a successful
+    answer's read no further than `limit` (TooLarge); or the failure in this policy's terms."""
+    try:
+        response = await client.send(request, stream=True)
+        try:
+            if limit is not None and response.is_success:
+                declared = response.headers.get("content-length")
+                body = await read_bounded(response.aiter_bytes(), limit,
+                                          declared=int(declared) if declared else None)
+            else:
+                body = await response.aread()
+        finally:
+            await response.aclose()
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise NotSent(f"no connection to {platform}: {type(exc).__name__}: {exc}") from exc
+    except httpx.TimeoutException as exc:
+        raise TimedOut(f"{platform} did not answer in time: {exc!r}") from exc
+    except httpx.TransportError as exc:
+        raise ConnectionLost(f"connection lost: {type(exc).__name__}: {exc}") from exc
+    return response, body
 
 
 def once_only(endpoint: str) -> bool:

@@ -29,18 +29,9 @@ from pathlib import PurePath
 from typing import Any
 
 import httpx
-from telegram.error import TimedOut
 
-from bot.channels.base import read_bounded
 from bot.gathered import Gathered
-from bot.http import (
-    CONNECT_SECONDS,
-    ConnectionLost,
-    NotSent,
-    RateLimited,
-    RetryPolicy,
-    ServerError,
-)
+from bot.http import CONNECT_SECONDS, RateLimited, RetryPolicy, ServerError, exchange
 
 log = logging.getLogger(__name__)
 
@@ -266,32 +257,14 @@ class DingTalkApi:
                        request: dict[str, Any], limit: int | None = None) -> httpx.Response:
         """One request: the response (a download's body no further than `limit`), or the
         failure in the retry policy's terms."""
-        try:
-            streamed = await self._http.send(self._http.build_request(
-                method, url, headers=headers, **request), stream=True)
-            try:
-                if limit is not None and streamed.is_success:
-                    declared = streamed.headers.get("content-length")
-                    body = await read_bounded(streamed.aiter_bytes(), limit,
-                                              declared=int(declared) if declared else None)
-                    response = httpx.Response(streamed.status_code, headers=streamed.headers,
-                                              content=body, request=streamed.request)
-                else:
-                    await streamed.aread()
-                    response = streamed
-            finally:
-                await streamed.aclose()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NotSent(f"no connection to DingTalk: {type(exc).__name__}: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise TimedOut(f"DingTalk did not answer in time: {exc!r}") from exc
-        except httpx.TransportError as exc:
-            raise ConnectionLost(f"connection lost: {type(exc).__name__}: {exc}") from exc
+        response, body = await exchange(self._http, self._http.build_request(
+            method, url, headers=headers, **request), "DingTalk", limit)
         if response.status_code >= 500:
             raise ServerError(f"{endpoint}: DingTalk answered {response.status_code}")
         if response.status_code == 429:
             raise RateLimited(f"{endpoint}: HTTP 429", RATE_LIMIT_PAUSE)
-        return response
+        return httpx.Response(response.status_code, headers=response.headers, content=body,
+                              request=response.request)
 
 
 def _sent(found: str | BaseException) -> str:

@@ -64,17 +64,8 @@ from lark_oapi.core.http.transport import _build_url
 from lark_oapi.core.json import JSON
 from lark_oapi.core.model import BaseRequest, BaseResponse, RawResponse
 from lark_oapi.core.utils import Files
-from telegram.error import TimedOut
 
-from bot.channels.base import read_bounded
-from bot.http import (
-    CONNECT_SECONDS,
-    ConnectionLost,
-    NotSent,
-    RateLimited,
-    RetryPolicy,
-    ServerError,
-)
+from bot.http import CONNECT_SECONDS, RateLimited, RetryPolicy, ServerError, exchange
 
 log = logging.getLogger(__name__)
 
@@ -305,26 +296,12 @@ class FeishuApi:
         for stream in request.files.values():
             stream.seek(0)  # read again by a repeat
         body = json.loads(JSON.marshal(request.body)) if request.body is not None else None
-        try:
-            http = await self._http.send(self._http.build_request(
-                request.http_method.name, _build_url(self.domain, request.uri, request.paths),
-                params=request.queries,
-                headers={"Authorization": f"Bearer {token}"} if token else None,
-                json=None if request.files else body,
-                data=body if request.files else None, files=request.files or None), stream=True)
-            try:
-                declared = http.headers.get("content-length")
-                content = await read_bounded(
-                    http.aiter_bytes(), limit, declared=int(declared) if declared else None,
-                ) if limit is not None and http.is_success else await http.aread()
-            finally:
-                await http.aclose()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NotSent(f"no connection to Feishu: {type(exc).__name__}: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise TimedOut(f"Feishu did not answer in time: {exc!r}") from exc
-        except httpx.TransportError as exc:
-            raise ConnectionLost(f"connection lost: {type(exc).__name__}: {exc}") from exc
+        http, content = await exchange(self._http, self._http.build_request(
+            request.http_method.name, _build_url(self.domain, request.uri, request.paths),
+            params=request.queries,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+            json=None if request.files else body,
+            data=body if request.files else None, files=request.files or None), "Feishu", limit)
         raw = RawResponse()
         raw.status_code, raw.headers, raw.content = (http.status_code, dict(http.headers),
                                                      content)
