@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,24 @@ def telegram(folder: Path, taps: int, webhook: bool) -> float:
             bot.stop()
 
 
+def measured(name: str, url: str, base: int, taps: int, repeat: bool,
+             push: Callable[[], object], card: Callable[[], str]) -> float:
+    """Push a platform's storm and time it until every tap is recorded; then wait for its
+    card to show them all and print one line. Returns the seconds."""
+    started = time.monotonic()
+    push()
+    pushed = time.monotonic() - started
+    until_recorded(url, base + taps)
+    took = time.monotonic() - started
+    rows, pairs = recorded(url)
+    wait_for(lambda: re.search(rf"已签到 {base + taps}\b", card()), 30)
+    twice = " (each delivered twice)" if repeat else ""
+    print(f"  {name + ':':9} {taps} taps{twice} recorded in {took:.2f} s "
+          f"({taps / took:.0f} taps/s); rows {rows}, distinct {pairs}; "
+          f"card shows them all; the fake pushed them in {pushed:.2f} s")
+    return took
+
+
 def wecom(folder: Path, taps: int, repeat: bool) -> float:
     fake = FakeWeCom()
     with fake.in_thread():
@@ -101,19 +120,8 @@ def wecom(folder: Path, taps: int, repeat: bool) -> float:
                     if repeat:
                         await fake.push(body, req_id=rid)  # WeCom delivering it again
 
-            started = time.monotonic()
-            fake.run(storm())
-            pushed = time.monotonic() - started
-            until_recorded(url, base + taps)
-            took = time.monotonic() - started
-            rows, pairs = recorded(url)
-            wait_for(lambda: re.search(rf"已签到 {base + taps}\b",
-                                       fake.cards[card.task_id].text), 30)
-            twice = " (each delivered twice)" if repeat else ""
-            print(f"  wecom:    {taps} taps{twice} recorded in {took:.2f} s "
-                  f"({taps / took:.0f} taps/s); rows {rows}, distinct {pairs}; "
-                  f"card shows them all; the fake pushed them in {pushed:.2f} s")
-            return took
+            return measured("wecom", url, base, taps, repeat, lambda: fake.run(storm()),
+                            lambda: fake.cards[card.task_id].text)
         finally:
             bot.end()
 
@@ -142,18 +150,8 @@ def dingtalk(folder: Path, taps: int, repeat: bool) -> float:
                 await asyncio.gather(*(fake.push(CARD_TOPIC, body, frame)
                                        for body, frame in frames * (2 if repeat else 1)))
 
-            started = time.monotonic()
-            fake.run(storm(), timeout=300)
-            pushed = time.monotonic() - started
-            until_recorded(url, base + taps)
-            took = time.monotonic() - started
-            rows, pairs = recorded(url)
-            wait_for(lambda: re.search(rf"已签到 {base + taps}\b", card_text(card)), 30)
-            twice = " (each delivered twice)" if repeat else ""
-            print(f"  dingtalk: {taps} taps{twice} recorded in {took:.2f} s "
-                  f"({taps / took:.0f} taps/s); rows {rows}, distinct {pairs}; "
-                  f"card shows them all; the fake pushed them in {pushed:.2f} s")
-            return took
+            return measured("dingtalk", url, base, taps, repeat,
+                            lambda: fake.run(storm(), timeout=300), lambda: card_text(card))
         finally:
             bot.end()
 
