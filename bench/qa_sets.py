@@ -20,6 +20,8 @@ TUNE_SET = ROOT / "bench" / "sets" / "qa_tune.jsonl"
 # sets: training data for the confidence model beside the tune set, never a measure again.
 SPENT_SETS = [ROOT / "bench" / "sets" / "qa_final.jsonl", ROOT / "bench" / "sets" / "qa_blind3.jsonl",
               ROOT / "bench" / "sets" / "qa_blind4.jsonl", ROOT / "bench" / "sets" / "qa_blind5.jsonl",
+              ROOT / "bench" / "sets" / "qa_blind6.jsonl",
+              ROOT / "bench" / "sets" / "qa_blind7.jsonl",
               ROOT / "tests" / "content" / "qa_heldout.jsonl",
               ROOT / "tests" / "content" / "qa_heldout2.jsonl"]
 

@@ -625,11 +625,13 @@ class KnowledgeBase:
                          for intent in _most_specific(query.intents))
         text = normalize(best.unit.text)
         own = set(query.own_bigrams)
+        found = self.concepts_found(query, text)
+        heaviest = max((c.weight for c, _ in found), default=0.0)
         return Evidence(
             margin=part_margin if part_margin is not None
             else (first - second) / first if first > 0 else 0.0,
             agreement=1.0 if part_margin is not None else agreement,
-            coverage=self.coverage(query, text),
+            coverage=sum(c.weight * share for c, share in found) / total if total else 0.0,
             intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
             # a question that only counts to a part (第六部分讲什么) has no word to miss
             unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
@@ -638,6 +640,8 @@ class KnowledgeBase:
             echoed=_echoed(hits),
             intent_apart=0.0 if best.unit.kind == "part" else _intent_apart(query,
                                                                           best.sentence),
+            heaviest_missing=1.0 - max((share for c, share in found if c.weight == heaviest),
+                                       default=0.0),
         )
 
     def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
@@ -829,21 +833,27 @@ class KnowledgeBase:
     def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
         """Weighted share of the question's concepts that a (normalised) text contains: a word
         itself, its parts or a near spelling; a colloquial phrase by its formal equivalents."""
-        total = matched = 0.0
+        found = self.concepts_found(query, unit_text, ignore)
+        total = sum(c.weight for c, _ in found)
+        return sum(c.weight * share for c, share in found) / total if total else 0.0
+
+    def concepts_found(self, query: Query, unit_text: str,
+                       ignore: frozenset[str] = frozenset()) -> list[tuple[Concept, float]]:
+        """Each of the question's concepts with how much of it a (normalised) text holds, 0 to 1."""
+        found: list[tuple[Concept, float]] = []
         unit_sounds: set[int] | None = None  # computed once, when a concept needs it
         for concept in query.concepts:
             if any(noise in concept.text for noise in ignore):
                 continue
-            total += concept.weight
             if concept.text in unit_text:
-                found = 1.0
+                share = 1.0
             else:
                 if unit_sounds is None:
                     unit_sounds = set(bigram_keys(unit_text, sounds=True)[0].tolist())
-                found = max([w for t, w in concept.targets if t in unit_text]
+                share = max([w for t, w in concept.targets if t in unit_text]
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
-            matched += concept.weight * found
-        return matched / total if total else 0.0
+            found.append((concept, share))
+        return found
 
 
 def _intent_apart(query: Query, sentence: str) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from content.confidence import MODEL_FILE, Evidence, Logistic, Model, model
+from content.confidence import MODEL_FILE, Evidence, Model, Trees, model
 
 COSTS = {
     "high": {"right": 0.0, "wrong": 4.0, "unrelated": 4.0},
@@ -20,15 +20,30 @@ N = len(Evidence.names())
 COVERAGE = Evidence.names().index("coverage")
 
 
-def on(feature: int, weight: float, intercept: float) -> Logistic:
-    """A model that reads one feature only (unit scale, no centring)."""
-    coef = [0.0] * N
-    coef[feature] = weight
-    return Logistic(tuple(coef), intercept, (0.0,) * N, (1.0,) * N)
+def on(feature: int, cuts: list[float], values: list[float]) -> Trees:
+    """One tree that reads one feature: values[n] (log-odds) up to cuts[n], the last value
+    above the last cut (a chain of splits, each leaf pointing to itself)."""
+    feature_of, threshold, left, right, value = [], [], [], [], []
+    for n, cut in enumerate(cuts):
+        split, leaf = 2 * n, 2 * n + 1
+        feature_of += [feature, 0]
+        threshold += [cut, 0.0]
+        left += [leaf, leaf]
+        right += [split + 2, leaf]
+        value += [0.0, values[n]]
+    last = 2 * len(cuts)
+    feature_of.append(0)
+    threshold.append(0.0)
+    left.append(last)
+    right.append(last)
+    value.append(values[-1])
+    return Trees({"baseline": 0.0, "depth": len(cuts), "roots": [0], "feature": feature_of,
+                  "threshold": threshold, "left": left, "right": right, "value": value})
 
 
-# P(right) rises with coverage, P(unrelated) falls with it
-MODEL = Model(on(COVERAGE, 12.0, -6.0), on(COVERAGE, -12.0, 3.0), COSTS)
+# P(right) rises with coverage (about 0.93 between 0.6 and 0.9), P(unrelated) falls with it
+MODEL = Model(on(COVERAGE, [0.25, 0.6, 0.9], [-6.0, 0.0, 2.6, 6.0]),
+              on(COVERAGE, [0.25, 0.6, 0.9], [6.0, 0.0, -6.0, -6.0]), COSTS)
 SOME = Evidence(margin=0.3, agreement=0.7, coverage=0.5, intent_missed=False, unknown=0.1,
                 part=False, said=0.5)
 
