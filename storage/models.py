@@ -218,7 +218,7 @@ class Attendance(SQLModel, table=True):
     method: str = Field(default="self", max_length=8)
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     recorded_by: int = Field(sa_type=BigInteger)
-    recorded_at: datetime = Field(default_factory=utcnow)
+    recorded_at: datetime = Field(default_factory=utcnow, index=True)  # start-up recount
     message_at: datetime
 
 
@@ -288,7 +288,7 @@ class StudyRecord(SQLModel, table=True):
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     source_chat_id: int | None = Field(default=None, sa_type=BigInteger)
     source_message_id: int | None = Field(default=None, sa_type=BigInteger)
-    recorded_at: datetime = Field(default_factory=utcnow)
+    recorded_at: datetime = Field(default_factory=utcnow, index=True)  # start-up recount
     message_at: datetime
 
 # --- reminders and the duty calendar --------------------------------------------------------

@@ -24,7 +24,7 @@ from bot.services.identities import OUTSIDE_TELEGRAM, external_of, number_of
 from storage.db import MIGRATIONS_DIR, Database
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0012_pending_choices"
+HEAD = "0013_recorded_at_indexes"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
