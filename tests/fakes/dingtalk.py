@@ -69,7 +69,7 @@ class FakeDingTalk(FakeServer):
         self.acks: dict[str, dict[str, Any]] = {}  # frame messageId -> the client's ack
         self.connections = 0
         self._ids = itertools.count(1)
-        self._rate_limited = 0
+        self._rate_limited: dict[str | None, int] = {}  # path (None: any) -> calls refused
         self._opened: asyncio.Condition | None = None
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._tickets: set[str] = set()
@@ -98,9 +98,10 @@ class FakeDingTalk(FakeServer):
 
     # -- switches ------------------------------------------------------------------------------
 
-    def rate_limit(self, count: int = 1) -> None:
-        """The next `count` API calls (not the token's) get DingTalk's QPS refusal."""
-        self._rate_limited += count
+    def rate_limit(self, count: int = 1, path: str | None = None) -> None:
+        """The next `count` API calls (not the token's), or calls to `path` only, get
+        DingTalk's QPS refusal."""
+        self._rate_limited[path] = self._rate_limited.get(path, 0) + count
 
     def expire_tokens(self) -> None:
         """Every token issued so far turns invalid (401 InvalidAuthentication)."""
@@ -135,8 +136,9 @@ class FakeDingTalk(FakeServer):
 
     def _refused(self, call: Call, *, old: bool = False) -> web.Response | None:
         """DingTalk's answer when the call is not let through: the QPS limit, or a bad token."""
-        if self._rate_limited:
-            self._rate_limited -= 1
+        limited = next((p for p in (call.path, None) if self._rate_limited.get(p)), False)
+        if limited is not False:
+            self._rate_limited[limited] -= 1
             if old:
                 return self._answer(call, {"errcode": 90018, "errmsg": "当前企业调用该接口超过限流阈值"})
             return self._answer(call, {"code": "Forbidden.AccessDenied.QpsLimitForApi",
