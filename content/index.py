@@ -173,28 +173,31 @@ class Bm25Index:
         rows, term_weights = self._rows(weighted)
         if not rows.size:
             return np.zeros(self.size, dtype=np.float64)
-        bounds = zip(self.offsets[rows].tolist(), self.offsets[rows + 1].tolist(), strict=True)
-        docs, weights = [], []
-        for (start, end), weight in zip(bounds, term_weights.tolist(), strict=True):
-            docs.append(self.doc_ids[start:end])
-            weights.append(self.weights[start:end] * np.float32(weight))
-        return np.bincount(np.concatenate(docs), weights=np.concatenate(weights),
-                           minlength=self.size)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        weights = np.concatenate([self.weights[start:end] for start, end in bounds])
+        weights *= np.repeat(term_weights.astype(np.float32), ends - starts)
+        return np.bincount(np.concatenate([self.doc_ids[start:end] for start, end in bounds]),
+                           weights=weights, minlength=self.size)
 
     def scores_of(self, query: Mapping[Any, float], docs: np.ndarray) -> np.ndarray:
         """BM25 scores of the given documents only (ascending ids): each term's postings are
         sorted by document, so they are found by binary search instead of scoring the whole
-        corpus."""
-        scores = np.zeros(len(docs), dtype=np.float64)
+        corpus. The sums are taken term by term, as `scores` takes them."""
         rows, term_weights = self._rows(query)
-        for row, weight in zip(rows.tolist(), term_weights.tolist(), strict=True):
-            start, end = int(self.offsets[row]), int(self.offsets[row + 1])
-            postings = self.doc_ids[start:end]
-            found = np.searchsorted(postings, docs)
-            found[found == len(postings)] = 0
-            present = postings[found] == docs
-            scores[present] += weight * self.weights[start + found[present]]
-        return scores
+        if not rows.size:
+            return np.zeros(len(docs), dtype=np.float64)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        # for each term in turn and each document, where it is (or would be) in the postings
+        at = np.concatenate([np.searchsorted(self.doc_ids[start:end], docs)
+                             for start, end in zip(starts.tolist(), ends.tolist(), strict=True)])
+        at += np.repeat(starts, len(docs))
+        np.minimum(at, np.repeat(ends - 1, len(docs)), out=at)  # past the last: not there
+        present = self.doc_ids[at] == np.tile(docs, len(rows))
+        weights = self.weights[at[present]] * np.repeat(
+            term_weights.astype(np.float32), len(docs))[present]
+        return np.bincount(np.tile(np.arange(len(docs)), len(rows))[present], weights=weights,
+                           minlength=len(docs))
 
     def _rows(self, weighted: Mapping[Any, float]) -> tuple[np.ndarray, np.ndarray]:
         """Rows (term ids with postings) of the weighted terms this index knows, and weights."""
@@ -206,9 +209,11 @@ class Bm25Index:
             found[found] = self.vocabulary[rows[found]] == terms[found]
             rows, weights = rows[found], weights[found]
         else:
-            pairs = [(self.vocabulary.get(t), w) for t, w in weighted.items()]
-            rows = np.fromiter((r for r, _ in pairs if r is not None), dtype=np.int64)
-            weights = np.fromiter((w for r, w in pairs if r is not None), dtype=np.float64)
+            rows = np.fromiter((self.vocabulary.get(t, -1) for t in weighted), dtype=np.int64,
+                               count=len(weighted))
+            weights = np.fromiter(weighted.values(), dtype=np.float64, count=len(weighted))
+            known = rows >= 0
+            rows, weights = rows[known], weights[known]
         # a term in (nearly) every document adds (nearly) nothing, and costs the most
         telling = self.idf_array[rows] >= NEGLIGIBLE_IDF
         return rows[telling], weights[telling]
