@@ -189,6 +189,7 @@ class Bm25Index:
             return np.zeros(len(docs), dtype=np.float64)
         starts, ends = self.offsets[rows], self.offsets[rows + 1]
         # for each term in turn and each document, where it is (or would be) in the postings
+        docs = docs.astype(self.doc_ids.dtype)  # searched as they are, not cast every time
         at = np.concatenate([np.searchsorted(self.doc_ids[start:end], docs)
                              for start, end in zip(starts.tolist(), ends.tolist(), strict=True)])
         at += np.repeat(starts, len(docs))

@@ -50,6 +50,7 @@ class Lexicon:
         for key in entries:
             if len(key) >= 2:
                 self._by_pair.setdefault(key[:2], []).append(key)
+        self._first_chars = frozenset(pair[0] for pair in self._by_pair)
 
     @classmethod
     @functools.cache
@@ -71,6 +72,8 @@ class Lexicon:
         found: list[tuple[str, int, int]] = []
         seen: set[str] = set()
         for start, char in enumerate(text):
+            if char not in self._first_chars:
+                continue
             candidates = [key for second in dict.fromkeys(text[start + 1:start + 4])
                           for key in self._by_pair.get(char + second, ())]
             for key in candidates:

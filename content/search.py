@@ -153,6 +153,24 @@ class Query:
     year: str | None = None
 
 
+@dataclass(frozen=True)
+class SentenceScores:
+    """The sentence scores of the re-ranked items (ascending), item after item: only their
+    sentences are scored, so a large corpus needs no array of all its sentences per question."""
+
+    items: np.ndarray
+    firsts: np.ndarray  # where each item's sentences start in `scores`
+    scores: np.ndarray
+
+    def of(self, unit_no: int, count: int) -> np.ndarray:
+        """A copy of the scores of a unit's `count` sentences; zeros if it was not re-ranked."""
+        at = int(np.searchsorted(self.items, unit_no))
+        if at == len(self.items) or self.items[at] != unit_no:
+            return np.zeros(count)
+        first = int(self.firsts[at])
+        return self.scores[first:first + count].copy()
+
+
 def split_sentences(text: str) -> list[str]:
     return [s for s in (p.strip() for p in _SENTENCE_SPLIT.split(text.replace("\n", ""))) if s]
 
@@ -197,6 +215,7 @@ class KnowledgeBase:
         self.part_plan = np.fromiter((u.plan for u in self.part_units), dtype=np.int32,
                                      count=len(self.part_units))
         self.unit_starts = np.asarray(unit_starts, dtype=np.int64)
+        self.unit_ends = np.append(self.unit_starts[1:], len(sentences))
         self.part_items = self._part_items(plans)
         self.sentence_unit = np.repeat(
             np.arange(len(self.units), dtype=np.int32),
@@ -353,7 +372,7 @@ class KnowledgeBase:
         counted = _ORDINAL.search(text)  # 第六部分 points at a part; it says nothing of a topic
         spans = self._spans(text)
         content = [(w, start) for w, start in _join_single_characters(spans)
-                   if is_content(w) and not (is_question_word(w) and not self._known(w))
+                   if is_content(w) and (self._known(w) or not is_question_word(w))
                    and not (counted and counted.start() <= start < counted.end())]
         words: dict[str, float] = {}
         for word, _ in content:
@@ -414,7 +433,8 @@ class KnowledgeBase:
         def inside(word: str, start: int, first: int, end: int) -> bool:
             return start < end and start + len(word) > first
 
-        concepts = [Concept(word, self._weight(word), homophones[word], self._reachable(word))
+        concepts = [Concept(word, self._weight(word), homophones[word],
+                            self._reachable(word, homophones[word]))
                     for word, start in content
                     if not any(inside(word, start, first, end) for _, first, end in phrases)]
         for key, first, end in phrases:
@@ -427,11 +447,11 @@ class KnowledgeBase:
                 (normalize(target), w) for target, w in self._translations(key))))
         return concepts
 
-    def _reachable(self, word: str) -> bool:
+    def _reachable(self, word: str, homophones: tuple[tuple[str, float], ...]) -> bool:
         """Whether the plans say the word, a part of it, a synonym or something that sounds like
-        it: a word none of them reaches is out of the plans' domain (加班费, 公积金). A compound
+        it (its `homophones`, found already): a word none of them reaches is out of the plans' domain (加班费, 公积金). A compound
         holding it helps the ranking but does not tell the domain (费 words hold 经费)."""
-        return (self._known(word) or bool(self._homophones(word))
+        return (self._known(word) or bool(homophones)
                 or any(weight == SYNONYM for _, weight in self._alikes(word))
                 or any(self._known(w) for w in self.tokenizer.subwords(word)))
 
@@ -508,8 +528,8 @@ class KnowledgeBase:
         if not self.units or (not query.words and not query.bigrams and query.ordinal is None
                               ) or (visible is not None and not visible.any()):
             return Found([], Evidence.nothing(), "none")
-        components, sentence_score, candidates = self._rank_components(query, visible)
-        item_scores = sum(components.values())
+        components, item_scores, sentence_scores, candidates = self._rank_components(
+            query, visible)
         # only the re-ranked candidates gained beyond the first stage: the best are among them
         order = (candidates[_top_k(item_scores[candidates], k + 1)] if len(candidates) > k
                  else _top_k(item_scores, k + 1))
@@ -520,7 +540,7 @@ class KnowledgeBase:
             unit_no = int(unit_no)
             if item_scores[unit_no] <= 0 or len(hits) >= k:
                 break
-            sentence = self.best_sentence(unit_no, sentence_score, query)
+            sentence = self.best_sentence(unit_no, sentence_scores, query)
             unit = self.units[unit_no]
             clause = next((c.heading for c in self.clauses.get((unit.plan, unit.section), ())
                            if sentence in c.text), "")
@@ -531,10 +551,11 @@ class KnowledgeBase:
         return Found(hits, evidence, self.judge(evidence))
 
     def _rank_components(self, query: Query, visible: np.ndarray | None
-                         ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """Each ranker's weighted, max-normalised item scores (only visible items count), the
-        sentence scores, and the items re-ranked. The sentence ranker re-ranks the best RERANK
-        items of the others: a large corpus is not scored sentence by sentence."""
+                         ) -> tuple[dict[str, np.ndarray], np.ndarray, SentenceScores,
+                                    np.ndarray]:
+        """Each ranker's weighted, max-normalised item scores (only visible items count), their
+        sum, the sentence scores, and the items re-ranked. The sentence ranker re-ranks the best
+        RERANK items of the others: a large corpus is not scored sentence by sentence."""
         def norm(scores: np.ndarray) -> np.ndarray:
             return _max_norm(scores if visible is None else scores * visible)
 
@@ -556,28 +577,28 @@ class KnowledgeBase:
         candidates = np.sort(_top_k(first_stage, RERANK))
         candidates = candidates[first_stage[candidates] > 0]
         starts = self.unit_starts[candidates]
-        ends = np.append(self.unit_starts, len(self.sentence_unit))[candidates + 1]
-        lengths = ends - starts
-        sentences = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(
-            int(lengths.sum()))
+        lengths = self.unit_ends[candidates] - starts
+        firsts = np.cumsum(lengths) - lengths  # of each candidate's sentences among theirs
+        sentences = np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum()))
         local = WEIGHTS["sentence_words"] * _max_norm(
             self.sentence_words.scores_of(query.words, sentences))
         if query.intents and local.size:
             relevant = local > 0.25 * local.max()
             for intent in query.intents:
                 local += WEIGHTS["intent"] * (relevant & self.intent_flags[intent][sentences])
-        sentence_score = np.zeros(len(self.sentence_unit))
-        sentence_score[sentences] = local
         best_sentences = np.zeros(len(self.units))
         if local.size:
-            best_sentences[candidates] = np.maximum.reduceat(
-                local, np.cumsum(lengths) - lengths)
+            best_sentences[candidates] = np.maximum.reduceat(local, firsts)
         components["sentences"] = best_sentences
         # the best of first stage and sentences together are among the re-ranked candidates
         together = first_stage[candidates] + best_sentences[candidates]
-        components["phrase"] = self._phrase_scores(
-            query, candidates[_top_k(together, PHRASE_RERANK)])
-        return components, sentence_score, candidates
+        rephrased = candidates[_top_k(together, PHRASE_RERANK)]
+        components["phrase"] = self._phrase_scores(query, rephrased)
+        # the sum of all the rankers, added where the later two score (the candidates) only
+        item_scores = first_stage
+        item_scores[candidates] = together
+        item_scores[rephrased] += components["phrase"][rephrased]
+        return components, item_scores, SentenceScores(candidates, firsts, local), candidates
 
     def _phrase_scores(self, query: Query, units: np.ndarray) -> np.ndarray:
         """For a few best items, the idf-weighted share of the question's character bigrams
@@ -586,7 +607,8 @@ class KnowledgeBase:
         items are read as one text (one normalisation, one pass for the bigrams)."""
         scores = np.zeros(len(self.units))
         grams, gram_weights = self.item_bigrams.idf_weighted(query.bigrams)
-        own = float(gram_weights[np.isin(grams, query.own_bigrams)].sum())
+        own_bigrams = set(query.own_bigrams)
+        own = float(gram_weights[[gram in own_bigrams for gram in grams.tolist()]].sum())
         if not own or not len(units):
             return scores
         codes = normalized_codes(
@@ -615,9 +637,10 @@ class KnowledgeBase:
         top = int(order[0])
         first = float(item_scores[top])
         second = float(item_scores[int(order[1])]) if len(order) > 1 else 0.0
+        best_scores = [float(scores.max()) for scores in components.values()]
         agreement = float(np.mean([
-            scores[top] / scores.max() if scores.max() > 0 else 0.0
-            for scores in components.values()]))
+            scores[top] / best if best > 0 else 0.0
+            for scores, best in zip(components.values(), best_scores, strict=True)]))
         best = hits[0]
         total = sum(c.weight for c in query.concepts)
         unknown = sum(c.weight for c in query.concepts if not c.known)
@@ -644,14 +667,12 @@ class KnowledgeBase:
                                        default=0.0),
         )
 
-    def best_sentence(self, unit_no: int, sentence_score: np.ndarray, query: Query) -> str:
+    def best_sentence(self, unit_no: int, sentence_scores: SentenceScores, query: Query) -> str:
         """The sentence to highlight: the best match, and for a 多久/几个/谁 question the best
         match that states a frequency, a number or who (an item's short title often outscores
         the sentence that actually answers)."""
-        first = int(self.unit_starts[unit_no])
-        last = int(self.unit_starts[unit_no + 1]) if unit_no + 1 < len(self.units) else len(
-            self.sentence_unit)
-        local = sentence_score[first:last].copy()
+        first, last = int(self.unit_starts[unit_no]), int(self.unit_ends[unit_no])
+        local = sentence_scores.of(unit_no, last - first)
         for intent in query.intents:
             local += HIGHLIGHT_INTENT * self.intent_flags[intent][first:last]
         return split_sentences(self.units[unit_no].text)[int(np.argmax(local))]

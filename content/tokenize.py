@@ -243,14 +243,18 @@ def bigram_keys(text: str | np.ndarray, sounds: bool = False) -> tuple[np.ndarra
     codes = (text.copy() if isinstance(text, np.ndarray) else
              np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64))
     _numerals_as_digits(codes)
-    cjk = (codes >= CJK_FIRST) & (codes <= CJK_LAST)
-    keep = cjk | ((codes >= 0x30) & (codes <= 0x39)) | ((codes >= 0x61) & (codes <= 0x7A))
+    keep = _IN_BIGRAMS[codes]
     if sounds:
-        codes = codes.copy()
+        cjk = (codes >= CJK_FIRST) & (codes <= CJK_LAST)
         codes[cjk] = SOUND_BASE + pinyin_table()[codes[cjk] - CJK_FIRST]
-    pair = keep[:-1] & keep[1:]
-    positions = np.nonzero(pair)[0]
+    positions = np.flatnonzero(keep[:-1] & keep[1:])
     return (codes[positions] << 21) | codes[positions + 1], positions
+
+
+_IN_BIGRAMS = np.zeros(SOUND_BASE, dtype=bool)  # CJK, digits and (lower-case) letters
+_IN_BIGRAMS[CJK_FIRST:CJK_LAST + 1] = True
+_IN_BIGRAMS[ord("0"):ord("9") + 1] = True
+_IN_BIGRAMS[ord("a"):ord("z") + 1] = True
 
 
 _NUMERALS = {ord(n): ord(d) for n, d in zip("一二两三四五六七八九", "1223456789", strict=True)}
