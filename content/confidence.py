@@ -87,10 +87,11 @@ class Trees:
 
     def probability(self, features: list[float]) -> float:
         x = np.asarray(features, dtype=np.float64)
+        # where every node sends these features: the walk is then one lookup a level
+        step = np.where(x[self.feature] <= self.threshold, self.left, self.right)
         node = self.roots
         for _ in range(self.depth):
-            node = np.where(x[self.feature[node]] <= self.threshold[node], self.left[node],
-                            self.right[node])
+            node = step[node]
         z = self.baseline + float(self.value[node].sum())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
