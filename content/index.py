@@ -161,8 +161,8 @@ class Bm25Index:
 
     def scores(self, query: Sequence[Any] | Mapping[Any, float]) -> np.ndarray:
         """BM25 score of every document; a mapping weights its terms. The postings of all the
-        query's terms are gathered and summed in one count, whatever their number (a question
-        has dozens of character bigrams)."""
+        query's terms are summed in one count, whatever their number (a question has dozens of
+        character bigrams)."""
         weighted: Mapping[Any, float]
         if isinstance(query, Mapping):
             weighted = query
@@ -170,24 +170,17 @@ class Bm25Index:
             weighted = {}
             for term in query:
                 weighted[term] = weighted.get(term, 0.0) + 1.0  # type: ignore[index]
-        rows, term_weights = self._rows(weighted)
-        if not rows.size:
-            return np.zeros(self.size, dtype=np.float64)
-        starts, ends = self.offsets[rows], self.offsets[rows + 1]
-        bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
-        weights = np.concatenate([self.weights[start:end] for start, end in bounds])
-        weights *= np.repeat(term_weights.astype(np.float32), ends - starts)
-        return np.bincount(np.concatenate([self.doc_ids[start:end] for start, end in bounds]),
-                           weights=weights, minlength=self.size)
+        return self._summed(*self._rows(weighted))
 
     def scores_of(self, query: Mapping[Any, float], docs: np.ndarray) -> np.ndarray:
         """BM25 scores of the given documents only (ascending ids): each term's postings are
         sorted by document, so they are found by binary search instead of scoring the whole
-        corpus. The sums are taken term by term, as `scores` takes them."""
+        corpus, unless the terms have fewer postings than the searches would make (a small
+        corpus). The sums are taken term by term either way."""
         rows, term_weights = self._rows(query)
-        if not rows.size:
-            return np.zeros(len(docs), dtype=np.float64)
         starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        if int((ends - starts).sum()) <= len(docs) * len(rows):
+            return self._summed(rows, term_weights)[docs]
         # for each term in turn and each document, where it is (or would be) in the postings
         docs = docs.astype(self.doc_ids.dtype)  # searched as they are, not cast every time
         at = np.concatenate([np.searchsorted(self.doc_ids[start:end], docs)
@@ -199,6 +192,18 @@ class Bm25Index:
             term_weights.astype(np.float32), len(docs))[present]
         return np.bincount(np.tile(np.arange(len(docs)), len(rows))[present], weights=weights,
                            minlength=len(docs))
+
+    def _summed(self, rows: np.ndarray, term_weights: np.ndarray) -> np.ndarray:
+        """Every document's sum of the rows' postings, each times its term's weight, term by
+        term: the postings of all the terms gathered and summed in one count."""
+        if not rows.size:
+            return np.zeros(self.size, dtype=np.float64)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        weights = np.concatenate([self.weights[start:end] for start, end in bounds])
+        weights *= np.repeat(term_weights.astype(np.float32), ends - starts)
+        return np.bincount(np.concatenate([self.doc_ids[start:end] for start, end in bounds]),
+                           weights=weights, minlength=self.size)
 
     def _rows(self, weighted: Mapping[Any, float]) -> tuple[np.ndarray, np.ndarray]:
         """Rows (term ids with postings) of the weighted terms this index knows, and weights."""

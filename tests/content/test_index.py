@@ -60,3 +60,14 @@ def test_integer_vocabulary_is_looked_up_by_binary_search():
 def test_rarer_terms_weigh_more():
     index = Bm25Index(["common rare", "common", "common"])
     assert index.idf("rare") > index.idf("common") > 0
+
+
+def test_scores_of_some_documents_are_exactly_their_scores_either_way():
+    """Searched in long postings or summed from short ones, the scores of a few documents are
+    those `scores` gives them, to the last bit."""
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(list("abcdefgh"), size=rng.integers(1, 9))) for _ in range(300)]
+    index = Bm25Index(texts)
+    query = {"a": 1.0, "c": 0.7, "h": 0.35}
+    for docs in (np.array([0, 5, 17, 250]), np.arange(0, 300, 2)):
+        assert index.scores_of(query, docs).tolist() == index.scores(query)[docs].tolist()
