@@ -72,27 +72,44 @@ def _traditional_only() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _traditional_table() -> np.ndarray:
-    """`_traditional_only` as a lookup table over the Basic Multilingual Plane."""
-    table = np.zeros(0x10000, dtype=bool)
-    table[[ord(ch) for ch in _traditional_only() if ord(ch) < 0x10000]] = True
+    """`_traditional_only` as a lookup table over every code point."""
+    table = np.zeros(SOUND_BASE, dtype=bool)
+    table[[ord(ch) for ch in _traditional_only()]] = True
     return table
 
 
 # full-width ASCII forms (what phone keyboards type: ＡＢＣ１２３，？) and the ideographic space
 _HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: ord(" ")}
 _FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
+ARRAY_CHARS = 100  # from this length on, normalising as an array of code points is quicker
 
 
 def normalize(text: str) -> str:
     """Full-width -> half-width, lower case, traditional -> simplified. (A translation table
     for the full-width block rather than NFKC: the same for Chinese text, many times faster
-    on a large corpus.)"""
-    if _FULL_WIDTH.search(text):
-        text = text.translate(_HALF_WIDTH)
-    text = text.lower()
-    if not _traditional_only().isdisjoint(text):
-        text = _converter().convert(text)
-    return text
+    on a large corpus. Longer text is folded as an array of code points: a translation table
+    and a set look each character up one by one.)"""
+    if len(text) >= ARRAY_CHARS:
+        codes = _code_points(text)
+        _fold_width(codes)
+        traditional = bool(_traditional_table()[codes].any())
+        text = codes.tobytes().decode("utf-32-le", "surrogatepass").lower()
+    else:
+        if _FULL_WIDTH.search(text):
+            text = text.translate(_HALF_WIDTH)
+        text = text.lower()
+        traditional = not _traditional_only().isdisjoint(text)
+    return _converter().convert(text) if traditional else text
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+
+
+def _fold_width(codes: np.ndarray) -> None:
+    """Full-width ASCII forms and the ideographic space to their half-width forms, in place."""
+    codes[(codes >= 0xFF01) & (codes <= 0xFF5E)] -= 0xFEE0
+    codes[codes == 0x3000] = ord(" ")
 
 
 @lru_cache(maxsize=1)
@@ -224,12 +241,10 @@ def normalized_codes(text: str) -> np.ndarray:
     times faster than str.translate for a query-time read of a few items); text with
     traditional characters goes through `normalize` itself."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    if _traditional_table()[np.minimum(codes, 0xFFFF)].any():
+    if _traditional_table()[codes].any():
         codes = np.frombuffer(normalize(text).encode("utf-32-le"),
                               dtype=np.uint32).astype(np.int64)
-    full = (codes >= 0xFF01) & (codes <= 0xFF5E)
-    codes[full] -= 0xFEE0
-    codes[codes == 0x3000] = ord(" ")
+    _fold_width(codes)
     upper = (codes >= 0x41) & (codes <= 0x5A)
     codes[upper] += 0x20
     return codes

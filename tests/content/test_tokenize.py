@@ -9,7 +9,14 @@ import pytest
 from real_plans import PLANS, needs_real_plans
 
 from content.ingest import read_document
-from content.tokenize import DOMAIN_DICT, Tokenizer, bigram_keys, normalize, normalized_codes
+from content.tokenize import (
+    ARRAY_CHARS,
+    DOMAIN_DICT,
+    Tokenizer,
+    bigram_keys,
+    normalize,
+    normalized_codes,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN_PLANS = [*sorted((ROOT / "content" / "plans").iterdir()), *sorted(
@@ -67,3 +74,11 @@ def test_normalized_codes_are_the_code_points_of_the_normalised_text():
     from_codes, from_text = bigram_keys(normalized_codes("两次學習")), bigram_keys(
         normalize("两次學習"))
     assert [a.tolist() for a in from_codes] == [a.tolist() for a in from_text]
+
+
+def test_long_text_is_normalised_as_short_text_is():
+    """Long text is folded as an array of code points: the same result as a line at a time."""
+    lines = ["ＡＢＣ１２３，黨建　工作ＸＹＺ", "支部委員會每月至少召開1次；Party 黨課每季度1次。", "Hello 世界！"]
+    long_text = "\n".join(lines * 10)
+    assert len(long_text) >= ARRAY_CHARS > max(len(line) for line in lines)
+    assert normalize(long_text) == "\n".join([normalize(line) for line in lines] * 10)
