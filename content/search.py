@@ -744,6 +744,8 @@ class KnowledgeBase:
             starts = np.searchsorted(self.unit_plan, np.arange(len(self.plans)))
             has_units = starts < np.append(starts[1:], len(item_scores))
             plan_best[has_units] = np.maximum.reduceat(item_scores, starts[has_units])
+        best_of_plan = plan_best.tolist()
+        numbering = ordinal.group(0) if ordinal else None
         found = []
         for plan_no, parts in enumerate(self.top_parts):
             if not 1 <= query.ordinal <= len(parts):
@@ -752,12 +754,14 @@ class KnowledgeBase:
             if visible is not None and not visible[number]:
                 continue
             part = self.part_units[number]
-            first, end = self.part_items[number]
-            in_part = float(item_scores[first:end].max()) if by_words and end > first else 0.0
+            in_part = 0.0
+            if by_words:
+                first, end = self.part_items[number]
+                in_part = float(item_scores[first:end].max()) if end > first else 0.0
             pointed = (plan_no in named_plans,
                        query.year is not None and query.year in self.plan_years[plan_no],
-                       round(in_part + float(plan_best[plan_no]), 6))
-            as_numbered = bool(ordinal) and part.text.startswith(ordinal.group(0))
+                       round(in_part + best_of_plan[plan_no], 6))
+            as_numbered = numbering is not None and part.text.startswith(numbering)
             found.append((pointed, as_numbered, -plan_no, part))
         # words point at a plan only when its match is clearly the best: plans within
         # WORDS_POINT of the best match are told apart by the numbering, not by the words
