@@ -449,8 +449,9 @@ class KnowledgeBase:
 
     def _reachable(self, word: str, homophones: tuple[tuple[str, float], ...]) -> bool:
         """Whether the plans say the word, a part of it, a synonym or something that sounds like
-        it (its `homophones`, found already): a word none of them reaches is out of the plans' domain (加班费, 公积金). A compound
-        holding it helps the ranking but does not tell the domain (费 words hold 经费)."""
+        it (its `homophones`, found already): a word none of them reaches is out of the plans'
+        domain (加班费, 公积金). A compound holding it helps the ranking but does not tell the
+        domain (费 words hold 经费)."""
         return (self._known(word) or bool(homophones)
                 or any(weight == SYNONYM for _, weight in self._alikes(word))
                 or any(self._known(w) for w in self.tokenizer.subwords(word)))

@@ -90,7 +90,7 @@ def normalize(text: str) -> str:
     on a large corpus. Longer text is folded as an array of code points: a translation table
     and a set look each character up one by one.)"""
     if len(text) >= ARRAY_CHARS:
-        codes = _code_points(text)
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
         _fold_width(codes)
         traditional = bool(_traditional_table()[codes].any())
         text = codes.tobytes().decode("utf-32-le", "surrogatepass").lower()
@@ -100,10 +100,6 @@ def normalize(text: str) -> str:
         text = text.lower()
         traditional = not _traditional_only().isdisjoint(text)
     return _converter().convert(text) if traditional else text
-
-
-def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
 
 
 def _fold_width(codes: np.ndarray) -> None:
