@@ -175,11 +175,13 @@ class Bm25Index:
     def scores_of(self, query: Mapping[Any, float], docs: np.ndarray) -> np.ndarray:
         """BM25 scores of the given documents only (ascending ids): each term's postings are
         sorted by document, so they are found by binary search instead of scoring the whole
-        corpus, unless the terms have fewer postings than the searches would make (a small
-        corpus). The sums are taken term by term either way."""
+        corpus, unless the terms' postings and a pass over every document are fewer than the
+        searches would make (a small corpus). The sums are taken term by term either way."""
         rows, term_weights = self._rows(query)
+        if not rows.size:
+            return np.zeros(len(docs), dtype=np.float64)
         starts, ends = self.offsets[rows], self.offsets[rows + 1]
-        if int((ends - starts).sum()) <= len(docs) * len(rows):
+        if int((ends - starts).sum()) + self.size <= len(docs) * len(rows):
             return self._summed(rows, term_weights)[docs]
         # for each term in turn and each document, where it is (or would be) in the postings
         docs = docs.astype(self.doc_ids.dtype)  # searched as they are, not cast every time

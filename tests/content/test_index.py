@@ -69,5 +69,5 @@ def test_scores_of_some_documents_are_exactly_their_scores_either_way():
     texts = [" ".join(rng.choice(list("abcdefgh"), size=rng.integers(1, 9))) for _ in range(300)]
     index = Bm25Index(texts)
     query = {"a": 1.0, "c": 0.7, "h": 0.35}
-    for docs in (np.array([0, 5, 17, 250]), np.arange(0, 300, 2)):
+    for docs in (np.array([0, 5, 17, 250]), np.arange(300)):
         assert index.scores_of(query, docs).tolist() == index.scores(query)[docs].tolist()
