@@ -248,3 +248,12 @@ def test_a_question_asking_an_amount_in_a_unit_is_not_met_by_a_mere_count(
     it."""
     assert with_training.search("示范党支部的经费给多少钱", 3).evidence.intent_missed
     assert not with_training.search("年内培育几个示范党支部", 3).evidence.intent_missed
+
+
+def test_the_heaviest_word_missing_from_the_passage_is_evidence(kb: KnowledgeBase):
+    """A question the passage answers holds its heaviest word; an on-topic one it does not
+    answer shares the plan's words and lacks its own key words (讲课费, 差额: in no plan)."""
+    answered = kb.search("党组织书记每年至少讲一次廉政党课", 3).evidence
+    assert answered.heaviest_missing == 0.0
+    unanswered = kb.search("廉政党课的讲课费差额怎么补", 3).evidence
+    assert unanswered.heaviest_missing == 1.0 and unanswered.coverage > 0.0
