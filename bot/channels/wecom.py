@@ -65,10 +65,10 @@ UNREACHABLE_CODES = {93006, 93008, 600039, 846609}
 """WeCom's answers for a chat the bot is not in or a user it may not write to."""
 LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 FETCHED = 4
+"""Files kept after their name was read (the flow downloads them next)."""
 LARGEST_FILE = LIMITS.file_bytes
 """The largest file a flow takes (a plan; a 名册 is smaller): the most read of a file whose
 name is wanted."""
-"""Files kept after their name was read (the flow downloads them next)."""
 
 
 def as_markdown(text: str) -> str:
