@@ -6,9 +6,9 @@ Two models over the ranking's evidence, fitted offline on question sets by
 `content/dict/confidence.json`: P(the first passage answers) and P(the plans say nothing about
 it). Each is a sum of small regression trees (gradient boosting): the evidence weighs
 differently together than apart (a clear lead says little when the passage lacks the
-question's heaviest word), which the trees learn and a weighted sum did not. The level is the one with the least expected cost under the costs stored beside them
-(showing a wrong passage as the answer costs more than hedging a right one), so no threshold is
-set by hand.
+question's heaviest word), which the trees learn and a weighted sum did not. The level is the
+one with the least expected cost under the costs stored beside them (showing a wrong passage
+as the answer costs more than hedging a right one), so no threshold is set by hand.
 """
 
 from __future__ import annotations

@@ -655,7 +655,7 @@ class KnowledgeBase:
             margin=part_margin if part_margin is not None
             else (first - second) / first if first > 0 else 0.0,
             agreement=1.0 if part_margin is not None else agreement,
-            coverage=sum(c.weight * share for c, share in found) / total if total else 0.0,
+            coverage=_weighted_share(found),
             intent_missed=bool(query.intents) and not intent_met and best.unit.kind != "part",
             # a question that only counts to a part (第六部分讲什么) has no word to miss
             unknown=unknown / total if total else 0.0 if part_margin is not None else 1.0,
@@ -859,9 +859,7 @@ class KnowledgeBase:
     def coverage(self, query: Query, unit_text: str, ignore: frozenset[str] = frozenset()) -> float:
         """Weighted share of the question's concepts that a (normalised) text contains: a word
         itself, its parts or a near spelling; a colloquial phrase by its formal equivalents."""
-        found = self.concepts_found(query, unit_text, ignore)
-        total = sum(c.weight for c, _ in found)
-        return sum(c.weight * share for c, share in found) / total if total else 0.0
+        return _weighted_share(self.concepts_found(query, unit_text, ignore))
 
     def concepts_found(self, query: Query, unit_text: str,
                        ignore: frozenset[str] = frozenset()) -> list[tuple[Concept, float]]:
@@ -880,6 +878,12 @@ class KnowledgeBase:
                             + [self._partial_match(concept.text, unit_text, unit_sounds)])
             found.append((concept, share))
         return found
+
+
+def _weighted_share(found: list[tuple[Concept, float]]) -> float:
+    """The share of the concepts' weight that a text holds, from `concepts_found`."""
+    total = sum(c.weight for c, _ in found)
+    return sum(c.weight * share for c, share in found) / total if total else 0.0
 
 
 def _intent_apart(query: Query, sentence: str) -> float:
