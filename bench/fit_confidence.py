@@ -117,6 +117,13 @@ def evidence_of(questions: list[dict], knowledge_base: KnowledgeBase,
     return np.array(rows), np.array(right), np.array(unrelated), np.array(withheld)
 
 
+def fitted_model(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray,
+                 weights: np.ndarray) -> Model:
+    """Both probabilities fitted on these rows, under COSTS."""
+    return Model(fit(features, right, weights, "answers"),
+                 fit(features, unrelated, weights, "unrelated"), COSTS)
+
+
 def fit(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, kind: str) -> Trees:
     return Trees(fitted_arrays(features, labels, weights, kind))
 
@@ -218,8 +225,7 @@ def judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarray, withh
     p_right, p_unrelated = np.zeros(len(features)), np.zeros(len(features))
     for held_out in split:
         train = ~np.isin(group, held_out)
-        model = Model(fit(features[train], right[train], weights[train], "answers"),
-                      fit(features[train], unrelated[train], weights[train], "unrelated"), COSTS)
+        model = fitted_model(features[train], right[train], unrelated[train], weights[train])
         for i in np.flatnonzero(~train):
             p_right[i] = model.answers.probability(features[i].tolist())
             p_unrelated[i] = model.unrelated.probability(features[i].tolist())
@@ -239,9 +245,8 @@ def written_judged(features: np.ndarray, right: np.ndarray, unrelated: np.ndarra
         for _, held in KFold(FOLDS, shuffle=True, random_state=seed).split(rows):
             train = np.ones(len(features), dtype=bool)
             train[rows[held]] = False
-            model = Model(fit(features[train], right[train], weights[train], "answers"),
-                          fit(features[train], unrelated[train], weights[train], "unrelated"),
-                          COSTS)
+            model = fitted_model(features[train], right[train], unrelated[train],
+                                 weights[train])
             levels.extend(model.level(Evidence.of(features[i].tolist())) for i in rows[held])
     return {level: levels.count(level) / len(levels) for level in LEVELS}
 
@@ -309,11 +314,11 @@ def main() -> None:
     answers = fitted_arrays(features, right, weights, "answers")
     related = fitted_arrays(features, unrelated, weights, "unrelated")
     for name, arrays in (("answers", answers), ("unrelated", related)):
-        splits = np.bincount(np.asarray(arrays["feature"])[
+        used = np.bincount(np.asarray(arrays["feature"])[
             np.asarray(arrays["left"]) != np.arange(len(arrays["left"]))],
             minlength=len(Evidence.names()))
         print(f"  {name}, splits on each feature: " + "  ".join(
-            f"{f}={n}" for f, n in zip(Evidence.names(), splits, strict=True)))
+            f"{f}={n}" for f, n in zip(Evidence.names(), used, strict=True)))
     if args.write:
         document = {
             "fitted_on": [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
