@@ -9,7 +9,14 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from fakes.dingtalk import CLIENT_ID, CLIENT_SECRET, ROBOT_CODE, TOKEN_LIFETIME, FakeDingTalk
+from fakes.dingtalk import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ROBOT_CODE,
+    SEND_TO_PEOPLE,
+    TOKEN_LIFETIME,
+    FakeDingTalk,
+)
 from manual_time import ManualTime, Pauses
 
 from bot.channels.base import TooLarge
@@ -59,7 +66,7 @@ async def test_a_group_text_goes_to_the_conversation_and_a_person_by_batch_send(
     group_call = fake.calls_to("POST", "/v1.0/robot/groupMessages/send")[0]
     assert group_call.body["openConversationId"] == GROUP
     assert json.loads(group_call.body["msgParam"]) == {"content": "大家好"}
-    assert fake.calls_to("POST", "/v1.0/robot/oToMessages/batchSend")[0].body["userIds"] == [USER]
+    assert fake.calls_to("POST", SEND_TO_PEOPLE)[0].body["userIds"] == [USER]
 
 
 async def test_one_message_to_many_people_at_once_goes_twenty_a_call(
@@ -74,7 +81,7 @@ async def test_one_message_to_many_people_at_once_goes_twenty_a_call(
                                    for p, text in sends), return_exceptions=True)
     assert isinstance(found[-1], DingTalkError) and found[-1].code == "invalidStaffId"
     assert all(isinstance(key, str) and key for key in found[:-1])
-    calls = fake.calls_to("POST", "/v1.0/robot/oToMessages/batchSend")
+    calls = fake.calls_to("POST", SEND_TO_PEOPLE)
     assert sorted(len(c.body["userIds"]) for c in calls) == [1, 1, 7, PEOPLE_PER_SEND]
     for person in people:
         assert [m.content["content"] for m in fake.sent(person)] == ["签到成功！"]

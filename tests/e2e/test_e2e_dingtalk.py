@@ -16,12 +16,18 @@ from typing import Any
 
 import pytest
 from botproc import PlatformBot, refused_start, said, wait_for
-from fakes.dingtalk import CARD_TOPIC, MESSAGE_TOPIC, FakeDingTalk, card_buttons, card_text
+from fakes.dingtalk import (
+    CARD_TOPIC,
+    MESSAGE_TOPIC,
+    SEND_TO_PEOPLE,
+    FakeDingTalk,
+    card_buttons,
+    card_text,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN, SECRETARY, MEMBER, MEMBER2 = "admin01", "sec01", "member01", "member02"
 BRANCH = "cidBranch01+abc=="
-SEND_TO_PEOPLE = "/v1.0/robot/oToMessages/batchSend"
 
 
 class DingTalkBot(PlatformBot):

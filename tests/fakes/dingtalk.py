@@ -38,6 +38,7 @@ CORP_ID = "dingcorpfake"
 TOKEN_LIFETIME = 7200
 MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
 CARD_TOPIC = "/v1.0/card/instances/callback"
+SEND_TO_PEOPLE = "/v1.0/robot/oToMessages/batchSend"
 SEND_KEYS = {"sampleText", "sampleMarkdown", "sampleImageMsg", "sampleFile", "sampleActionCard"}
 
 
@@ -88,7 +89,7 @@ class FakeDingTalk(FakeServer):
         app.router.add_post("/v1.0/gateway/connections/open", self._open)
         app.router.add_get("/connect", self._session)
         app.router.add_post("/v1.0/robot/groupMessages/send", self._group_send)
-        app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._oto_send)
+        app.router.add_post(SEND_TO_PEOPLE, self._oto_send)
         app.router.add_post("/v1.0/im/v1.0/robot/interactiveCards/send", self._card_send)
         app.router.add_put("/v1.0/im/robots/interactiveCards", self._card_update)
         app.router.add_post("/v1.0/robot/messageFiles/download", self._download_url)
